@@ -1,0 +1,282 @@
+"""The bundle manifest: the contract between `export` (which writes it) and `runtime` (which reads it).
+
+A bundle is a directory holding model files, the files preprocessing needs
+(`vocab.json` or `labels.json`) and `manifest.json`. Paths in the manifest are
+relative to the bundle and may not leave it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import ManifestError, ModelFileError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+FORMATS = ("tflite", "onnx")
+TASK_KINDS = ("text", "image")
+STATUSES = ("passed", "failed", "unchecked")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of a model file."""
+
+    name: str
+    shape: list[int | None]
+    dtype: str
+    scale: float | None = None
+    zero_point: int | None = None
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale is not None and self.scale != 0.0
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One exported model file and what was measured of it."""
+
+    format: str
+    variant: str
+    file: str
+    sha256: str
+    size: int
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    converter: dict[str, str] = field(default_factory=dict)
+    opset: int | None = None
+    status: str = "unchecked"
+    parity: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The name users pick a variant by, e.g. `tflite-int8` or `onnx-static-int8`."""
+        return f"{self.format}-{self.variant}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything the device needs to know about a bundle."""
+
+    task: str
+    kind: str
+    labels: list[str]
+    preprocessing: dict[str, Any]
+    artifacts: list[Artifact]
+    source_model: dict[str, Any] = field(default_factory=dict)
+    recommended: str | None = None
+    recommended_reason: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def artifact(self, key: str) -> Artifact:
+        """The artifact named `key` (`tflite-int8`), or by bare variant (`static-int8`) when that is unique."""
+        exact = [a for a in self.artifacts if a.key == key]
+        by_variant = [a for a in self.artifacts if a.variant == key]
+        found = exact or by_variant
+        if len(found) == 1:
+            return found[0]
+        known = ", ".join(a.key for a in self.artifacts) or "none"
+        if not found:
+            raise ManifestError(f"the bundle has no variant {key!r}; it has: {known}")
+        raise ManifestError(f"variant {key!r} is ambiguous; name one of: {known}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _require(doc: dict, key: str, kind: type | tuple, where: str) -> Any:
+    if key not in doc:
+        raise ManifestError(f"{where}: missing field {key!r}")
+    value = doc[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ManifestError(f"{where}: field {key!r} should be {_kind_name(kind)}, got {type(value).__name__}")
+    return value
+
+
+def _kind_name(kind: type | tuple) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)
+
+
+def safe_relative_path(relative: str, where: str) -> str:
+    """Refuse a path that is absolute or climbs out of the bundle."""
+    if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")):
+        raise ManifestError(f"{where}: path {relative!r} must be relative to the bundle directory")
+    parts = Path(relative.replace("\\", "/")).parts
+    if ".." in parts:
+        raise ManifestError(f"{where}: path {relative!r} points outside the bundle directory")
+    return relative
+
+
+def _tensor_from_dict(doc: Any, where: str) -> TensorSpec:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: expected an object")
+    name = _require(doc, "name", str, where)
+    shape = _require(doc, "shape", list, where)
+    if not all(d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in shape):
+        raise ManifestError(f"{where}: shape must hold integers or null, got {shape}")
+    dtype = _require(doc, "dtype", str, where)
+    scale, zero_point = doc.get("scale"), doc.get("zero_point")
+    if scale is not None and not isinstance(scale, (int, float)):
+        raise ManifestError(f"{where}: scale must be a number")
+    if zero_point is not None and not isinstance(zero_point, int):
+        raise ManifestError(f"{where}: zero_point must be an integer")
+    return TensorSpec(name, shape, dtype, None if scale is None else float(scale), zero_point)
+
+
+def _artifact_from_dict(doc: Any, where: str) -> Artifact:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: expected an object")
+    fmt = _require(doc, "format", str, where)
+    if fmt not in FORMATS:
+        raise ManifestError(f"{where}: format {fmt!r} is not one of {', '.join(FORMATS)}")
+    sha = _require(doc, "sha256", str, where)
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise ManifestError(f"{where}: sha256 must be 64 lowercase hex digits")
+    size = _require(doc, "size", int, where)
+    if size < 0:
+        raise ManifestError(f"{where}: size must not be negative")
+    status = doc.get("status", "unchecked")
+    if status not in STATUSES:
+        raise ManifestError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
+    inputs = [_tensor_from_dict(t, f"{where}.inputs[{i}]") for i, t in enumerate(_require(doc, "inputs", list, where))]
+    outputs = [_tensor_from_dict(t, f"{where}.outputs[{i}]") for i, t in enumerate(_require(doc, "outputs", list, where))]
+    return Artifact(
+        format=fmt,
+        variant=_require(doc, "variant", str, where),
+        file=safe_relative_path(_require(doc, "file", str, where), where),
+        sha256=sha,
+        size=size,
+        inputs=inputs,
+        outputs=outputs,
+        converter=dict(doc.get("converter") or {}),
+        opset=doc.get("opset"),
+        status=status,
+        parity=dict(doc.get("parity") or {}),
+    )
+
+
+def manifest_from_dict(doc: Any) -> Manifest:
+    """Validate a parsed manifest document; raise `ManifestError` naming the first problem."""
+    if not isinstance(doc, dict):
+        raise ManifestError("manifest: expected a JSON object at the top level")
+    version = _require(doc, "schema_version", int, "manifest")
+    if version != SCHEMA_VERSION:
+        raise ManifestError(
+            f"manifest: schema_version {version} is not supported (this runtime reads {SCHEMA_VERSION}); "
+            "re-export the bundle or upgrade edgeport"
+        )
+    kind = _require(doc, "kind", str, "manifest")
+    if kind not in TASK_KINDS:
+        raise ManifestError(f"manifest: kind {kind!r} is not one of {', '.join(TASK_KINDS)}")
+    preprocessing = _require(doc, "preprocessing", dict, "manifest")
+    for key in ("vocabulary",):
+        if key in preprocessing:
+            safe_relative_path(preprocessing[key], f"manifest.preprocessing.{key}")
+    artifacts = [_artifact_from_dict(a, f"manifest.artifacts[{i}]") for i, a in enumerate(_require(doc, "artifacts", list, "manifest"))]
+    keys = [a.key for a in artifacts]
+    if len(set(keys)) != len(keys):
+        raise ManifestError(f"manifest: variants are listed twice: {keys}")
+    recommended = doc.get("recommended")
+    if recommended is not None and recommended not in keys:
+        raise ManifestError(f"manifest: recommended variant {recommended!r} is not among the artifacts {keys}")
+    labels = _require(doc, "labels", list, "manifest")
+    if not all(isinstance(label, str) for label in labels):
+        raise ManifestError("manifest: labels must be strings")
+    return Manifest(
+        task=_require(doc, "task", str, "manifest"),
+        kind=kind,
+        labels=labels,
+        preprocessing=preprocessing,
+        artifacts=artifacts,
+        source_model=dict(doc.get("source_model") or {}),
+        recommended=recommended,
+        recommended_reason=doc.get("recommended_reason"),
+        schema_version=version,
+    )
+
+
+# ---------------------------------------------------------------- files
+
+
+def read_manifest(bundle_dir: str | os.PathLike) -> Manifest:
+    """Read and validate `bundle_dir/manifest.json`."""
+    path = Path(bundle_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(f"no {MANIFEST_NAME} in {bundle_dir}: export the model first (edgeport-export)")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path} is not valid JSON ({exc}); re-export the bundle") from None
+    return manifest_from_dict(doc)
+
+
+def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> Path:
+    """Validate and write the manifest atomically (temporary file, then rename)."""
+    doc = manifest.to_dict()
+    manifest_from_dict(json.loads(json.dumps(doc)))  # never write what cannot be read back
+    return atomic_write_bytes(Path(bundle_dir) / MANIFEST_NAME, (json.dumps(doc, indent=2) + "\n").encode())
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_artifact_path(bundle_dir: str | os.PathLike, artifact: Artifact) -> Path:
+    """The artifact's file inside the bundle; refuses a path (or link) that leads out of it."""
+    root = Path(bundle_dir).resolve()
+    path = (root / safe_relative_path(artifact.file, artifact.key)).resolve()
+    if root not in path.parents:
+        raise ManifestError(f"{artifact.key}: file {artifact.file!r} points outside the bundle directory {root}")
+    return path
+
+
+def verify_artifact(bundle_dir: str | os.PathLike, artifact: Artifact) -> Path:
+    """Check size and sha256 of an artifact before any engine reads it; return its path."""
+    path = resolve_artifact_path(bundle_dir, artifact)
+    if not path.is_file():
+        raise ModelFileError(f"{artifact.key}: model file {path} is missing; re-export the bundle")
+    size = path.stat().st_size
+    if size != artifact.size:
+        raise ModelFileError(
+            f"{artifact.key}: {path.name} is {size} bytes, the manifest says {artifact.size}; "
+            "the file is truncated or was replaced: re-export or re-copy the bundle"
+        )
+    digest = sha256_file(path)
+    if digest != artifact.sha256:
+        raise ModelFileError(
+            f"{artifact.key}: sha256 of {path.name} is {digest[:12]}…, the manifest says {artifact.sha256[:12]}…; "
+            "the file is corrupt or was modified: re-export or re-copy the bundle"
+        )
+    return path

@@ -1,0 +1,111 @@
+"""Task recipes: the hyper-parameters of each task, as data. The training loop is written once (`train.loop`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+# Keras' own text conventions (keras.datasets.imdb / reuters).
+START_CHAR, OOV_CHAR, INDEX_FROM = 1, 2, 3
+# Keras' classic `text_to_word_sequence` filters: punctuation without the apostrophe,
+# which the IMDB and Reuters word indexes keep inside words ("it's", "company's").
+TEXT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+
+
+@dataclass(frozen=True)
+class TextRecipe:
+    """A text classifier over Keras' word-rank datasets."""
+
+    task: str
+    dataset: str  # "imdb" or "reuters"
+    num_words: int
+    maxlen: int
+    embedding_dim: int
+    head: str  # "flatten" (the lecture's) or "conv-maxpool"
+    num_classes: int
+    optimizer: str
+    learning_rate: float | None
+    epochs: int
+    batch_size: int
+    validation_split: float
+    labels: tuple[str, ...] = ()
+    head_units: int = 0
+    dropout: float = 0.0
+    kind: str = "text"
+
+    def with_overrides(self, **changes: Any) -> "TextRecipe":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    """A MobileNet transfer-learning classifier over a folder of class sub-folders."""
+
+    task: str
+    alpha: float
+    image_size: int
+    base_weights: str  # "imagenet", "none" or a path to an .h5 file
+    frozen_layers: int
+    dense_units: tuple[int, ...]
+    optimizer: str
+    learning_rate: float
+    epochs: int
+    batch_size: int
+    test_fraction: float
+    validation_fraction: float
+    interpolation: str = "bilinear"
+    kind: str = "image"
+
+    def with_overrides(self, **changes: Any) -> "ImageRecipe":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+IMDB = TextRecipe(
+    task="imdb",
+    dataset="imdb",
+    num_words=10000,
+    maxlen=20,
+    embedding_dim=8,
+    head="flatten",
+    num_classes=2,
+    optimizer="rmsprop",
+    learning_rate=None,
+    epochs=10,
+    batch_size=32,
+    validation_split=0.2,
+    labels=("negative", "positive"),
+)
+
+REUTERS = TextRecipe(
+    task="reuters",
+    dataset="reuters",
+    num_words=10000,
+    maxlen=200,
+    embedding_dim=256,
+    head="conv-maxpool",
+    head_units=256,
+    dropout=0.5,
+    num_classes=46,
+    optimizer="adam",
+    learning_rate=1e-3,
+    epochs=8,
+    batch_size=64,
+    validation_split=0.2,
+)
+
+PETS = ImageRecipe(
+    task="pets",
+    alpha=0.25,
+    image_size=224,
+    base_weights="imagenet",
+    frozen_layers=20,
+    dense_units=(1024, 1024, 512),
+    optimizer="adam",
+    learning_rate=1e-4,
+    epochs=5,
+    batch_size=16,
+    test_fraction=0.2,
+    validation_fraction=0.0,
+)
+
+RECIPES: dict[str, TextRecipe | ImageRecipe] = {r.task: r for r in (IMDB, REUTERS, PETS)}
