@@ -109,3 +109,10 @@ PETS = ImageRecipe(
 )
 
 RECIPES: dict[str, TextRecipe | ImageRecipe] = {r.task: r for r in (IMDB, REUTERS, PETS)}
+
+
+def recipe_from_dict(doc: dict[str, Any]) -> TextRecipe | ImageRecipe:
+    """Rebuild a recipe from what `train` recorded in `keras/task.json` (lists become tuples again)."""
+    cls = TextRecipe if doc.get("kind") == "text" else ImageRecipe
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
+    return cls(**fields)
