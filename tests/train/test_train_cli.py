@@ -1,0 +1,96 @@
+"""End to end: `edgeport-train` on small data the test makes, and on the real data when present."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from tests.train.conftest import write_image_folder
+from train import cli
+from train.data import DATA_DIR_ENV
+
+
+def read_outputs(out):
+    metrics = json.loads((out / "keras" / "metrics.json").read_text())
+    task = json.loads((out / "keras" / "task.json").read_text())
+    model = keras.models.load_model(out / "keras" / "model.keras")
+    return metrics, task, model
+
+
+@pytest.mark.parametrize("task", ["imdb", "reuters"])
+def test_text_task_trains_end_to_end(task, text_data_dir, tmp_path, capsys):
+    out = tmp_path / task
+    assert cli.main([task, "--data-dir", str(text_data_dir), "--out", str(out), "--epochs", "2", "--quiet"]) == 0
+    metrics, spec, model = read_outputs(out)
+    assert len(metrics["epochs"]["accuracy"]) == 2 and len(metrics["epochs"]["test_accuracy"]) == 2
+    assert len(metrics["epochs"]["val_accuracy"]) == 2
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_samples"] == {"imdb": 60, "reuters": 24}[task]
+    assert metrics["versions"]["keras"] == keras.__version__ and metrics["recipe"]["task"] == task
+    assert spec["preprocessing"]["maxlen"] == model.input_shape[1]
+    vocab = json.loads((out / "vocab.json").read_text())
+    assert vocab["the"] == 4 and all(i < spec["preprocessing"]["num_words"] for i in vocab.values())
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"{task}: test accuracy ") and str(out) in line
+
+
+def test_seeded_runs_repeat(text_data_dir, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        cli.main(["imdb", "--data-dir", str(text_data_dir), "--out", str(out), "--epochs", "1", "--quiet", "--seed", "4"])
+        runs.append(read_outputs(out)[2].get_layer("embedding").get_weights()[0])
+    np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
+
+
+def test_image_task_trains_end_to_end(tmp_path):
+    data_dir = tmp_path / "data"
+    write_image_folder(data_dir / "pets", {"cats": 6, "dogs": 5, "horses": 5})
+    out = tmp_path / "pets"
+    args = ["pets", "--data-dir", str(data_dir), "--out", str(out), "--epochs", "1", "--quiet"]
+    assert cli.main(args + ["--alpha", "0.25", "--image-size", "32", "--base-weights", "none"]) == 0
+    metrics, spec, model = read_outputs(out)
+    assert json.loads((out / "labels.json").read_text()) == ["cats", "dogs", "horses"]
+    assert metrics["test_samples"] == 3 and len(metrics["test_files"]) == 3  # a stratified fifth
+    assert spec["preprocessing"] == {
+        "type": "image", "size": [32, 32], "interpolation": "bilinear", "color_mode": "rgb", "normalization": "mobilenet"
+    }
+    assert model.output_shape == (None, 3)
+
+
+def test_missing_data_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    assert cli.main(["reuters", "--data-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgeport-train: data directory") and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_imagenet_weights_offline_names_the_file(tmp_path, capsys, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.setattr(keras.applications, "MobileNet", offline)
+    data_dir = write_image_folder(tmp_path / "data", {"cats": 3, "dogs": 3})
+    args = ["pets", "--data-dir", str(data_dir), "--out", str(tmp_path / "o"), "--alpha", "0.5", "--image-size", "32"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "mobilenet_5_0_32_tf_no_top.h5" in err and "weights/" in err and "--base-weights none" in err
+
+
+def test_image_options_are_refused_for_text_tasks(capsys):
+    assert cli.main(["imdb", "--alpha", "0.5"]) == 2
+    assert "apply to image tasks" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_imdb_trains_to_the_expected_accuracy(shared_data_dir, tmp_path):
+    out = tmp_path / "imdb"
+    assert cli.main(["imdb", "--data-dir", str(shared_data_dir), "--out", str(out), "--quiet"]) == 0
+    metrics, _, _ = read_outputs(out)
+    assert metrics["vocabulary_in_data"] == 500
+    assert 0.6 <= metrics["test_accuracy"] <= 0.8  # 500-word subset: far from the published full-IMDB figure
