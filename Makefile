@@ -11,7 +11,7 @@ export EDGEPORT_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-device demo train test test-device bench clean
+.PHONY: setup setup-device demo train test test-device runtime-models bench clean
 
 setup: $(VENV)/.installed
 
@@ -30,15 +30,35 @@ $(DEVICE_VENV)/.installed: pyproject.toml
 	$(DEVICE_PY) -m pip install --quiet -e ".[tflite,onnx,image]" "pytest>=8"
 	touch $@
 
-train: setup
-	for task in imdb reuters pets; do \
-	  $(PY) -m train $$task --out $(ARTIFACTS)/$$task || exit 1; done
+TASKS := imdb reuters pets
+MODELS := $(TASKS:%=$(ARTIFACTS)/%/keras/model.keras)
+
+# Trains a task when its model is missing (or the environment changed); `make clean` starts over.
+$(ARTIFACTS)/%/keras/model.keras: $(VENV)/.installed
+	$(PY) -m train $* --out $(ARTIFACTS)/$*
+
+train: $(MODELS)
 
 demo: train
-	@$(PY) -m train.summary $(ARTIFACTS)
+	@echo; echo "== trained models"; $(PY) -m train.summary $(ARTIFACTS)
 
-test: setup
+# The runtime tests run twice: here, and in the device environment (no TensorFlow) against
+# models the main environment builds once (tests/runtime/make_models.py).
+RUNTIME_MODELS := build/runtime-models
+export EDGEPORT_RUNTIME_MODELS := $(abspath $(RUNTIME_MODELS))
+
+$(RUNTIME_MODELS)/MODELS.json: $(VENV)/.installed tests/runtime/make_models.py runtime/manifest.py
+	rm -rf $(RUNTIME_MODELS)
+	$(PY) tests/runtime/make_models.py $(RUNTIME_MODELS)
+
+runtime-models: $(RUNTIME_MODELS)/MODELS.json
+
+test: setup runtime-models
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-device
+
+test-device: setup-device runtime-models
+	$(DEVICE_PY) -m pytest tests/runtime $(PYTEST_ARGS)
 
 bench: setup
 	@echo "bench: not available yet"

@@ -22,6 +22,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     image.add_argument("--alpha", type=float, help="MobileNet width multiplier (default 0.25)")
     image.add_argument("--image-size", type=int, help="input height and width (default 224)")
     image.add_argument("--base-weights", help="imagenet | none | PATH to an .h5 file (default imagenet)")
+    parser.add_argument(
+        "--strategy",
+        default="auto",
+        choices=["auto", "default", "mirrored", "multi-worker"],
+        help="tf.distribute strategy; auto: multi-worker when TF_CONFIG names several workers, "
+        "mirrored with several GPUs, else default",
+    )
+    parser.add_argument("--logical-cpus", type=int, help="split the CPU into N logical devices (for mirrored on a CPU)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     return parser.parse_args(argv)
 
@@ -37,17 +45,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from train.data import DataError, DataNotFoundError
+    from train.distribute import use_logical_cpus
     from train.loop import train_task
 
+    if args.logical_cpus:
+        use_logical_cpus(args.logical_cpus)
     out = Path(args.out or Path("artifacts") / args.task)
     try:
-        result = train_task(recipe, out, data_dir=args.data_dir, seed=args.seed, verbose=0 if args.quiet else "auto")
-    except (DataNotFoundError, DataError) as exc:
+        result = train_task(
+            recipe, out, data_dir=args.data_dir, seed=args.seed, verbose=0 if args.quiet else "auto", strategy=args.strategy
+        )
+    except (DataNotFoundError, DataError, ValueError) as exc:
         print(f"edgeport-train: {exc}", file=sys.stderr)
         return 2
     m = result.metrics
+    where = result.model_path or "nothing written (not the chief)"
     print(
         f"{args.task}: test accuracy {m['test_accuracy']:.4f} (loss {m['test_loss']:.4f}) on {m['test_samples']} samples, "
-        f"{recipe.epochs} epochs in {m['wall_time_s']:.1f} s -> {result.model_path}"
+        f"{recipe.epochs} epochs in {m['wall_time_s']:.1f} s, {m['summary']} -> {where}"
     )
     return 0

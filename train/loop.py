@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,9 +13,11 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from runtime.manifest import atomic_write_bytes
 from train import data as datasets
+from train.distribute import AtomicBackupAndRestore, Placement, array_dataset, choose_strategy, describe, prepare_model, split_for_validation
 from train.models import build_image_model, build_text_model, mobilenet_weights_name, resolve_base_weights
 from train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR, TEXT_FILTERS, ImageRecipe, TextRecipe
 
@@ -121,12 +124,12 @@ def build_model(recipe: TextRecipe | ImageRecipe, task_data: TaskData, data_dir:
 class TestSetEvaluation(keras.callbacks.Callback):
     """Adds `test_loss` and `test_accuracy` to each epoch's logs (evaluation only; no effect on training)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int):
+    def __init__(self, test_data: tf.data.Dataset):
         super().__init__()
-        self.x, self.y, self.batch_size = x, y, batch_size
+        self.test_data = test_data
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        loss, accuracy = self.model.evaluate(self.x, self.y, batch_size=self.batch_size, verbose=0)
+        loss, accuracy = self.model.evaluate(self.test_data, verbose=0)
         if logs is not None:
             logs["test_loss"], logs["test_accuracy"] = float(loss), float(accuracy)
 
@@ -140,8 +143,23 @@ def targets(recipe: TextRecipe | ImageRecipe, labels: np.ndarray, num_classes: i
 
 @dataclass
 class TrainResult:
-    model_path: Path
+    model_path: Path | None  # None on a worker that is not the chief: it writes nothing
     metrics: dict[str, Any]
+
+
+def backup_dir(out: Path, placement: Placement) -> Path:
+    """Where `BackupAndRestore` keeps the last epoch: inside the bundle for the chief, outside it for
+    other workers (each worker restores its own copy)."""
+    if placement.is_chief:
+        return out / "keras" / "backup"
+    tag = f"{out.resolve()}".replace(os.sep, "_").strip("_")
+    return Path(tempfile.gettempdir()) / "edgeport-backup" / f"{tag}-{placement.task.replace(':', '-')}"
+
+
+def finished_epochs(directory: Path) -> int:
+    """How many epochs the backup holds: a restarted run resumes after them (0 when there is none)."""
+    metadata = directory / "training_metadata.json"
+    return int(json.loads(metadata.read_text())["epoch"]) if metadata.is_file() else 0
 
 
 def train_task(
@@ -150,48 +168,62 @@ def train_task(
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
     verbose: int | str = "auto",
+    strategy: str = "default",
 ) -> TrainResult:
     """Train one recipe and write `keras/model.keras`, `keras/metrics.json`, `keras/task.json` and
-    `vocab.json` or `labels.json` under `out_dir`."""
+    `vocab.json` or `labels.json` under `out_dir` (on the chief only).
+
+    A run killed part-way resumes from its last finished epoch when started again with the same command.
+    """
+    placement = choose_strategy(strategy)  # first: multi-worker must exist before other TensorFlow work
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
+    out = Path(out_dir)
     task_data = load_task_data(recipe, data_dir, seed)
-    model = build_model(recipe, task_data, data_dir)
+    with placement.strategy.scope():
+        model = build_model(recipe, task_data, data_dir)
     n = len(task_data.labels)
     y_train, y_test = targets(recipe, task_data.y_train, n), targets(recipe, task_data.y_test, n)
     validation_split = recipe.validation_split if isinstance(recipe, TextRecipe) else recipe.validation_fraction
+    cut = split_for_validation(len(y_train), validation_split)
+    batch = recipe.batch_size
+    train_data = array_dataset(task_data.x_train[:cut], y_train[:cut], batch, shuffle_seed=seed)
+    validation = array_dataset(task_data.x_train[cut:], y_train[cut:], batch, None) if cut < len(y_train) else None
+    test_data = array_dataset(task_data.x_test, y_test, batch, None)
+    prepare_model(model, placement, train_data)
+    backup = backup_dir(out, placement)
+    first_epoch = finished_epochs(backup)
+    if first_epoch:
+        print(f"{recipe.task}: restored from backup in {backup}: resuming at epoch {first_epoch + 1}", flush=True)
     history = model.fit(
-        task_data.x_train,
-        y_train,
+        train_data,
+        validation_data=validation,
+        shuffle=False,  # the tf.data pipeline shuffles, seeded
         epochs=recipe.epochs,
-        batch_size=recipe.batch_size,
-        validation_split=validation_split,
-        callbacks=[TestSetEvaluation(task_data.x_test, y_test, recipe.batch_size)],
+        callbacks=[TestSetEvaluation(test_data), AtomicBackupAndRestore(str(backup))],
         verbose=verbose,
     )
-    test_loss, test_accuracy = model.evaluate(task_data.x_test, y_test, batch_size=recipe.batch_size, verbose=0)
+    test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
     wall = time.perf_counter() - started
     metrics = {
         "task": recipe.task,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "epochs": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        "train_samples": int(len(task_data.x_train)),
+        "first_epoch": first_epoch + 1,
+        "train_samples": int(cut),
         "test_samples": int(len(task_data.x_test)),
         "wall_time_s": round(wall, 2),
         "seed": seed,
+        "distribution": {"strategy": placement.name, "workers": placement.workers, "replicas": placement.replicas},
+        "summary": describe(placement, batch),
         "data_source": task_data.source,
-        "versions": {"tensorflow": _tf_version(), "keras": keras.__version__, "python": platform.python_version()},
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
         "recipe": asdict(recipe),
         **task_data.extra,
     }
-    return TrainResult(write_outputs(Path(out_dir), model, recipe, task_data, metrics), metrics)
-
-
-def _tf_version() -> str:
-    import tensorflow as tf
-
-    return tf.__version__
+    model_path = write_outputs(out, model, recipe, task_data, metrics) if placement.is_chief else None
+    return TrainResult(model_path, metrics)
 
 
 def write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageRecipe, task_data: TaskData, metrics: dict) -> Path:

@@ -71,7 +71,11 @@ def resolve_base_weights(base_weights: str, alpha: float, size: int, data_dir: s
 
 
 def build_image_model(recipe: ImageRecipe, num_classes: int, weights: str | None) -> keras.Model:
-    """MobileNet without its top, GAP, Dense 1024 → 1024 → 512 (relu), softmax; first layers frozen."""
+    """MobileNet without its top, GAP, Dense 1024 → 1024 → 512 (relu), softmax.
+
+    The first `frozen_layers` layers are frozen; the rest train, except that with `freeze_batchnorm`
+    the BatchNormalization layers run in inference mode (Keras freezes their statistics with them).
+    """
     shape = (recipe.image_size, recipe.image_size, 3)
     base = keras.applications.MobileNet(include_top=False, weights=weights, alpha=recipe.alpha, input_shape=shape)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(base.output)
@@ -82,7 +86,7 @@ def build_image_model(recipe: ImageRecipe, num_classes: int, weights: str | None
     for layer in model.layers[: recipe.frozen_layers]:
         layer.trainable = False
     for layer in model.layers[recipe.frozen_layers :]:
-        layer.trainable = True
+        layer.trainable = not (recipe.freeze_batchnorm and isinstance(layer, keras.layers.BatchNormalization))
     model.compile(
         optimizer=_optimizer(recipe.optimizer, recipe.learning_rate),
         loss="categorical_crossentropy",

@@ -54,6 +54,9 @@ class ImageRecipe:
     test_fraction: float
     validation_fraction: float
     interpolation: str = "bilinear"
+    # BatchNormalization layers past the frozen ones keep ImageNet's statistics (inference mode).
+    # Re-estimating them on batches of 16 from 158 photos wrecks the pretrained features: see README.
+    freeze_batchnorm: bool = True
     kind: str = "image"
 
     def with_overrides(self, **changes: Any) -> "ImageRecipe":

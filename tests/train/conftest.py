@@ -22,17 +22,22 @@ def ragged(rng: np.random.RandomState, n: int, vocab: int, min_len: int = 3, max
     return seqs
 
 
+def sentiment(rng: np.random.RandomState, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable reviews: positive ones draw words from ranks 1-39, negative ones from 20-59."""
+    labels = rng.randint(0, 2, n)
+    seqs = np.empty(n, dtype=object)
+    for i, label in enumerate(labels):
+        low = 1 if label else 20
+        seqs[i] = [int(w) for w in rng.randint(low, low + 39, size=rng.randint(8, 30))]
+    return seqs, labels
+
+
 def write_text_datasets(root: Path, seed: int = 0, n: int = 120) -> Path:
     """`imdb.npz` and `reuters.npz` as Keras downloads them (raw ranks), plus word indexes."""
     rng = np.random.RandomState(seed)
     root.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        root / "imdb.npz",
-        x_train=ragged(rng, n, 60),
-        y_train=rng.randint(0, 2, n),
-        x_test=ragged(rng, n // 2, 60),
-        y_test=rng.randint(0, 2, n // 2),
-    )
+    (x_train, y_train), (x_test, y_test) = sentiment(rng, n), sentiment(rng, n // 2)
+    np.savez(root / "imdb.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     np.savez(root / "reuters.npz", x=ragged(rng, n, 60), y=rng.randint(0, 46, n))
     index = {w: i + 1 for i, w in enumerate(WORDS)}
     for name in ("imdb", "reuters"):

@@ -34,6 +34,16 @@ def test_pets_model_freezes_exactly_the_first_20_layers():
     recipe = PETS.with_overrides(image_size=64)
     model = models.build_image_model(recipe, num_classes=3, weights=None)
     assert [layer.trainable for layer in model.layers[:20]] == [False] * 20
+    rest = model.layers[20:]
+    assert all(layer.trainable for layer in rest if not isinstance(layer, keras.layers.BatchNormalization))
+    assert not any(layer.trainable for layer in rest if isinstance(layer, keras.layers.BatchNormalization))
+    assert sum(1 for layer in rest if layer.trainable and layer.weights) >= 20  # depthwise, conv and dense layers
+
+
+def test_pets_model_can_train_batchnorm_as_the_lecture_did():
+    recipe = PETS.with_overrides(image_size=64, freeze_batchnorm=False)
+    model = models.build_image_model(recipe, num_classes=3, weights=None)
+    assert [layer.trainable for layer in model.layers[:20]] == [False] * 20
     assert all(layer.trainable for layer in model.layers[20:])
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert [d.units for d in dense] == [1024, 1024, 512, 3]

@@ -94,3 +94,13 @@ def test_real_imdb_trains_to_the_expected_accuracy(shared_data_dir, tmp_path):
     metrics, _, _ = read_outputs(out)
     assert metrics["vocabulary_in_data"] == 500
     assert 0.6 <= metrics["test_accuracy"] <= 0.8  # 500-word subset: far from the published full-IMDB figure
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_pets_transfer_learning_reaches_the_bar(shared_data_dir, tmp_path):
+    out = tmp_path / "pets"
+    assert cli.main(["pets", "--data-dir", str(shared_data_dir), "--out", str(out), "--quiet"]) == 0
+    metrics, _, _ = read_outputs(out)
+    assert metrics["test_samples"] == 39 and metrics["recipe"]["alpha"] == 0.25
+    assert metrics["test_accuracy"] >= 0.85

@@ -1,0 +1,107 @@
+"""tf.distribute: two workers over loopback, mirrored over logical CPUs, resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.train.conftest import write_text_datasets
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 240
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_command(data_dir: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "train", "imdb", "--data-dir", str(data_dir), "--out", str(out), "--quiet", *extra]
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "EDGEPORT_DATA_DIR")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), **extra)
+    return env
+
+
+def run(cmd: list[str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=ROOT, env=environment(**env), capture_output=True, text=True, timeout=TIMEOUT)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return write_text_datasets(tmp_path / "data", n=600)
+
+
+def test_two_workers_train_like_one_process(data_dir, tmp_path):
+    single = run(train_command(data_dir, tmp_path / "single", "--epochs", "4", "--strategy", "default"))
+    assert single.returncode == 0, single.stderr[-2000:]
+
+    out = tmp_path / "cluster"
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    procs = []
+    for index in range(2):
+        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        cmd = train_command(data_dir, out, "--epochs", "4", "--strategy", "auto")
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=environment(TF_CONFIG=config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        results = [p.communicate(timeout=TIMEOUT) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], [r[1][-2000:] for r in results]
+    chief_line, other_line = (r[0].strip().splitlines()[-1] for r in results)
+    assert "strategy multi-worker, 2 worker(s), 2 replica(s), global batch 32 (16 per replica)" in chief_line
+    assert "nothing written (not the chief)" in other_line
+
+    chief = json.loads((out / "keras" / "metrics.json").read_text())
+    alone = json.loads((tmp_path / "single" / "keras" / "metrics.json").read_text())
+    assert chief["distribution"] == {"strategy": "multi-worker", "workers": 2, "replicas": 2}
+    assert abs(chief["test_accuracy"] - alone["test_accuracy"]) <= 0.05
+    assert chief["test_accuracy"] >= 0.8  # the data is learnable: both runs really trained
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert files == ["keras", "keras/metrics.json", "keras/model.keras", "keras/task.json", "labels.json", "vocab.json"]
+
+
+def test_mirrored_over_two_logical_cpus(data_dir, tmp_path):
+    result = run(train_command(data_dir, tmp_path / "m", "--epochs", "2", "--strategy", "mirrored", "--logical-cpus", "2"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "strategy mirrored, 1 worker(s), 2 replica(s)" in result.stdout
+    metrics = json.loads((tmp_path / "m" / "keras" / "metrics.json").read_text())
+    assert metrics["distribution"]["replicas"] == 2 and len(metrics["epochs"]["loss"]) == 2
+
+
+def test_killed_run_resumes_from_its_last_epoch(data_dir, tmp_path):
+    out = tmp_path / "resume"
+    cmd = train_command(data_dir, out, "--epochs", "400", "--strategy", "default")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metadata = out / "keras" / "backup" / "training_metadata.json"
+    deadline = time.monotonic() + TIMEOUT
+    while not metadata.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be interrupted"
+    assert not (out / "keras" / "model.keras").exists()
+    finished = json.loads(metadata.read_text())["epoch"]  # epochs done before the kill
+    assert finished >= 1
+
+    again = run(cmd[:-4] + ["--epochs", str(finished + 2), "--strategy", "default"])
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resuming at epoch {finished + 1}" in again.stdout
+    metrics = json.loads((out / "keras" / "metrics.json").read_text())
+    assert metrics["first_epoch"] == finished + 1
+    assert len(metrics["epochs"]["loss"]) == 2  # only the epochs left were trained
+    assert not (out / "keras" / "backup").exists()  # Keras removes the backup once training is done
