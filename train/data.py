@@ -263,3 +263,12 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
         held += list(idx[:n])
         keep += list(idx[n:])
     return np.sort(np.asarray(keep, dtype=np.int64)), np.sort(np.asarray(held, dtype=np.int64))
+
+
+def shard_indices(indices: np.ndarray, index: int, count: int) -> np.ndarray:
+    """Worker `index`'s share of `indices` out of `count`: strided, disjoint and of equal size for every
+    worker (a remainder of fewer than `count` items is left out), so all workers run the same steps."""
+    per_worker = len(indices) // count
+    if per_worker == 0:
+        raise DataError(f"{len(indices)} training images cannot be shared among {count} workers; add images or use fewer workers")
+    return indices[index::count][:per_worker]

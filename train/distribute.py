@@ -29,6 +29,7 @@ class Placement:
     replicas: int
     is_chief: bool
     task: str  # "worker:1", or "local"
+    worker_index: int = 0  # this worker's place among all workers (the chief first)
 
 
 def cluster_spec() -> dict:
@@ -70,8 +71,11 @@ def choose_strategy(name: str = "auto") -> Placement:
             raise ValueError("--strategy multi-worker needs TF_CONFIG describing the cluster; see README")
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         task = config["task"]
-        is_chief = task.get("type") == "chief" or (task.get("type") == "worker" and task.get("index") == 0 and "chief" not in config["cluster"])
-        return Placement(strategy, name, worker_count(config), strategy.num_replicas_in_sync, is_chief, f"{task.get('type')}:{task.get('index')}")
+        has_chief = bool(config["cluster"].get("chief"))
+        index = 0 if task.get("type") == "chief" else int(task.get("index", 0)) + int(has_chief)
+        is_chief = index == 0
+        label = f"{task.get('type')}:{task.get('index')}"
+        return Placement(strategy, name, worker_count(config), strategy.num_replicas_in_sync, is_chief, label, index)
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -120,13 +124,17 @@ def split_for_validation(n: int, validation_split: float) -> int:
     return int(math.ceil(n * (1.0 - validation_split))) if validation_split else n
 
 
-def array_dataset(x: np.ndarray, y: np.ndarray, global_batch: int, shuffle_seed: int | None) -> tf.data.Dataset:
-    """In-memory arrays as a `tf.data` pipeline sharded by DATA: every worker reads its part of each batch."""
+def array_dataset(
+    x: np.ndarray, y: np.ndarray, global_batch: int, shuffle_seed: int | None, already_sharded: bool = False
+) -> tf.data.Dataset:
+    """Arrays as a `tf.data` pipeline. Sharding: DATA (each worker takes its part of every batch) for
+    arrays every worker holds whole; OFF for arrays already cut by file, one share per worker."""
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    policy = tf.data.experimental.AutoShardPolicy
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.experimental_distribute.auto_shard_policy = policy.OFF if already_sharded else policy.DATA
     return dataset.batch(global_batch).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 

@@ -84,16 +84,24 @@ def load_text_data(recipe: TextRecipe, data_dir: str | os.PathLike | None) -> Ta
     )
 
 
-def load_image_data(recipe: ImageRecipe, data_dir: str | os.PathLike | None, seed: int) -> TaskData:
+def load_image_data(
+    recipe: ImageRecipe, data_dir: str | os.PathLike | None, seed: int, shard: tuple[int, int] = (0, 1)
+) -> TaskData:
+    """Decode the folder's images; with `shard=(i, n)` only worker i's share of the training files."""
     folder = datasets.list_image_folder(datasets.find_image_folder(data_dir))
     train_idx, test_idx = datasets.stratified_split(folder.labels, recipe.test_fraction, seed)
-    pixels = datasets.load_images(folder.paths, recipe.image_size, recipe.interpolation)
-    x = keras.applications.mobilenet.preprocess_input(pixels)
+    if shard[1] > 1:
+        train_idx = datasets.shard_indices(train_idx, *shard)
+
+    def pixels(indices: np.ndarray) -> np.ndarray:
+        raw = datasets.load_images([folder.paths[i] for i in indices], recipe.image_size, recipe.interpolation)
+        return keras.applications.mobilenet.preprocess_input(raw)
+
     root = folder.paths[0].parent.parent
     return TaskData(
-        x_train=x[train_idx],
+        x_train=pixels(train_idx),
         y_train=folder.labels[train_idx],
-        x_test=x[test_idx],
+        x_test=pixels(test_idx),
         y_test=folder.labels[test_idx],
         labels=folder.class_names,
         preprocessing=image_preprocessing(recipe),
@@ -102,11 +110,14 @@ def load_image_data(recipe: ImageRecipe, data_dir: str | os.PathLike | None, see
     )
 
 
-def load_task_data(recipe: TextRecipe | ImageRecipe, data_dir: str | os.PathLike | None, seed: int = 0) -> TaskData:
-    """The arrays a recipe trains and is tested on (deterministic for a given seed)."""
+def load_task_data(
+    recipe: TextRecipe | ImageRecipe, data_dir: str | os.PathLike | None, seed: int = 0, shard: tuple[int, int] = (0, 1)
+) -> TaskData:
+    """The arrays a recipe trains and is tested on (deterministic for a given seed). Image folders can be
+    sharded by file (each worker decodes only its share); text arrays are small and read whole."""
     if isinstance(recipe, TextRecipe):
         return load_text_data(recipe, data_dir)
-    return load_image_data(recipe, data_dir, seed)
+    return load_image_data(recipe, data_dir, seed, shard)
 
 
 def build_model(recipe: TextRecipe | ImageRecipe, task_data: TaskData, data_dir: str | os.PathLike | None) -> keras.Model:
@@ -179,7 +190,9 @@ def train_task(
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
     out = Path(out_dir)
-    task_data = load_task_data(recipe, data_dir, seed)
+    by_file = isinstance(recipe, ImageRecipe) and placement.workers > 1
+    shard = (placement.worker_index, placement.workers) if by_file else (0, 1)
+    task_data = load_task_data(recipe, data_dir, seed, shard)
     with placement.strategy.scope():
         model = build_model(recipe, task_data, data_dir)
     n = len(task_data.labels)
@@ -187,8 +200,9 @@ def train_task(
     validation_split = recipe.validation_split if isinstance(recipe, TextRecipe) else recipe.validation_fraction
     cut = split_for_validation(len(y_train), validation_split)
     batch = recipe.batch_size
-    train_data = array_dataset(task_data.x_train[:cut], y_train[:cut], batch, shuffle_seed=seed)
-    validation = array_dataset(task_data.x_train[cut:], y_train[cut:], batch, None) if cut < len(y_train) else None
+    policy = "FILE" if by_file else "DATA"
+    train_data = array_dataset(task_data.x_train[:cut], y_train[:cut], batch, seed, already_sharded=by_file)
+    validation = array_dataset(task_data.x_train[cut:], y_train[cut:], batch, None, by_file) if cut < len(y_train) else None
     test_data = array_dataset(task_data.x_test, y_test, batch, None)
     prepare_model(model, placement, train_data)
     backup = backup_dir(out, placement)
@@ -215,7 +229,12 @@ def train_task(
         "test_samples": int(len(task_data.x_test)),
         "wall_time_s": round(wall, 2),
         "seed": seed,
-        "distribution": {"strategy": placement.name, "workers": placement.workers, "replicas": placement.replicas},
+        "distribution": {
+            "strategy": placement.name,
+            "workers": placement.workers,
+            "replicas": placement.replicas,
+            "input_sharding": policy,
+        },
         "summary": describe(placement, batch),
         "data_source": task_data.source,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},

@@ -148,3 +148,12 @@ def test_stratified_split_holds_out_each_class_and_repeats():
 def test_word_index_read_from_data_dir(text_data_dir):
     index = data.load_word_index("imdb", text_data_dir)
     assert index == json.loads((text_data_dir / "imdb_word_index.json").read_text())
+
+
+def test_shards_are_disjoint_equal_and_cover_all_but_a_remainder():
+    indices = np.arange(100, 111)  # 11 items for 3 workers: 3 each, 2 left out
+    shards = [data.shard_indices(indices, i, 3) for i in range(3)]
+    assert [len(s) for s in shards] == [3, 3, 3]
+    assert len(set(np.concatenate(shards))) == 9 and set(np.concatenate(shards)) <= set(indices)
+    with pytest.raises(data.DataError, match="cannot be shared among 20 workers"):
+        data.shard_indices(indices, 0, 20)

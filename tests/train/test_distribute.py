@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.train.conftest import write_text_datasets
+from tests.train.conftest import write_image_folder, write_text_datasets
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 240
@@ -49,29 +49,47 @@ def test_two_workers_train_like_one_process(data_dir, tmp_path):
     assert single.returncode == 0, single.stderr[-2000:]
 
     out = tmp_path / "cluster"
-    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
-    procs = []
-    for index in range(2):
-        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        cmd = train_command(data_dir, out, "--epochs", "4", "--strategy", "auto")
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=environment(TF_CONFIG=config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    try:
-        results = [p.communicate(timeout=TIMEOUT) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert [p.returncode for p in procs] == [0, 0], [r[1][-2000:] for r in results]
-    chief_line, other_line = (r[0].strip().splitlines()[-1] for r in results)
+    results = run_cluster(train_command(data_dir, out, "--epochs", "4", "--strategy", "auto"))
+    assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
+    chief_line, other_line = (r[1].strip().splitlines()[-1] for r in results)
     assert "strategy multi-worker, 2 worker(s), 2 replica(s), global batch 32 (16 per replica)" in chief_line
     assert "nothing written (not the chief)" in other_line
 
     chief = json.loads((out / "keras" / "metrics.json").read_text())
     alone = json.loads((tmp_path / "single" / "keras" / "metrics.json").read_text())
-    assert chief["distribution"] == {"strategy": "multi-worker", "workers": 2, "replicas": 2}
+    assert chief["distribution"] == {"strategy": "multi-worker", "workers": 2, "replicas": 2, "input_sharding": "DATA"}
     assert abs(chief["test_accuracy"] - alone["test_accuracy"]) <= 0.05
     assert chief["test_accuracy"] >= 0.8  # the data is learnable: both runs really trained
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     assert files == ["keras", "keras/metrics.json", "keras/model.keras", "keras/task.json", "labels.json", "vocab.json"]
+
+
+def run_cluster(cmd: list[str]) -> list[tuple[int, str, str]]:
+    """Run `cmd` as a two-worker cluster on loopback; (exit code, stdout, stderr) per worker."""
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    procs = []
+    for index in range(2):
+        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=environment(TF_CONFIG=config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
+
+
+def test_image_folder_is_sharded_by_file_across_workers(tmp_path):
+    data = write_image_folder(tmp_path / "data" / "pets", {"cats": 8, "dogs": 7})
+    out = tmp_path / "pets"
+    cmd = [sys.executable, "-m", "train", "pets", "--data-dir", str(data.parent), "--out", str(out), "--quiet",
+           "--epochs", "1", "--image-size", "32", "--base-weights", "none", "--batch-size", "4"]
+    results = run_cluster(cmd)
+    assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
+    metrics = json.loads((out / "keras" / "metrics.json").read_text())
+    assert metrics["distribution"]["input_sharding"] == "FILE"
+    assert metrics["train_samples"] == 6  # 12 training photos, 6 decoded by each worker
+    assert metrics["test_samples"] == 3
 
 
 def test_mirrored_over_two_logical_cpus(data_dir, tmp_path):
