@@ -1,4 +1,19 @@
-"""Exceptions raised by the runtime. Every message says what was wrong and what to do."""
+"""Exceptions raised by the runtime. Every message says what was wrong and what to do.
+
+    EdgeportError
+    ├── InputError (ValueError)            the input given to a model is not what it takes
+    │   ├── ShapeError                     wrong rank or shape
+    │   ├── DtypeError                     wrong element type (floats for token ids, strings, ...)
+    │   ├── ValueRangeError                token ids outside the vocabulary, NaN or inf
+    │   ├── EmptyBatchError                nothing to run
+    │   └── ImageError                     an image that cannot be read
+    ├── UsageError (ValueError)            a bad option (backend, threads, a file that is no model)
+    ├── ModelFileError                     missing, truncated or corrupt model file
+    ├── ManifestError                      invalid manifest, or one that points outside its bundle
+    ├── EngineMissingError (ImportError)   no engine installed (names the pip extra)
+    ├── EngineUnsupportedError             the engine is too old for the model's operators
+    └── InferenceError (RuntimeError)      the engine failed while running a valid input
+"""
 
 
 class EdgeportError(Exception):
@@ -7,6 +22,30 @@ class EdgeportError(Exception):
 
 class InputError(EdgeportError, ValueError):
     """The input given to a model is not what the model takes (rank, shape, dtype, values)."""
+
+
+class ShapeError(InputError):
+    """The input has the wrong rank or shape."""
+
+
+class DtypeError(InputError):
+    """The input has an element type the model cannot take."""
+
+
+class ValueRangeError(InputError):
+    """The input holds values the model cannot take: token ids out of range, NaN or inf."""
+
+
+class EmptyBatchError(InputError):
+    """The batch holds no items."""
+
+
+class ImageError(InputError):
+    """An image file or object cannot be read or has an unusable layout."""
+
+
+class UsageError(EdgeportError, ValueError):
+    """An option is invalid (unknown backend, bad thread count, a path that is no model)."""
 
 
 class ModelFileError(EdgeportError):
@@ -23,3 +62,7 @@ class EngineMissingError(EdgeportError, ImportError):
 
 class EngineUnsupportedError(EdgeportError):
     """The installed engine cannot run this model (an operator it does not know)."""
+
+
+class InferenceError(EdgeportError, RuntimeError):
+    """The engine failed while running an input that passed every check."""

@@ -254,13 +254,18 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def resolve_bundle_path(bundle_dir: str | os.PathLike, relative: str, where: str) -> Path:
+    """A file named by the manifest, inside the bundle; refuses a path (or link) that leads out of it."""
+    root = Path(bundle_dir).resolve()
+    path = (root / safe_relative_path(relative, where)).resolve()
+    if root not in path.parents:
+        raise ManifestError(f"{where}: file {relative!r} points outside the bundle directory {root}")
+    return path
+
+
 def resolve_artifact_path(bundle_dir: str | os.PathLike, artifact: Artifact) -> Path:
     """The artifact's file inside the bundle; refuses a path (or link) that leads out of it."""
-    root = Path(bundle_dir).resolve()
-    path = (root / safe_relative_path(artifact.file, artifact.key)).resolve()
-    if root not in path.parents:
-        raise ManifestError(f"{artifact.key}: file {artifact.file!r} points outside the bundle directory {root}")
-    return path
+    return resolve_bundle_path(bundle_dir, artifact.file, artifact.key)
 
 
 def verify_artifact(bundle_dir: str | os.PathLike, artifact: Artifact) -> Path:
@@ -281,3 +286,27 @@ def verify_artifact(bundle_dir: str | os.PathLike, artifact: Artifact) -> Path:
             "the file is corrupt or was modified: re-export or re-copy the bundle"
         )
     return path
+
+
+def read_verified_artifact(bundle_dir: str | os.PathLike, artifact: Artifact) -> bytes:
+    """Read an artifact once and check size and sha256 of exactly those bytes; return them.
+
+    The runtime hands these bytes to the engine, so the file cannot change between the check
+    and the load.
+    """
+    path = resolve_artifact_path(bundle_dir, artifact)
+    if not path.is_file():
+        raise ModelFileError(f"{artifact.key}: model file {path} is missing; re-export the bundle")
+    data = path.read_bytes()
+    if len(data) != artifact.size:
+        raise ModelFileError(
+            f"{artifact.key}: {path.name} is {len(data)} bytes, the manifest says {artifact.size}; "
+            "the file is truncated or was replaced: re-export or re-copy the bundle"
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != artifact.sha256:
+        raise ModelFileError(
+            f"{artifact.key}: sha256 of {path.name} is {digest[:12]}…, the manifest says {artifact.sha256[:12]}…; "
+            "the file is corrupt or was modified: re-export or re-copy the bundle"
+        )
+    return data

@@ -1,0 +1,278 @@
+"""`runtime.load` and the `Model` it returns: raw input or tensors in, probabilities out.
+
+Which variant `load(bundle)` picks when `variant=None`: the manifest's `recommended` one, else the
+first in `DEFAULT_ORDER` that passed export's checks (then one left unchecked); a variant marked
+"failed" is loaded only when named. Variants whose engine is not installed come last, and when the
+installed engine cannot run the chosen one (tflite-runtime 2.14 and a dynamic-range model), the
+next is loaded with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from runtime import backends, tensors
+from runtime.errors import (
+    EngineMissingError, EngineUnsupportedError, InferenceError, ManifestError, ModelFileError, UsageError,
+)
+from runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact, resolve_bundle_path
+from runtime.preprocess import Preprocessor, as_items, make_preprocessor
+from runtime.quant import from_engine
+
+DEFAULT_ORDER = ("tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8",
+                 "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8")
+SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
+MAX_DEFAULT_THREADS = 4
+
+
+def default_threads() -> int:
+    """All CPUs, at most 4 (a Raspberry Pi's count; more rarely helps models this small)."""
+    return max(1, min(MAX_DEFAULT_THREADS, os.cpu_count() or 1))
+
+
+def load(path: str | os.PathLike, variant: str | None = None, threads: int | None = None,
+         backend: str | None = None) -> "Model":
+    """Load a bundle directory (`variant` picks the artifact, e.g. "tflite-int8") or a bare
+    `.tflite`/`.onnx` file (tensor input only). The file's size and sha256 are checked against the
+    manifest before the engine sees a byte. `backend` forces an engine ("litert", "tflite-runtime",
+    "tf-lite", "onnxruntime"); `threads` sets the engine's thread count."""
+    if threads is None:
+        threads = default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise UsageError(f"threads must be a positive integer, got {threads!r}")
+    backend = backends.canonical(backend)
+    path = Path(path)
+    if path.is_dir():
+        return _load_bundle(path, variant, threads, backend)
+    if not path.exists():
+        raise ModelFileError(f"{path} does not exist: pass a bundle directory (with manifest.json) or a .tflite/.onnx file")
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ModelFileError(f"{path.name} is not a .tflite or .onnx file (nor a bundle directory); export it first")
+    if variant is not None:
+        raise UsageError(f"variant={variant!r} needs a bundle directory; {path} is a single model file")
+    data = path.read_bytes()
+    if not data:
+        raise ModelFileError(f"{path} is empty (0 bytes); re-export or re-copy the model")
+    engine = backends.open_engine(data, fmt, threads, backend, verified=False, source=path.name)
+    return Model(engine, path=path)
+
+
+def _load_bundle(bundle: Path, variant: str | None, threads: int, backend: str | None) -> "Model":
+    manifest = read_manifest(bundle)
+    artifact, engine = _open_first_runnable(bundle, ranked_artifacts(manifest, variant, backend), threads, backend)
+    first = engine.inputs()[0].shape if engine.inputs() else None
+    preprocessor = make_preprocessor(manifest.kind, manifest.preprocessing, bundle, first)
+    return Model(engine, path=bundle, manifest=manifest, artifact=artifact, preprocessor=preprocessor,
+                 labels=manifest.labels or _labels_file(bundle))
+
+
+def _open_first_runnable(bundle: Path, candidates: list[Artifact], threads: int,
+                         backend: str | None) -> tuple[Artifact, backends.Backend]:
+    """Verify and open the first candidate an installed engine runs; raise the first one's error if none."""
+    failures: list[Exception] = []
+    for artifact in candidates:
+        data = read_verified_artifact(bundle, artifact)
+        try:
+            engine = backends.open_engine(data, artifact.format, threads, backend, verified=True,
+                                          source=f"{artifact.key} ({artifact.file})")
+        except (EngineUnsupportedError, EngineMissingError) as exc:
+            failures.append(exc)
+            continue
+        if failures:
+            warnings.warn(f"loaded {artifact.key} instead: {failures[0]}", stacklevel=4)
+        return artifact, engine
+    raise failures[0]
+
+
+def choose_artifact(manifest: Manifest, variant: str | None, backend: str | None) -> Artifact:
+    """The artifact `load` tries first: the named one, else as the module docstring says."""
+    return ranked_artifacts(manifest, variant, backend)[0]
+
+
+def ranked_artifacts(manifest: Manifest, variant: str | None, backend: str | None) -> list[Artifact]:
+    """The artifacts `load` may use, best first: only the named one, or the usable ones ranked."""
+    fmt = backends.ENGINES[backend].format if backend else None
+    if variant is not None:
+        artifact = manifest.artifact(variant)
+        if fmt and artifact.format != fmt:
+            raise UsageError(f"backend {backend!r} runs .{fmt} models; variant {artifact.key} is .{artifact.format}")
+        if artifact.status == "failed":
+            warnings.warn(f"{artifact.key} failed export's parity checks; its answers may be wrong", stacklevel=4)
+        return [artifact]
+    usable = [a for a in manifest.artifacts if a.status != "failed" and (fmt is None or a.format == fmt)]
+    if not usable:
+        known = ", ".join(f"{a.key} ({a.status})" for a in manifest.artifacts) or "none"
+        raise ManifestError(f"no variant of this bundle passed export's checks{' for ' + backend if backend else ''}; "
+                            f"it has: {known}; name one with variant= to load it anyway")
+    runnable = {e.format for e in backends.ENGINES.values() if backends.installed(e)}
+
+    def rank(a: Artifact) -> tuple:
+        order = DEFAULT_ORDER.index(a.key) if a.key in DEFAULT_ORDER else len(DEFAULT_ORDER)
+        return (a.format not in runnable, a.key != manifest.recommended, a.status != "passed", order)
+
+    return sorted(usable, key=rank)
+
+
+def _labels_file(bundle: Path) -> list[str]:
+    path = bundle / "labels.json"
+    if not path.is_file():
+        return []
+    try:
+        labels = json.loads(resolve_bundle_path(bundle, "labels.json", "labels").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path} is not valid JSON ({exc}); re-export the bundle") from None
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ManifestError(f"{path} must be a JSON list of class names")
+    return labels
+
+
+class Model:
+    """A loaded model: `predict_tensor`, `predict`, `classify`, `info`.
+
+    Thread-safety: one lock per instance serialises engine calls (resize, set inputs, invoke, read
+    outputs), because a TFLite interpreter is not thread-safe. A lock rather than a pool of engines:
+    each engine already uses `threads` CPU cores per call, so parallel engines on a small device only
+    compete for the same cores while multiplying memory (one tensor arena per engine), and one
+    engine gives results that never depend on which copy ran. Checking and preprocessing run outside
+    the lock. Load one `Model` per thread when calls must truly overlap.
+    """
+
+    def __init__(self, engine: backends.Backend, *, path: Path, manifest: Manifest | None = None,
+                 artifact: Artifact | None = None, preprocessor: Preprocessor | None = None,
+                 labels: Sequence[str] = ()):
+        self.engine, self.path, self.manifest, self.artifact = engine, path, manifest, artifact
+        self.preprocessor = preprocessor
+        self._inputs, self._outputs = engine.inputs(), engine.outputs()
+        self._lock = threading.Lock()
+        self._id_range = self._token_range()
+        self.labels = list(labels) or self._default_labels()
+        self._check_labels()
+
+    # ------------------------------------------------------------ tensors
+
+    def predict_tensor(self, batch: Any) -> np.ndarray | dict[str, np.ndarray]:
+        """A preprocessed batch (array; a mapping name → array or a list for several inputs) →
+        float32 outputs (dequantised), one array, or a dict by name when the model has several."""
+        feeds = []
+        for x, spec in zip(self._arrange(batch), self._inputs):
+            array = tensors.as_array(x, spec)
+            tensors.check_shape(array, spec)
+            feeds.append(tensors.to_engine_dtype(array, spec, self._id_range, self.engine.rounding))
+        outputs = tensors.run_batched(feeds, self._inputs, self._run)
+        results = [from_engine(np.asarray(y), spec) for y, spec in zip(outputs, self._outputs)]
+        if len(results) == 1:
+            return results[0]
+        return {spec.name: y for spec, y in zip(self._outputs, results)}
+
+    def _run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        with self._lock:
+            return self.engine.run(feeds)
+
+    def _arrange(self, batch: Any) -> list[Any]:
+        if isinstance(batch, Mapping):
+            missing = [s.name for s in self._inputs if s.name not in batch]
+            if missing:
+                raise UsageError(f"missing inputs {missing}; the model takes {[s.name for s in self._inputs]}")
+            return [batch[s.name] for s in self._inputs]
+        if len(self._inputs) == 1:
+            return [batch]
+        if not isinstance(batch, (list, tuple)) or len(batch) != len(self._inputs):
+            raise UsageError(f"the model takes {len(self._inputs)} inputs {[s.name for s in self._inputs]}: "
+                             "pass a dict name → array or a list in that order")
+        return list(batch)
+
+    # ------------------------------------------------------------ raw input
+
+    def predict(self, raw_items: Any) -> np.ndarray:
+        """Raw items (texts, or image paths / PIL images / HxWx3 arrays) → float32 probabilities.
+        One str, path or image counts as a batch of one."""
+        if self.preprocessor is None:
+            raise UsageError(f"{self.path.name} was loaded without a manifest, so it has no preprocessing: "
+                             "pass tensors to predict_tensor(), or load the bundle directory")
+        x = self.preprocessor(as_items(raw_items, self.manifest.kind))
+        out = self.predict_tensor(x)
+        return next(iter(out.values())) if isinstance(out, dict) else out
+
+    def classify(self, raw_items: Any) -> list[tuple[str, float]]:
+        """(label, probability of that label) per item: a single sigmoid unit is the probability of
+        labels[1] (threshold 0.5); otherwise the most probable class."""
+        return self.labels_of(self.predict(raw_items))
+
+    def labels_of(self, probabilities: np.ndarray) -> list[tuple[str, float]]:
+        """(label, score) per row of a probability batch, as `classify` reports them."""
+        p = np.asarray(probabilities, dtype=np.float32)
+        if p.ndim != 2:
+            raise InferenceError(f"classify needs a (batch, classes) output, the model gives shape {p.shape}")
+        if p.shape[1] == 1:
+            positive = p[:, 0] >= 0.5
+            return [(self.labels[1], float(q)) if pos else (self.labels[0], float(1.0 - q))
+                    for q, pos in zip(p[:, 0], positive)]
+        best = p.argmax(axis=1)
+        return [(self.labels[int(i)] if int(i) < len(self.labels) else str(int(i)), float(row[i]))
+                for i, row in zip(best, p)]
+
+    # ------------------------------------------------------------ description
+
+    def info(self) -> dict[str, Any]:
+        """What was loaded and how: files, variant, engine, threads, tensors, labels, manifest."""
+        a, m = self.artifact, self.manifest
+        return {
+            "path": str(self.path),
+            "task": m.task if m else None,
+            "kind": m.kind if m else None,
+            "variant": a.key if a else None,
+            "format": a.format if a else SUFFIXES.get(self.path.suffix.lower()),
+            "file": a.file if a else self.path.name,
+            "sha256": a.sha256 if a else None,
+            "verified": a is not None,
+            "status": a.status if a else None,
+            "backend": self.engine.name,
+            "backend_version": self.engine.version,
+            "threads": self.engine.threads,
+            "thread_safety": "one lock per model",
+            "quantize_rounding": self.engine.rounding,
+            "inputs": [_spec_dict(s) for s in self._inputs],
+            "outputs": [_spec_dict(s) for s in self._outputs],
+            "labels": self.labels,
+            "preprocessing": m.preprocessing if m else None,
+            "manifest": m.to_dict() if m else None,
+        }
+
+    def __repr__(self) -> str:
+        what = self.artifact.key if self.artifact else self.path.name
+        return f"<runtime.Model {what} on {self.engine.name} {self.engine.version}, {self.engine.threads} threads>"
+
+    # ------------------------------------------------------------ helpers
+
+    def _token_range(self) -> tuple[int, int | None] | None:
+        if self.manifest is None or self.manifest.kind != "text":
+            return None
+        return (0, self.manifest.preprocessing.get("num_words"))
+
+    def _default_labels(self) -> list[str]:
+        classes = self._outputs[0].shape[-1] if self._outputs and self._outputs[0].shape else None
+        if classes == 1:
+            return ["0", "1"]
+        return [str(i) for i in range(classes)] if isinstance(classes, int) else []
+
+    def _check_labels(self) -> None:
+        classes = self._outputs[0].shape[-1] if self._outputs and self._outputs[0].shape else None
+        if self.manifest is None or not isinstance(classes, int):
+            return
+        expected = 2 if classes == 1 else classes
+        if len(self.labels) != expected:
+            raise ManifestError(f"the manifest lists {len(self.labels)} labels but the model has {expected} classes; "
+                                "re-export the bundle")
+
+
+def _spec_dict(spec: TensorSpec) -> dict[str, Any]:
+    return {"name": spec.name, "shape": spec.shape, "dtype": spec.dtype, "scale": spec.scale,
+            "zero_point": spec.zero_point}

@@ -1,0 +1,173 @@
+"""`.tflite` models on LiteRT (`ai_edge_litert`), `tflite_runtime` or `tensorflow.lite`.
+
+The three share one Python interpreter API; only the import differs. tflite-runtime 2.14 does not
+verify the flatbuffer it is given and can crash on a damaged file, so a file that no manifest
+vouches for is first opened in a throw-away process when that engine is in use.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import subprocess
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from runtime.errors import (
+    EdgeportError, EngineMissingError, EngineUnsupportedError, InferenceError, ModelFileError, ValueRangeError,
+)
+from runtime.manifest import TensorSpec
+
+TFLITE_IDENTIFIER = b"TFL3"
+PROBE_TIMEOUT_S = 120
+_PROBE = """
+import sys
+try:
+    import resource
+    limit = int(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+except Exception:
+    pass
+data = sys.stdin.buffer.read()
+try:
+    from tflite_runtime.interpreter import Interpreter
+    Interpreter(model_content=data, num_threads=1).allocate_tensors()
+except BaseException:
+    sys.exit(3)  # a Python error: safe to reproduce in the caller, which reports it
+"""
+
+
+def _interpreter_class(engine: str) -> tuple[Any, str]:
+    """The engine's `Interpreter` class and version; `EngineMissingError` when it cannot be imported."""
+    try:
+        if engine == "litert":
+            from ai_edge_litert.interpreter import Interpreter
+
+            return Interpreter, importlib.metadata.version("ai-edge-litert")
+        if engine == "tflite-runtime":
+            from tflite_runtime.interpreter import Interpreter
+
+            return Interpreter, importlib.metadata.version("tflite-runtime")
+        import tensorflow as tf  # the last resort: only reached when the two above are missing
+
+        return tf.lite.Interpreter, tf.__version__
+    except Exception as exc:  # noqa: BLE001 — an engine built for another numpy fails in many ways
+        raise EngineMissingError(f"{engine} is installed but cannot be imported ({type(exc).__name__}: {exc})") from None
+
+
+def check_header(model: bytes, source: str) -> None:
+    """Refuse, before any engine sees it, a file that cannot be a TFLite flatbuffer."""
+    if not model:
+        raise ModelFileError(f"{source} is empty (0 bytes); re-export or re-copy the model")
+    if len(model) < 16 or model[4:8] != TFLITE_IDENTIFIER:
+        raise ModelFileError(f"{source} is not a TFLite model (no 'TFL3' identifier); re-export or re-copy it")
+
+
+def probe_in_subprocess(model: bytes, source: str) -> None:
+    """Open the model in a child process; a crash there becomes a `ModelFileError` here."""
+    limit = (1 << 30) + 8 * len(model)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE, str(limit)], input=model, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ModelFileError(f"tflite-runtime did not finish opening {source} in {PROBE_TIMEOUT_S} s; "
+                             "the file is probably corrupt: re-export or re-copy it") from None
+    if done.returncode not in (0, 3):
+        how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
+        raise ModelFileError(f"tflite-runtime crashed ({how}) opening {source}: the file is truncated or corrupt; "
+                             "re-export or re-copy it")
+
+
+def load_error(exc: Exception, engine: str, version: str, source: str) -> EdgeportError:
+    """An engine's load failure as a runtime error that says what to do."""
+    message = str(exc).strip()
+    op = re.search(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'", message)
+    if op:
+        remedy = ("upgrade it: pip install -U ai-edge-litert" if engine == "litert" else
+                  "ai-edge-litert runs it: pip install 'edgeport[litert]'")
+        return EngineUnsupportedError(
+            f"{source}: {engine} {version} cannot run this model: it has no kernel for operator {op[1]} "
+            f"version {op[2]}, which current converters write (e.g. for dynamic-range int8 layers); {remedy}, "
+            "or load a variant this engine runs (tflite-fp32, tflite-int8)"
+        )
+    custom = re.search(r"unresolved custom op: (\w+)", message) or re.search(r"(Flex\w*|Select TensorFlow op)", message)
+    if custom:
+        return EngineUnsupportedError(
+            f"{source}: {engine} {version} cannot run operator {custom[1]} (a custom or TensorFlow op); "
+            "re-export the model with TFLite builtin operators only"
+        )
+    first_line = message.splitlines()[0] if message else type(exc).__name__
+    return ModelFileError(f"{source}: {engine} cannot read the model ({first_line}); "
+                          "the file is not a valid TFLite model or is damaged: re-export or re-copy it")
+
+
+def _spec(detail: dict[str, Any]) -> TensorSpec:
+    signature = detail.get("shape_signature")
+    shape = signature if signature is not None and len(signature) == len(detail["shape"]) else detail["shape"]
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return TensorSpec(
+        name=detail["name"],
+        shape=[None if int(d) < 0 else int(d) for d in shape],
+        dtype=np.dtype(detail["dtype"]).name,
+        scale=float(scale) if scale else None,
+        zero_point=int(zero_point) if scale else None,
+    )
+
+
+class TFLiteBackend:
+    """One TFLite interpreter. Resizes its inputs when a batch's shape changes."""
+
+    def __init__(self, interpreter: Any, engine: str, version: str, threads: int, source: str):
+        self._interpreter = interpreter
+        self.name, self.version, self.threads, self.source = engine, version, threads, source
+        self.rounding = "reference" if engine == "tflite-runtime" else "xnnpack"
+        self._in = interpreter.get_input_details()
+        self._out = interpreter.get_output_details()
+        self._shapes = [tuple(int(d) for d in detail["shape"]) for detail in self._in]
+
+    def inputs(self) -> list[TensorSpec]:
+        return [_spec(d) for d in self._in]
+
+    def outputs(self) -> list[TensorSpec]:
+        return [_spec(d) for d in self._out]
+
+    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        it = self._interpreter
+        try:
+            resized = False
+            for i, (detail, x) in enumerate(zip(self._in, feeds)):
+                if x.shape != self._shapes[i]:
+                    it.resize_tensor_input(detail["index"], list(x.shape), strict=True)
+                    self._shapes[i], resized = x.shape, True
+            if resized:
+                it.allocate_tensors()
+            for detail, x in zip(self._in, feeds):
+                it.set_tensor(detail["index"], np.ascontiguousarray(x))
+            it.invoke()
+            return [it.get_tensor(detail["index"]) for detail in self._out]  # get_tensor copies
+        except (ValueError, RuntimeError) as exc:
+            message = str(exc).strip().replace("\n", " ")
+            if "out of bounds" in message:
+                raise ValueRangeError(f"token ids out of the model's vocabulary range ({self.name}: {message})") from None
+            raise InferenceError(f"{self.name} failed running {self.source}: {message}") from None
+
+
+def load(model: bytes, threads: int, *, engine: str, verified: bool, source: str) -> TFLiteBackend:
+    """A ready `TFLiteBackend` on `engine` ("litert", "tflite-runtime" or "tf-lite")."""
+    check_header(model, source)
+    interpreter_class, version = _interpreter_class(engine)
+    if engine == "tflite-runtime" and not verified:
+        probe_in_subprocess(model, source)
+    try:
+        with warnings.catch_warnings():  # tf.lite warns that it is deprecated in favour of LiteRT
+            warnings.simplefilter("ignore")
+            interpreter = interpreter_class(model_content=model, num_threads=threads)
+        interpreter.allocate_tensors()
+    except Exception as exc:  # noqa: BLE001 — engines raise ValueError, RuntimeError, even UnicodeDecodeError
+        raise load_error(exc, engine, version, source) from None
+    return TFLiteBackend(interpreter, engine, version, threads, source)

@@ -1,0 +1,81 @@
+"""`.onnx` models on onnxruntime, CPU execution provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from runtime.errors import (
+    EdgeportError, EngineMissingError, EngineUnsupportedError, InferenceError, ModelFileError, ValueRangeError,
+)
+from runtime.manifest import TensorSpec
+
+ONNX_DTYPES = {
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(int16)": "int16", "tensor(int32)": "int32",
+    "tensor(int64)": "int64", "tensor(bool)": "bool",
+}
+SILENT = 4  # onnxruntime's FATAL-only log level: failures are reported as runtime exceptions instead
+
+
+def _spec(node: Any) -> TensorSpec:
+    shape = [d if isinstance(d, int) and d > 0 else None for d in (node.shape or [])]
+    return TensorSpec(name=node.name, shape=shape, dtype=ONNX_DTYPES.get(node.type, node.type))
+
+
+def load_error(exc: Exception, version: str, source: str) -> EdgeportError:
+    message = str(exc).strip().replace("\n", " ")
+    if "NOT_IMPLEMENTED" in message or ("opset" in message.lower() and "support" in message.lower()):
+        return EngineUnsupportedError(f"{source}: onnxruntime {version} cannot run this model ({message}); "
+                                      "upgrade it: pip install -U onnxruntime")
+    return ModelFileError(f"{source}: onnxruntime cannot read the model ({message}); "
+                          "the file is not a valid ONNX model or is damaged: re-export or re-copy it")
+
+
+class OnnxBackend:
+    """One onnxruntime session (its `run` is thread-safe; `runtime.api` serialises calls anyway)."""
+
+    name = "onnxruntime"
+    rounding = "onnx"
+
+    def __init__(self, session: Any, version: str, threads: int, source: str):
+        self._session = session
+        self.version, self.threads, self.source = version, threads, source
+        self._input_names = [node.name for node in session.get_inputs()]
+
+    def inputs(self) -> list[TensorSpec]:
+        return [_spec(node) for node in self._session.get_inputs()]
+
+    def outputs(self) -> list[TensorSpec]:
+        return [_spec(node) for node in self._session.get_outputs()]
+
+    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        try:
+            return self._session.run(None, dict(zip(self._input_names, feeds)))
+        except Exception as exc:  # noqa: BLE001 — onnxruntime raises its own exception classes
+            message = str(exc).strip().replace("\n", " ")
+            if "out of data bounds" in message or "out of bounds" in message:
+                raise ValueRangeError(f"token ids out of the model's vocabulary range (onnxruntime: {message})") from None
+            raise InferenceError(f"onnxruntime failed running {self.source}: {message}") from None
+
+
+def load(model: bytes, threads: int, *, engine: str = "onnxruntime", verified: bool = True,
+         source: str = "model") -> OnnxBackend:
+    """A ready `OnnxBackend`; `threads` sets the intra-op thread pool."""
+    try:
+        import onnxruntime as ort
+    except Exception as exc:  # noqa: BLE001
+        raise EngineMissingError(f"onnxruntime is installed but cannot be imported ({type(exc).__name__}: {exc})") from None
+    if not model:
+        raise ModelFileError(f"{source} is empty (0 bytes); re-export or re-copy the model")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = SILENT
+    try:
+        session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001
+        raise load_error(exc, ort.__version__, source) from None
+    return OnnxBackend(session, ort.__version__, threads, source)

@@ -1,0 +1,183 @@
+"""`edgeport-run` / `python -m runtime`: parse, call the runtime, print. Subcommands: info, predict.
+
+Exit codes: 0 ok, 1 internal failure, 2 bad input or usage, 3 missing or bad model (file, manifest,
+engine). Set EDGEPORT_DEBUG=1 to see the traceback of an internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+import runtime
+from runtime import errors
+from runtime.manifest import read_manifest
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_BAD_MODEL = 0, 1, 2, 3
+MODEL_ERRORS = (errors.ModelFileError, errors.ManifestError, errors.EngineMissingError, errors.EngineUnsupportedError)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit status for an exception: 2 bad input, 3 bad model, 1 anything else."""
+    if isinstance(exc, (errors.InputError, errors.UsageError)):
+        return EXIT_BAD_INPUT
+    if isinstance(exc, MODEL_ERRORS):
+        return EXIT_BAD_MODEL
+    return EXIT_INTERNAL
+
+
+def _load(args: argparse.Namespace) -> runtime.Model:
+    return runtime.load(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend)
+
+
+# ---------------------------------------------------------------- info
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    bundle = Path(args.bundle)
+    manifest = read_manifest(bundle) if bundle.is_dir() else None
+    variants = [
+        {"variant": a.key, "file": a.file, "size": a.size, "status": a.status, "parity": a.parity}
+        for a in (manifest.artifacts if manifest else [])
+    ]
+    if not args.json and manifest:
+        print(f"bundle       {bundle}\ntask         {manifest.task} ({manifest.kind})")
+        print(f"labels       {', '.join(manifest.labels) or '-'}")
+        reason = f" ({manifest.recommended_reason})" if manifest.recommended_reason else ""
+        print(f"recommended  {manifest.recommended or '-'}{reason}")
+        print("variants")
+        for v in variants:
+            print(f"  {v['variant']:<22} {v['status']:<10} {v['size']:>10,} B  {v['file']}")
+    model = _load(args)
+    info = model.info()
+    if args.json:
+        info = {k: v for k, v in info.items() if k != "manifest"}
+        print(json.dumps({**info, "variants": variants}, indent=2, default=str))
+        return EXIT_OK
+    print(f"loaded       {info['variant'] or info['file']} on {info['backend']} {info['backend_version']}, "
+          f"{info['threads']} threads")
+    for role in ("inputs", "outputs"):
+        for spec in info[role]:
+            quantised = f"  scale {spec['scale']:.6g} zero point {spec['zero_point']}" if spec["scale"] else ""
+            print(f"{role[:-1]:<12} {spec['name']} {spec['dtype']} {spec['shape']}{quantised}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- predict
+
+
+def gather_items(kind: str | None, inputs: Sequence[str]) -> list[tuple[str, Any]]:
+    """(name, item) pairs from the command line: texts or .txt files (one item a line) for text
+    models, image files or folders (searched recursively, sorted) for image models, .npy batches
+    for a bare model file."""
+    items: list[tuple[str, Any]] = []
+    for arg in inputs:
+        path = Path(arg)
+        if kind == "text":
+            if path.suffix == ".txt" and path.is_file():
+                lines = path.read_text(encoding="utf-8").splitlines()
+                items += [(f"{path.name}:{n}", line) for n, line in enumerate(lines, 1) if line.strip()]
+            else:
+                items.append((arg, arg))
+        elif kind == "image":
+            if path.is_dir():
+                found = sorted(Path(root) / name for root, _, names in os.walk(path) for name in names
+                               if name.lower().endswith(IMAGE_SUFFIXES))
+                items += [(str(p), p) for p in found]
+            elif path.is_file():
+                items.append((arg, path))
+            else:
+                raise errors.ImageError(f"{arg} is neither an image file nor a folder")
+        else:
+            if path.suffix != ".npy" or not path.is_file():
+                raise errors.UsageError(f"{arg}: a model file without a bundle takes .npy tensor batches only")
+            try:
+                items.append((arg, np.load(path, allow_pickle=False)))
+            except ValueError as exc:
+                raise errors.DtypeError(f"{arg} is not a numeric .npy array ({exc})") from None
+    if not items:
+        raise errors.EmptyBatchError("no input items: pass texts, a .txt file, images or a folder of images")
+    return items
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    model = _load(args)
+    info = model.info()
+    items = gather_items(info["kind"], args.inputs)
+    if info["kind"] is None:
+        results = [{"input": name, "outputs": np.asarray(model.predict_tensor(x)).tolist()} for name, x in items]
+        print(json.dumps(results, indent=2) if args.json else "\n".join(f"{r['input']}: {r['outputs']}" for r in results))
+        return EXIT_OK
+    probabilities = model.predict([item for _, item in items])
+    results = []
+    for (name, _), row, (label, score) in zip(items, probabilities, model.labels_of(probabilities)):
+        by_label = dict(zip(model.labels, [1.0 - float(row[0]), float(row[0])] if row.shape[0] == 1 else row.tolist()))
+        results.append({"input": name, "label": label, "score": score, "probabilities": by_label})
+    if args.json:
+        head = {k: info[k] for k in ("task", "variant", "backend", "backend_version", "threads")}
+        print(json.dumps({**head, "results": results}, indent=2))
+        return EXIT_OK
+    width = min(60, max(len("input"), *(len(r["input"]) for r in results)))
+    print(f"{'input':<{width}}  {'label':<16} score")
+    for r in results:
+        shown = r["input"] if len(r["input"]) <= width else r["input"][: width - 1] + "…"
+        print(f"{shown:<{width}}  {r['label']:<16} {r['score']:.4f}")
+    print(f"({info['variant']} on {info['backend']} {info['backend_version']}, {info['threads']} threads)", file=sys.stderr)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgeport-run", description="Run exported edgeport models on this device.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def model_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("bundle", help="bundle directory (with manifest.json) or a .tflite/.onnx file")
+        p.add_argument("--variant", help="artifact to load, e.g. tflite-int8 (default: the manifest's recommended one)")
+        p.add_argument("--threads", type=int, help="engine threads (default: CPUs, at most 4)")
+        p.add_argument("--backend", help="force an engine: litert, tflite-runtime, tf-lite, onnxruntime")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    info = commands.add_parser("info", help="describe a bundle and the engine that runs it")
+    model_options(info)
+    info.set_defaults(func=cmd_info)
+    predict = commands.add_parser("predict", help="classify texts or images")
+    model_options(predict)
+    predict.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="text, .txt file (one item a line), image file or folder; .npy for a bare model")
+    predict.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:  # noqa: BLE001 — the one place every failure becomes a message and a code
+        code = exit_code(exc)
+        kind = "internal error" if code == EXIT_INTERNAL and not isinstance(exc, errors.EdgeportError) else "error"
+        print(f"edgeport-run: {kind}: {exc}", file=sys.stderr)
+        if code == EXIT_INTERNAL and os.environ.get("EDGEPORT_DEBUG"):
+            traceback.print_exc()
+        elif code == EXIT_INTERNAL:
+            print("edgeport-run: set EDGEPORT_DEBUG=1 to see the traceback", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

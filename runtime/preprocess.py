@@ -1,0 +1,287 @@
+"""Raw input → model tensors, from the manifest's preprocessing spec. No TensorFlow: Pillow for images.
+
+Text follows Keras' classic pipeline exactly: `text_to_word_sequence` (lower-case, every filter
+character becomes the split string, split on it, drop empty words), the `keras.datasets` id rules
+(`start_char` first, then the word's id when `skip_top <= id < num_words`, else `oov_char`), then
+`pad_sequences`. Images follow `keras.utils.load_img` (RGB, resize to (width, height) with the
+training interpolation, no EXIF rotation) + `img_to_array` + `mobilenet.preprocess_input`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from runtime.errors import DtypeError, EmptyBatchError, EngineMissingError, ImageError, ManifestError, ValueRangeError
+from runtime.manifest import resolve_bundle_path
+
+KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+TEXT_DEFAULTS: dict[str, Any] = {
+    "num_words": None, "skip_top": 0, "start_char": 1, "oov_char": 2, "index_from": 3, "maxlen": None,
+    "padding": "pre", "truncating": "pre", "lowercase": True, "filters": KERAS_FILTERS, "split": " ",
+}
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
+NORMALIZATIONS = ("mobilenet", "tf", "none")
+
+Preprocessor = Callable[[Sequence[Any]], np.ndarray]
+
+
+# ---------------------------------------------------------------- text
+
+
+def text_to_word_sequence(text: str, filters: str = KERAS_FILTERS, lower: bool = True, split: str = " ") -> list[str]:
+    """Keras' classic word splitter: filter characters become `split`, then split on `split` only."""
+    if lower:
+        text = text.lower()
+    text = text.translate(str.maketrans({c: split for c in filters}))
+    return [word for word in text.split(split) if word]
+
+
+def pad_sequences(
+    sequences: Sequence[Sequence[int]], maxlen: int | None = None, padding: str = "pre",
+    truncating: str = "pre", value: int = 0, dtype: str = "int32",
+) -> np.ndarray:
+    """`keras.utils.pad_sequences` for integer sequences: cut and pad each to `maxlen`."""
+    if padding not in ("pre", "post") or truncating not in ("pre", "post"):
+        raise ValueError(f"padding and truncating must be 'pre' or 'post', got {padding!r}, {truncating!r}")
+    if maxlen is None:
+        maxlen = max((len(s) for s in sequences), default=0)
+    out = np.full((len(sequences), maxlen), value, dtype=dtype)
+    for row, seq in enumerate(sequences):
+        if not len(seq) or maxlen == 0:
+            continue
+        kept = seq[-maxlen:] if truncating == "pre" else seq[:maxlen]
+        if padding == "post":
+            out[row, : len(kept)] = kept
+        else:
+            out[row, -len(kept):] = kept
+    return out
+
+
+class TextPreprocessor:
+    """Strings → int32 token ids of shape (n, maxlen), as the Keras datasets and `pad_sequences` give them."""
+
+    def __init__(self, spec: dict[str, Any], vocabulary: dict[str, int], input_length: int | None = None):
+        self.spec = {**TEXT_DEFAULTS, **spec}
+        s = self.spec
+        for key in ("padding", "truncating"):
+            if s[key] not in ("pre", "post"):
+                raise ManifestError(f"manifest.preprocessing.{key} must be 'pre' or 'post', got {s[key]!r}")
+        maxlen = s["maxlen"] if s["maxlen"] is not None else input_length
+        if maxlen is None or (input_length is not None and maxlen != input_length):
+            raise ManifestError(
+                f"manifest.preprocessing.maxlen is {s['maxlen']!r} but the model takes sequences of {input_length}; "
+                "re-export the bundle"
+            )
+        self.maxlen = int(maxlen)
+        self.num_words = s["num_words"]
+        self.vocabulary = vocabulary
+
+    def token_ids(self, text: str) -> list[int]:
+        """One text → its id sequence before padding (start_char first, unknown words → oov_char)."""
+        s = self.spec
+        low, high = s["skip_top"], self.num_words
+        ids = [s["start_char"]] if s["start_char"] is not None else []
+        for word in text_to_word_sequence(text, s["filters"], s["lowercase"], s["split"]):
+            i = self.vocabulary.get(word)
+            ids.append(i if i is not None and low <= i and (high is None or i < high) else s["oov_char"])
+        return ids
+
+    def __call__(self, items: Sequence[Any]) -> np.ndarray:
+        if not len(items):
+            raise EmptyBatchError("the batch is empty: pass at least one text")
+        sequences = [self.token_ids(_as_text(item, i)) for i, item in enumerate(items)]
+        s = self.spec
+        return pad_sequences(sequences, self.maxlen, s["padding"], s["truncating"])
+
+
+def _as_text(item: Any, position: int) -> str:
+    if isinstance(item, bytes):
+        try:
+            return item.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DtypeError(f"item {position} is bytes that are not UTF-8 text; pass str") from None
+    if not isinstance(item, str):
+        raise DtypeError(f"item {position} is a {type(item).__name__}; this text model takes strings")
+    return item
+
+
+def load_vocabulary(path: Path) -> dict[str, int]:
+    """Read `vocab.json`: a JSON object word → final token id."""
+    if not path.is_file():
+        raise ManifestError(f"the vocabulary file {path} is missing; re-export or re-copy the bundle")
+    try:
+        vocab = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"the vocabulary file {path} is not valid JSON ({exc}); re-export the bundle") from None
+    if not isinstance(vocab, dict) or not all(type(v) is int for v in vocab.values()):
+        raise ManifestError(f"the vocabulary file {path} must be a JSON object word → integer id")
+    return vocab
+
+
+# ---------------------------------------------------------------- images
+
+
+def _pil():
+    try:
+        from PIL import Image
+    except ImportError:
+        raise EngineMissingError("reading images needs Pillow: pip install 'edgeport[image]'") from None
+    return Image
+
+
+def _resample(interpolation: str) -> int:
+    Image = _pil()
+    return getattr(getattr(Image, "Resampling", Image), interpolation.upper())
+
+
+def load_image(item: Any, size: tuple[int, int], interpolation: str = "bilinear",
+               keep_aspect_ratio: bool = False) -> np.ndarray:
+    """A path, file bytes, PIL image or HxWx3 array → float32 (height, width, 3) pixels in 0..255.
+
+    Exactly `img_to_array(load_img(path, target_size=size, interpolation=...))`: RGB conversion,
+    resize only when the size differs, no EXIF rotation. Float arrays are taken as 0..255 pixels.
+    """
+    Image = _pil()
+    height, width = size
+    if isinstance(item, np.ndarray) and item.dtype.kind == "f":
+        return _resize_float_array(item, size, interpolation)
+    image = _open_image(item, Image)
+    try:
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        if image.size != (width, height):
+            box = _aspect_crop(image.size, (width, height)) if keep_aspect_ratio else None
+            image = image.resize((width, height), _resample(interpolation), box=box)
+        return np.asarray(image, dtype=np.float32)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"cannot read image {_describe(item)}: {exc}") from None
+
+
+def _open_image(item: Any, Image) -> Any:
+    if isinstance(item, Image.Image):
+        return item
+    if isinstance(item, np.ndarray):
+        if item.dtype != np.uint8 or item.ndim not in (2, 3) or (item.ndim == 3 and item.shape[2] not in (1, 3, 4)):
+            raise ImageError(
+                f"an image array must be HxWx3 uint8 (or float 0..255), got shape {item.shape} {item.dtype}"
+            )
+        return Image.fromarray(item[..., 0] if item.ndim == 3 and item.shape[2] == 1 else item)
+    try:
+        if isinstance(item, (bytes, bytearray)):
+            return Image.open(io.BytesIO(bytes(item)))
+        if isinstance(item, (str, os.PathLike)):
+            with open(item, "rb") as handle:  # as load_img does: the whole file, then decode
+                return Image.open(io.BytesIO(handle.read()))
+    except FileNotFoundError:
+        raise ImageError(f"image file {os.fspath(item)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ImageError(f"{os.fspath(item)!r} is a directory, not an image file") from None
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"cannot read image {_describe(item)}: {exc}") from None
+    raise DtypeError(f"cannot use a {type(item).__name__} as an image: pass a path, PIL image or HxWx3 array")
+
+
+def _resize_float_array(array: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ImageError(f"a float image array must be HxWx3, got shape {array.shape}")
+    array = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(array)):
+        raise ValueRangeError("an image array holds NaN or inf; pass finite pixel values 0..255")
+    if array.shape[:2] == tuple(size):
+        return array
+    Image = _pil()
+    height, width = size
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c])).resize((width, height), _resample(interpolation)))
+        for c in range(3)
+    ]
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def _aspect_crop(current: tuple[int, int], target: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The centre crop `load_img(keep_aspect_ratio=True)` takes before resizing."""
+    width, height = current
+    target_width, target_height = target
+    crop_height = (width * target_height) // target_width
+    crop_width = (height * target_width) // target_height
+    crop_height, crop_width = min(height, crop_height), min(width, crop_width)
+    x, y = (width - crop_width) // 2, (height - crop_height) // 2
+    return (x, y, x + crop_width, y + crop_height)
+
+
+def _describe(item: Any) -> str:
+    return repr(os.fspath(item)) if isinstance(item, (str, os.PathLike)) else f"({type(item).__name__})"
+
+
+def normalize(pixels: np.ndarray, normalization: str) -> np.ndarray:
+    """`mobilenet` (alias `tf`): x / 127.5 - 1, as `mobilenet.preprocess_input`; `none`: unchanged."""
+    if normalization in ("mobilenet", "tf"):
+        pixels = pixels / np.float32(127.5)
+        pixels -= np.float32(1.0)
+    return pixels
+
+
+class ImagePreprocessor:
+    """Images → float32 (n, height, width, 3), normalised as in training."""
+
+    def __init__(self, spec: dict[str, Any], input_shape: Sequence[int | None] | None = None):
+        size = spec.get("size")
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+            raise ManifestError(f"manifest.preprocessing.size must be [height, width], got {size!r}")
+        self.size = (size[0], size[1])
+        self.interpolation = spec.get("interpolation", "nearest")
+        self.normalization = spec.get("normalization", "none")
+        self.keep_aspect_ratio = bool(spec.get("keep_aspect_ratio", False))
+        if spec.get("color_mode", "rgb") != "rgb":
+            raise ManifestError(f"manifest.preprocessing.color_mode {spec.get('color_mode')!r} is not supported; use rgb")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ManifestError(f"manifest.preprocessing.interpolation must be one of {', '.join(INTERPOLATIONS)}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ManifestError(f"manifest.preprocessing.normalization must be one of {', '.join(NORMALIZATIONS)}")
+        if input_shape is not None and len(input_shape) == 4 and None not in input_shape[1:3] \
+                and tuple(input_shape[1:3]) != self.size:
+            raise ManifestError(
+                f"manifest.preprocessing.size is {list(self.size)} but the model takes {list(input_shape[1:3])}; "
+                "re-export the bundle"
+            )
+
+    def __call__(self, items: Sequence[Any]) -> np.ndarray:
+        if not len(items):
+            raise EmptyBatchError("the batch is empty: pass at least one image")
+        pixels = [load_image(item, self.size, self.interpolation, self.keep_aspect_ratio) for item in items]
+        return normalize(np.stack(pixels), self.normalization)
+
+
+def as_items(raw: Any, kind: str) -> list[Any]:
+    """One raw item or a sequence of them → a list (a str, path, PIL image or 3-D array is one item)."""
+    if isinstance(raw, (str, bytes, os.PathLike)):
+        return [raw]
+    if isinstance(raw, np.ndarray):
+        return [raw] if (kind == "image" and raw.ndim == 3) or raw.ndim == 0 else list(raw)
+    if kind == "image" and hasattr(raw, "getbands"):  # a PIL image
+        return [raw]
+    if not isinstance(raw, Iterable):
+        raise DtypeError(f"cannot use a {type(raw).__name__} as model input: pass a list of items")
+    return list(raw)
+
+
+def make_preprocessor(kind: str, spec: dict[str, Any], bundle_dir: str | os.PathLike,
+                      input_shape: Sequence[int | None] | None) -> Preprocessor:
+    """The preprocessor a bundle's manifest asks for; checks the spec against the model's input."""
+    declared = spec.get("type", kind)
+    if declared != kind:
+        raise ManifestError(f"manifest.preprocessing.type is {declared!r} but the task kind is {kind!r}")
+    if kind == "text":
+        vocab_file = spec.get("vocabulary")
+        if not isinstance(vocab_file, str):
+            raise ManifestError("manifest.preprocessing.vocabulary must name the vocabulary file (vocab.json)")
+        vocab = load_vocabulary(resolve_bundle_path(bundle_dir, vocab_file, "manifest.preprocessing.vocabulary"))
+        length = input_shape[1] if input_shape is not None and len(input_shape) == 2 else None
+        return TextPreprocessor(spec, vocab, length)
+    return ImagePreprocessor(spec, input_shape)

@@ -1,0 +1,112 @@
+"""Checking a batch against a model input, and running engines fixed at one batch size."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from runtime import quant
+from runtime.errors import DtypeError, EmptyBatchError, ShapeError, ValueRangeError
+from runtime.manifest import TensorSpec
+
+SUPPORTED = ("float32", "float16", "float64", "int8", "uint8", "int16", "int32", "int64")
+
+
+def show_shape(shape: list[int | None] | tuple[int, ...]) -> str:
+    return "(" + ", ".join("batch" if i == 0 and d is None else "any" if d is None else str(d)
+                           for i, d in enumerate(shape)) + ")"
+
+
+def as_array(x: object, spec: TensorSpec) -> np.ndarray:
+    try:
+        array = np.asarray(x)
+    except ValueError as exc:  # ragged nested lists
+        raise ShapeError(f"input {spec.name!r}: the items have different shapes ({exc}); "
+                         f"every item must have shape {show_shape(spec.shape[1:])}") from None
+    if array.dtype.kind not in "biuf":
+        raise DtypeError(f"input {spec.name!r} takes numbers ({spec.dtype}), got an array of {array.dtype}")
+    return array
+
+
+def check_shape(x: np.ndarray, spec: TensorSpec) -> None:
+    """Rank, fixed dimensions and a non-empty batch."""
+    want = spec.shape
+    if x.ndim != len(want):
+        hint = "; for a single item add a batch axis (x[None])" if x.ndim == len(want) - 1 else ""
+        raise ShapeError(f"input {spec.name!r} takes shape {show_shape(want)} (rank {len(want)}), "
+                         f"got shape {x.shape} (rank {x.ndim}){hint}")
+    if x.shape[0] == 0:
+        raise EmptyBatchError(f"input {spec.name!r}: the batch is empty; pass at least one item")
+    for axis, (got, expected) in enumerate(zip(x.shape[1:], want[1:]), start=1):
+        if expected is not None and got != expected:
+            raise ShapeError(f"input {spec.name!r} takes shape {show_shape(want)}, got {x.shape}: "
+                             f"axis {axis} is {got}, the model needs {expected}")
+
+
+def to_engine_dtype(x: np.ndarray, spec: TensorSpec, id_range: tuple[int, int | None] | None,
+                    rounding: str = "reference") -> np.ndarray:
+    """Convert a checked batch to what the engine takes: token ids stay integers (range-checked),
+    floats are checked for NaN/inf and quantised when the input is quantised."""
+    if spec.dtype not in SUPPORTED:
+        raise DtypeError(f"input {spec.name!r} has element type {spec.dtype}, which edgeport's runtime does not feed")
+    target = np.dtype(spec.dtype)
+    if x.dtype.kind == "b":
+        raise DtypeError(f"input {spec.name!r} takes {spec.dtype}, got booleans")
+    if quant.is_quantized(spec):
+        if x.dtype == target:
+            return x  # already quantised with the model's parameters
+        x = x.astype(np.float32)
+        check_finite(x, spec)
+        return quant.to_engine(x, spec, rounding)
+    if target.kind in "iu":
+        if x.dtype.kind == "f":
+            raise DtypeError(f"input {spec.name!r} takes integer token ids ({spec.dtype}), got {x.dtype}; "
+                             "token ids must be integers (e.g. numpy int32)")
+        check_ids(x, spec, id_range)
+        return x.astype(target, copy=False)
+    x = x.astype(target, copy=False)
+    check_finite(x, spec)
+    return x
+
+
+def check_finite(x: np.ndarray, spec: TensorSpec) -> None:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueRangeError(f"input {spec.name!r} holds NaN or inf (first at index {where}: {x[where]}); "
+                              "replace them with finite values")
+
+
+def check_ids(x: np.ndarray, spec: TensorSpec, id_range: tuple[int, int | None] | None) -> None:
+    """Token ids within [low, high) when the vocabulary is known, else within the input's integer type."""
+    info = np.iinfo(spec.dtype)
+    low, high = id_range if id_range is not None else (info.min, info.max + 1)
+    high = info.max + 1 if high is None else high
+    bad = (x < low) | (x >= high)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueRangeError(f"input {spec.name!r}: token id {int(x[where])} at index {where} is outside the "
+                              f"vocabulary range [{low}, {high}); ids must come from the bundle's preprocessing")
+
+
+def run_batched(feeds: list[np.ndarray], specs: list[TensorSpec],
+                run: Callable[[list[np.ndarray]], list[np.ndarray]]) -> list[np.ndarray]:
+    """Run the whole batch at once when the batch dimension is free; otherwise in chunks of the
+    engine's fixed batch size (one by one for batch 1), padding the last chunk and trimming after."""
+    n = feeds[0].shape[0]
+    if any(f.shape[0] != n for f in feeds):
+        raise ShapeError(f"all inputs must hold the same number of items, got {[f.shape[0] for f in feeds]}")
+    fixed = {s.shape[0] for s in specs if s.shape and s.shape[0] is not None}
+    if not fixed:
+        return run(feeds)
+    size = fixed.pop()
+    parts: list[list[np.ndarray]] = []
+    for start in range(0, n, size):
+        chunk = [f[start:start + size] for f in feeds]
+        short = size - chunk[0].shape[0]
+        if short:
+            chunk = [np.concatenate([c, np.repeat(c[-1:], short, axis=0)]) for c in chunk]
+        out = run(chunk)
+        parts.append([o[: size - short] for o in out])
+    return [np.concatenate(column) for column in zip(*parts)]

@@ -1,0 +1,95 @@
+"""Quantised inputs and outputs: the runtime's arithmetic against the engine's own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import runtime
+from runtime.backends.litert import _interpreter_class
+from runtime.errors import DtypeError
+from runtime.manifest import TensorSpec
+from runtime.quant import dequantize, from_engine, is_quantized, quantize, to_engine
+from tests.runtime.conftest import TFLITE_ENGINE, expected
+
+
+def test_quantize_rounding_modes_and_saturation():
+    ties = [0.5, 1.5, 2.5, -0.5, -1.5, 0.49]
+    np.testing.assert_array_equal(quantize(ties, 1.0, 0, "int8", "reference"), [1, 2, 3, -1, -2, 0])
+    np.testing.assert_array_equal(quantize(ties, 1.0, 0, "int8", "xnnpack"), [0, 2, 2, 0, -2, 0])
+    np.testing.assert_array_equal(quantize(ties, 1.0, 0, "int8", "onnx"), [0, 2, 2, 0, -2, 0])
+    for rounding in ("reference", "xnnpack", "onnx"):
+        np.testing.assert_array_equal(quantize([1000.0, -1000.0], 0.5, 3, "int8", rounding), [127, -128])
+        np.testing.assert_array_equal(quantize([0.0, 1.0, -1.0], 1 / 128, 128, "uint8", rounding), [128, 255, 0])
+    assert quantize([0.1], 0.1, -1, np.int8).dtype == np.int8
+    with pytest.raises(DtypeError):
+        quantize([1.0], 0.0, 0, "int8")
+    with pytest.raises(DtypeError):
+        quantize([1.0], 0.1, 0, "float32")
+
+
+def test_dequantize_and_spec_helpers():
+    q = np.array([-128, -1, 0, 127], np.int8)
+    out = dequantize(q, 1 / 256, -128)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [0.0, 127 / 256, 0.5, 255 / 256])
+    spec = TensorSpec("y", [None, 4], "int8", 1 / 256, -128)
+    assert is_quantized(spec) and not is_quantized(TensorSpec("x", [None], "int8"))
+    np.testing.assert_array_equal(from_engine(q, spec), out)
+    assert to_engine(q, spec) is q  # already quantised: passed through
+    np.testing.assert_array_equal(to_engine(out, spec), q)  # round trip
+
+
+def _hard_inputs(image_bundle, scale: float) -> np.ndarray:
+    """Real inputs, every pixel value x/127.5 - 1, values that saturate, and exact float32 ties."""
+    x, _ = expected(image_bundle)
+    pixels = np.resize(np.arange(256, dtype=np.float32) / np.float32(127.5) - np.float32(1), x[0].shape)
+    halves = np.arange(-140, 140, dtype=np.float32) + np.float32(0.5)
+    ties = np.resize(halves * np.float32(scale), x[0].shape)
+    return np.concatenate([x, 3.0 * x[:2], pixels[None], ties[None]]).astype(np.float32)
+
+
+@pytest.mark.filterwarnings("ignore:.*preserve_all_tensors")
+def test_quantised_input_equals_the_engines_own_quantize_op(models_dir, image_bundle):
+    """The float-I/O twin's QUANTIZE op, read from inside the engine in use, against runtime.quant."""
+    model = runtime.load(image_bundle, variant="tflite-int8")
+    spec = model.info()["inputs"][0]
+    assert spec["dtype"] == "int8" and spec["scale"] > 0
+    x = _hard_inputs(image_bundle, spec["scale"])
+    interpreter_class, _ = _interpreter_class(TFLITE_ENGINE)
+    engine = interpreter_class(model_path=str(models_dir / "bare" / "image_int8_floatio.tflite"),
+                               experimental_preserve_all_tensors=True)
+    detail = engine.get_input_details()[0]
+    engine.resize_tensor_input(detail["index"], list(x.shape))
+    engine.allocate_tensors()
+    engine.set_tensor(detail["index"], x)
+    engine.invoke()
+    quantize_op = next(op for op in engine._get_ops_details() if op["op_name"] == "QUANTIZE")
+    engine_q = engine.get_tensor(quantize_op["outputs"][0])
+    q_detail = next(t for t in engine.get_tensor_details() if t["index"] == quantize_op["outputs"][0])
+    assert q_detail["quantization"] == pytest.approx((spec["scale"], spec["zero_point"]))
+    rounding = model.info()["quantize_rounding"]
+    np.testing.assert_array_equal(quantize(x, spec["scale"], spec["zero_point"], np.int8, rounding), engine_q)
+    other = "reference" if rounding == "xnnpack" else "xnnpack"
+    assert (quantize(x, spec["scale"], spec["zero_point"], np.int8, other) != engine_q).any()  # ties matter
+
+
+def test_int8_io_model_equals_the_engine_quantising_itself(models_dir, image_bundle):
+    """Same int8 graph twice: int8 I/O quantised by the runtime, float I/O quantised by the engine."""
+    ours = runtime.load(image_bundle, variant="tflite-int8")
+    engine_side = runtime.load(models_dir / "bare" / "image_int8_floatio.tflite")
+    assert engine_side.info()["inputs"][0]["dtype"] == "float32"
+    x = _hard_inputs(image_bundle, ours.info()["inputs"][0]["scale"])
+    np.testing.assert_array_equal(ours.predict_tensor(x), engine_side.predict_tensor(x))
+
+
+def test_int8_outputs_are_dequantised_on_the_output_grid(text_binary):
+    model = runtime.load(text_binary, variant="tflite-int8")
+    out_spec = model.info()["outputs"][0]
+    assert (out_spec["dtype"], out_spec["scale"], out_spec["zero_point"]) == ("int8", 1 / 256, -128)
+    assert model.info()["inputs"][0]["dtype"] == "int32"  # token ids stay integers
+    x, y = expected(text_binary)
+    out = model.predict_tensor(x)
+    steps = out * 256  # (q + 128) / 256 exactly
+    np.testing.assert_array_equal(steps, np.round(steps))
+    assert np.abs(out - y).max() <= 0.08
