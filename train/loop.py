@@ -50,7 +50,7 @@ def text_preprocessing(recipe: TextRecipe, num_words: int) -> dict[str, Any]:
         "index_from": INDEX_FROM,
         "maxlen": recipe.maxlen,
         "padding": "pre",
-        "truncating": "pre",
+        "truncating": recipe.truncating,
         "lowercase": True,
         "filters": TEXT_FILTERS,
         "split": " ",
@@ -67,7 +67,7 @@ def load_text_data(recipe: TextRecipe, data_dir: str | os.PathLike | None) -> Ta
     splits = loader(recipe.num_words, data_dir)
 
     def pad(xs: list[list[int]]) -> np.ndarray:
-        return keras.utils.pad_sequences(xs, maxlen=recipe.maxlen, padding="pre", truncating="pre", dtype="int32")
+        return keras.utils.pad_sequences(xs, maxlen=recipe.maxlen, padding="pre", truncating=recipe.truncating, dtype="int32")
 
     labels = list(recipe.labels) or list(keras.datasets.reuters.get_label_names())
     word_index = datasets.load_word_index(recipe.dataset, data_dir)

@@ -20,20 +20,28 @@ def _optimizer(name: str, learning_rate: float | None) -> keras.optimizers.Optim
 
 
 def build_text_model(recipe: TextRecipe, num_words: int | None = None) -> keras.Model:
-    """Embedding classifier; `head="flatten"` is the lecture's IMDB model, `conv-maxpool` the Reuters one."""
+    """Embedding classifier; `head="flatten"` is the lecture's IMDB model, `conv-maxpool` the Reuters one.
+
+    Every head exports to TFLite builtins and to ONNX (no recurrent layers)."""
     num_words = num_words or recipe.num_words
     inputs = keras.Input((recipe.maxlen,), dtype="int32", name=TOKENS_INPUT)
     x = keras.layers.Embedding(num_words, recipe.embedding_dim, name="embedding")(inputs)
     if recipe.head == "flatten":
         x = keras.layers.Flatten(name="flatten")(x)
     elif recipe.head == "conv-maxpool":
-        x = keras.layers.Conv1D(recipe.head_units, 5, activation="relu", name="conv")(x)
-        x = keras.layers.GlobalMaxPooling1D(name="max_pool")(x)
-    elif recipe.head == "average":
-        x = keras.layers.GlobalAveragePooling1D(name="average")(x)
+        branches = [
+            keras.layers.GlobalMaxPooling1D(name=f"max_pool_{k}")(
+                keras.layers.Conv1D(recipe.head_units, k, activation="relu", name=f"conv_{k}")(x)
+            )
+            for k in recipe.kernel_sizes
+        ]
+        x = branches[0] if len(branches) == 1 else keras.layers.Concatenate(name="windows")(branches)
+    elif recipe.head in ("average", "maxpool"):
+        pool = keras.layers.GlobalAveragePooling1D if recipe.head == "average" else keras.layers.GlobalMaxPooling1D
+        x = pool(name=recipe.head)(x)
         x = keras.layers.Dense(recipe.head_units, activation="relu", name="hidden")(x)
     else:
-        raise ValueError(f"unknown text head {recipe.head!r}; use flatten, conv-maxpool or average")
+        raise ValueError(f"unknown text head {recipe.head!r}; use flatten, conv-maxpool, average or maxpool")
     if recipe.dropout:
         x = keras.layers.Dropout(recipe.dropout, name="dropout")(x)
     if recipe.num_classes == 2:

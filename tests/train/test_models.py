@@ -28,6 +28,9 @@ def test_reuters_model_has_a_256_dim_embedding_and_46_topics():
     assert (embedding.input_dim, embedding.output_dim) == (10000, 256)
     assert model.output_shape == (None, 46)
     assert model.layers[-1].activation.__name__ == "softmax"
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv1D)]
+    assert sorted(c.kernel_size[0] for c in convs) == [3, 4, 5] and {c.filters for c in convs} == {64}
+    assert not any(isinstance(layer, keras.layers.RNN) for layer in model.layers)  # exports to TFLite builtins
 
 
 def test_pets_model_freezes_exactly_the_first_20_layers():
