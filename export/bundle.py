@@ -1,0 +1,258 @@
+"""Export a trained bundle: every selected variant is converted, checked through `runtime`, and listed in
+the manifest, which is written last (after `report.md`/`report.png`).
+
+An earlier `manifest.json` is removed before the first model file is touched, so an export interrupted
+part-way leaves a bundle that `runtime.load` refuses rather than files that pass a stale hash check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from export import onnx as onnx_export
+from export import tflite as tflite_export
+from export.calibrate import DEFAULT_SAMPLES, representative_batches
+from export.report import Row, write_report
+from export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
+from export.variants import Variant, select_variants, variant as variant_row
+from runtime.errors import EdgeportError, ManifestError, ModelFileError
+from runtime.manifest import MANIFEST_NAME, Artifact, Manifest, read_manifest, sha256_file, verify_artifact, write_manifest
+
+MODEL_FILE = "keras/model.keras"
+TASK_FILE = "keras/task.json"
+
+
+class ExportError(EdgeportError):
+    """The export cannot start: a missing or unreadable model, task file or data."""
+
+
+@dataclass
+class VariantOutcome:
+    """One variant of one export: its manifest entry and parity, or the error that stopped its conversion."""
+
+    variant: Variant
+    artifact: Artifact | None = None
+    parity: ParityResult | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.artifact is not None and self.artifact.status == "passed"
+
+
+@dataclass
+class ExportResult:
+    bundle_dir: Path
+    manifest: Manifest
+    outcomes: list[VariantOutcome] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        """Keys of the variants of this run that failed their export or their check."""
+        return [o.variant.key for o in self.outcomes if not o.passed]
+
+
+def resolve_source(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(bundle directory, Keras model file) for a bundle directory or a path to its `keras/model.keras`."""
+    path = Path(path)
+    if not path.exists():
+        raise ExportError(f"{path} does not exist; pass a bundle directory written by edgeport-train (artifacts/TASK) or its keras/model.keras")
+    if path.is_dir():
+        bundle, model = path, path / MODEL_FILE
+    elif path.suffix == ".keras":
+        model = path
+        bundle = path.parent.parent if path.parent.name == "keras" else path.parent
+    else:
+        raise ExportError(f"{path} is neither a bundle directory nor a .keras model file; pass artifacts/TASK or its keras/model.keras")
+    if not model.is_file():
+        raise ExportError(f"no Keras model at {model}: train it first (edgeport-train TASK --out {bundle})")
+    if model.resolve() != (bundle / MODEL_FILE).resolve():
+        raise ExportError(f"{model} is not at {MODEL_FILE} inside a bundle directory; train with edgeport-train --out DIR")
+    if not (bundle / TASK_FILE).is_file():
+        raise ExportError(f"no {TASK_FILE} in {bundle}: the bundle was not written by edgeport-train; train it again")
+    return bundle, model
+
+
+def read_task(bundle: Path) -> dict[str, Any]:
+    try:
+        task = json.loads((bundle / TASK_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{bundle / TASK_FILE} is not readable JSON ({exc}); train the model again") from None
+    missing = [k for k in ("task", "kind", "labels", "preprocessing", "recipe") if k not in task]
+    if missing:
+        raise ExportError(f"{bundle / TASK_FILE} lacks {', '.join(missing)}; train the model again")
+    return task
+
+
+def load_test_data(task: dict[str, Any], data_dir: str | os.PathLike | None) -> Any:
+    """The exact train/test arrays `train` used (same recipe, same seed)."""
+    from train.data import DataError, DataNotFoundError
+    from train.loop import load_task_data
+    from train.recipes import recipe_from_dict
+
+    try:
+        return load_task_data(recipe_from_dict(task["recipe"]), data_dir, int(task.get("seed", 0)))
+    except (DataNotFoundError, DataError) as exc:
+        raise ExportError(str(exc)) from None
+
+
+def parameter_bytes(model: Any) -> int:
+    """Bytes of the model's weights at float32, less BatchNormalization's (converters fold them into the
+    convolution before, so no float32 file holds them as such)."""
+    import keras
+
+    folded = {id(w) for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization) for w in layer.weights}
+    return 4 * int(sum(int(np.prod(w.shape)) for w in model.weights if id(w) not in folded))
+
+
+def export_variant(model: Any, variant: Variant, path: Path, representative: Any, onnx_source: Path | None) -> dict[str, Any]:
+    """Dispatch to the format's module; return its converter facts."""
+    if variant.format == "tflite":
+        return tflite_export.export_tflite(model, path, variant, representative)
+    return onnx_export.export_onnx(model, path, variant, representative, source=onnx_source)
+
+
+def describe(variant: Variant, path: Path, converter: dict[str, Any]) -> Artifact:
+    """The manifest entry for a freshly written file (not yet checked)."""
+    specs = tflite_export.tflite_tensor_specs(path) if variant.format == "tflite" else onnx_export.onnx_tensor_specs(path)
+    opset = onnx_export.onnx_opset(path) if variant.format == "onnx" else None
+    return Artifact(variant.format, variant.name, path.name, sha256_file(path), path.stat().st_size, specs[0], specs[1],
+                    {k: str(v) for k, v in converter.items()}, opset)
+
+
+def export_bundle(
+    source: str | os.PathLike,
+    formats: Sequence[str] | None = None,
+    variants: Sequence[str] | None = None,
+    calibration_samples: int = DEFAULT_SAMPLES,
+    data_dir: str | os.PathLike | None = None,
+    task_data: Any = None,
+    measure_latency: bool = True,
+    on_progress: Callable[[int, int, VariantOutcome], None] | None = None,
+) -> ExportResult:
+    """Export, check and describe the selected variants of the bundle at `source` (see the module doc).
+
+    `task_data` (anything with x_train, x_test, y_test) replaces loading the task's data.
+    """
+    selected = select_variants(list(formats) if formats else None, list(variants) if variants else None)
+    bundle, model_path = resolve_source(source)
+    task = read_task(bundle)
+    task_data = task_data if task_data is not None else load_test_data(task, data_dir)
+    source_sha = sha256_file(model_path)
+    previous = _previous_artifacts(bundle, source_sha, {v.key for v in selected})
+    (bundle / MANIFEST_NAME).unlink(missing_ok=True)
+
+    import keras
+
+    model = keras.models.load_model(model_path, compile=False)
+    x_test, y_test = np.asarray(task_data.x_test), np.asarray(task_data.y_test)
+    reference = model.predict(x_test, batch_size=256, verbose=0)
+    seed = int(task.get("seed", 0))
+    representative = representative_batches(np.asarray(task_data.x_train), calibration_samples, seed)
+    min_size = parameter_bytes(model)
+    outcomes: list[VariantOutcome] = []
+    with tempfile.TemporaryDirectory(prefix="edgeport-export-") as work:
+        onnx_source: Path | None = None
+        if any(v.format == "onnx" and v.name != "fp32" for v in selected) and not any(v.key == "onnx-fp32" for v in selected):
+            onnx_source = Path(work) / "model.fp32.onnx"
+            onnx_export.export_onnx(model, onnx_source, variant_row("onnx-fp32"))
+        for i, row in enumerate(selected, 1):
+            started, outcome = time.perf_counter(), VariantOutcome(row)
+            path, artifact = bundle / row.filename, None
+            try:
+                converter = export_variant(model, row, path, representative, onnx_source)
+                if row.key == "onnx-fp32":
+                    onnx_source = path
+                artifact = describe(row, path, converter)
+                outcome.parity = validate_artifact(path, row.key, x_test, y_test, reference, row.tolerance,
+                                                   min_size=min_size if row.name == "fp32" else None, measure_latency=measure_latency)
+                status = "passed" if outcome.parity.passed else "failed"
+                outcome.artifact = replace(artifact, status=status, parity=outcome.parity.to_dict())
+            except Exception as exc:  # a converter or engine refusing this graph fails the variant, not the run
+                outcome.error = _one_line(exc)
+                if artifact is not None:  # written and readable, but the runtime could not run it
+                    failure = f"{row.key}: the runtime could not run it: {outcome.error}"
+                    outcome.artifact = replace(artifact, status="failed", parity={"failures": [failure]})
+                else:
+                    path.unlink(missing_ok=True)  # no unlisted half-described file stays behind
+            outcome.seconds = time.perf_counter() - started
+            outcomes.append(outcome)
+            if on_progress:
+                on_progress(i, len(selected), outcome)
+
+    notes = [f"{len(representative)} calibration samples drawn from the training set (seed {seed})."]
+    notes += [f"{a.key} kept from an earlier export of the same model." for a in previous]
+    manifest, rows = _write_bundle(bundle, task, source_sha, previous, outcomes, notes)
+    # The device's own path, end to end: load each new artifact by the manifest just written.
+    for outcome in outcomes:
+        if outcome.artifact is None or outcome.parity is None:
+            continue
+        failure = check_bundle_load(bundle, outcome.variant.key, bundle / outcome.variant.filename, x_test[:16])
+        if failure is not None:
+            outcome.parity.failures.append(failure)
+            outcome.artifact = replace(outcome.artifact, status="failed", parity=outcome.parity.to_dict())
+    if any(isinstance(f, BundleLoadError) for o in outcomes if o.parity for f in o.parity.failures):
+        manifest, rows = _write_bundle(bundle, task, source_sha, previous, outcomes, notes)
+    return ExportResult(bundle, manifest, outcomes, rows)
+
+
+def _write_bundle(bundle: Path, task: dict[str, Any], source_sha: str, previous: list[Artifact],
+                  outcomes: list[VariantOutcome], notes: list[str]) -> tuple[Manifest, list[Row]]:
+    """Write report.md, report.png, then manifest.json (last)."""
+    artifacts = previous + [o.artifact for o in outcomes if o.artifact is not None]
+    order = {key: i for i, key in enumerate(v.key for v in select_variants())}
+    artifacts.sort(key=lambda a: order.get(a.key, len(order)))
+    recommended, reason = _recommend(artifacts)
+    manifest = Manifest(
+        task=task["task"], kind=task["kind"], labels=list(task["labels"]), preprocessing=dict(task["preprocessing"]),
+        artifacts=artifacts, source_model={"file": MODEL_FILE, "sha256": source_sha}, recommended=recommended, recommended_reason=reason,
+    )
+    rows = [Row(a.format, a.variant, a) for a in artifacts]
+    rows += [Row(o.variant.format, o.variant.name, None, o.error) for o in outcomes if o.artifact is None]
+    write_report(bundle, manifest, rows, notes)
+    write_manifest(bundle, manifest)
+    return manifest, rows
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _previous_artifacts(bundle: Path, source_sha: str, redone: set[str]) -> list[Artifact]:
+    """Artifacts of an earlier export of this same model that this run does not redo and that still verify."""
+    try:
+        old = read_manifest(bundle)
+    except ManifestError:
+        return []
+    if old.source_model.get("sha256") != source_sha:
+        return []
+    kept = []
+    for artifact in old.artifacts:
+        if artifact.key in redone:
+            continue
+        try:
+            verify_artifact(bundle, artifact)
+        except (ManifestError, ModelFileError):
+            continue
+        kept.append(artifact)
+    return kept
+
+
+def _recommend(artifacts: Sequence[Artifact]) -> tuple[str | None, str | None]:
+    passed = [a for a in artifacts if a.status == "passed"]
+    if not passed:
+        return None, None
+    best = min(passed, key=lambda a: (a.size, a.parity.get("latency_ms_median") or 0.0))
+    accuracy = best.parity.get("accuracy")
+    return best.key, f"the smallest artifact that passed its checks ({best.size:,} bytes, accuracy {accuracy:.4f})"

@@ -1,0 +1,81 @@
+"""`edgeport-export BUNDLE_OR_MODEL`: parse arguments, export, print a line per variant and the summary table."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from export.calibrate import DEFAULT_SAMPLES
+from export.variants import FORMATS, VARIANTS
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="edgeport-export",
+        description="Export a trained Keras bundle to TFLite and ONNX variants, each checked against Keras through the runtime.",
+    )
+    parser.add_argument("source", metavar="BUNDLE_OR_MODEL", help="bundle directory (artifacts/TASK) or its keras/model.keras")
+    parser.add_argument("--formats", type=_csv, default=list(FORMATS), help=f"comma-separated, from {','.join(FORMATS)} (default: all)")
+    parser.add_argument("--variants", type=_csv, help="comma-separated keys or names, e.g. tflite-int8,fp16 (default: all); "
+                        f"known: {','.join(v.key for v in VARIANTS)}")
+    parser.add_argument("--calibration-samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
+                        help=f"training samples used to calibrate int8 variants (default {DEFAULT_SAMPLES})")
+    parser.add_argument("--data-dir", help="data directory (default: $EDGEPORT_DATA_DIR, then the Keras cache)")
+    parser.add_argument("--allow-failures", action="store_true", help="exit 0 even when a variant misses its tolerance")
+    parser.add_argument("--no-latency", action="store_true", help="skip the single-sample latency measurement")
+    args = parser.parse_args(argv)
+    if args.calibration_samples < 1:
+        parser.error(f"--calibration-samples must be at least 1, got {args.calibration_samples}")
+    return args
+
+
+def progress_line(index: int, total: int, outcome) -> str:
+    """`[3/7] tflite-dynamic-int8  passed  24,120 B  acc 0.6590 (+0.00 pt)  agree 99.90%  max|Δp| 5.5e-03  1.2 s`."""
+    head = f"[{index}/{total}] {outcome.variant.key:<20}"
+    if outcome.error:
+        return f"{head} FAILED  {outcome.error}  ({outcome.seconds:.1f} s)"
+    p = outcome.artifact.parity
+    line = (f"{head} {outcome.artifact.status.upper() if not outcome.passed else 'passed':<7} {outcome.artifact.size:>11,} B  "
+            f"acc {p['accuracy']:.4f} ({p['accuracy_delta_points']:+.2f} pt)  agree {100 * p['class_agreement']:.2f}%  "
+            f"max|Δp| {p['max_abs_diff']:.1e}  ({outcome.seconds:.1f} s)")
+    return line + "".join(f"\n      {failure}" for failure in p.get("failures", []))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from export.variants import select_variants
+
+    try:
+        select_variants(args.formats, args.variants)
+    except ValueError as exc:
+        print(f"edgeport-export: {exc}", file=sys.stderr)
+        return 2
+    from export.bundle import export_bundle
+    from export.report import markdown_table
+    from runtime.errors import EdgeportError
+
+    def report(index: int, total: int, outcome) -> None:
+        print(progress_line(index, total, outcome), flush=True)
+
+    try:
+        result = export_bundle(args.source, args.formats, args.variants, args.calibration_samples, args.data_dir,
+                               measure_latency=not args.no_latency, on_progress=report)
+    except EdgeportError as exc:
+        print(f"edgeport-export: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(f"{result.manifest.task}: {result.bundle_dir}")
+    print(markdown_table(result.rows))
+    if result.failed:
+        verdict = "allowed by --allow-failures" if args.allow_failures else "exit status 1"
+        print(f"\n{len(result.failed)} variant(s) failed: {', '.join(result.failed)} ({verdict}); see {result.bundle_dir / 'report.md'}")
+        return 0 if args.allow_failures else 1
+    print(f"\nall {len(result.outcomes)} variants passed; manifest: {result.bundle_dir / 'manifest.json'}")
+    return 0

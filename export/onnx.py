@@ -1,0 +1,171 @@
+"""ONNX export: float32 through tf2onnx, int8 through `onnxruntime.quantization`.
+
+`tf2onnx.convert.from_keras` breaks on Keras 3, so the model is traced with `from_function` and an
+explicit input signature (dynamic batch dimension). The quantised variants start from the float32 file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from export.calibrate import RepresentativeData, onnx_reader
+from export.utils import atomic_output, quiet
+from export.variants import ONNX_OPSET, Variant
+from runtime.manifest import TensorSpec
+
+OUTPUT_NAME = "probabilities"
+COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+def export_onnx(
+    model: Any,
+    filepath: str | os.PathLike,
+    variant: Variant,
+    representative: RepresentativeData | None = None,
+    source: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Write `variant` of `model` atomically to `filepath`; return converter facts.
+
+    `source` is the float32 .onnx file the quantised variants start from (made by the `fp32` row).
+    """
+    if variant.name == "fp32":
+        return _export_fp32(model, filepath, int(variant.options.get("opset", ONNX_OPSET)))
+    if source is None:
+        raise ValueError(f"{variant.key} quantises the float32 ONNX file, which is missing (its export failed)")
+    if variant.calibrated:
+        if representative is None:
+            raise ValueError(f"{variant.key} is calibrated: pass representative data")
+        return quantize_static_qdq(source, filepath, representative, **variant.options)
+    return quantize_dynamic_int8(source, filepath, **variant.options)
+
+
+def _export_fp32(model: Any, filepath: str | os.PathLike, opset: int) -> dict[str, Any]:
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = tuple(
+        tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=_input_name(tensor, i)) for i, tensor in enumerate(model.inputs)
+    )
+    function = tf.function(lambda *xs: {OUTPUT_NAME: model(xs[0] if len(xs) == 1 else list(xs), training=False)})
+    with quiet():
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
+    with atomic_output(filepath) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    return {"converter": "tf2onnx.convert.from_function", "tf2onnx": tf2onnx.__version__, "tensorflow": tf.__version__, "opset": str(opset)}
+
+
+def _input_name(tensor: Any, index: int) -> str:
+    name = str(getattr(tensor, "name", "") or f"input_{index}")
+    return name.split(":")[0]
+
+
+def quantize_dynamic_int8(
+    source: str | os.PathLike, filepath: str | os.PathLike, weight_type: str = "QInt8", per_channel: bool = False,
+    op_types: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """`quantize_dynamic`: int8 weights of `op_types` (default: ONNX Runtime's own list), activations quantised at run time."""
+    import onnxruntime
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with atomic_output(filepath) as tmp, quiet():
+        quantize_dynamic(str(source), str(tmp), weight_type=QuantType[weight_type], per_channel=per_channel,
+                         op_types_to_quantize=list(op_types) if op_types else None)
+    return {"quantizer": "onnxruntime.quantization.quantize_dynamic", "onnxruntime": onnxruntime.__version__,
+            "weight_type": weight_type, "per_channel": str(per_channel), "op_types": ",".join(op_types or ("default",))}
+
+
+def quantize_static_qdq(
+    source: str | os.PathLike,
+    filepath: str | os.PathLike,
+    representative: RepresentativeData,
+    quant_format: str = "QDQ",
+    weight_type: str = "QInt8",
+    activation_type: str = "QInt8",
+    per_channel: bool = True,
+    calibrate_method: str = "MinMax",
+) -> dict[str, Any]:
+    """`quant_pre_process`, then `quantize_static` calibrated on `representative` (QDQ format by default)."""
+    import onnxruntime
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    input_name = onnx_tensor_specs(source)[0][0].name
+    # Symbolic shape inference needs sympy; ONNX's own shape inference and the optimiser still run without it.
+    symbolic = importlib.util.find_spec("sympy") is not None
+    with tempfile.TemporaryDirectory(prefix="edgeport-onnx-") as work:
+        prepared = Path(work) / "prepared.onnx"
+        with quiet():
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=not symbolic)
+        with atomic_output(filepath) as tmp, quiet():
+            quantize_static(
+                str(prepared),
+                str(tmp),
+                onnx_reader(representative, input_name),
+                quant_format=QuantFormat[quant_format],
+                per_channel=per_channel,
+                activation_type=QuantType[activation_type],
+                weight_type=QuantType[weight_type],
+                calibrate_method=CalibrationMethod[calibrate_method],
+            )
+    return {
+        "quantizer": "onnxruntime.quantization.quantize_static", "onnxruntime": onnxruntime.__version__,
+        "pre_process": "quant_pre_process" + ("" if symbolic else " (without symbolic shape inference: no sympy)"),
+        "quant_format": quant_format, "weight_type": weight_type, "activation_type": activation_type,
+        "per_channel": str(per_channel), "calibrate_method": calibrate_method,
+        "calibration_samples": str(len(representative) if hasattr(representative, "__len__") else "?"),
+    }
+
+
+ONNX_DTYPES = {"float": "float32", "double": "float64", "float16": "float16", "int8": "int8", "uint8": "uint8",
+               "int32": "int32", "int64": "int64", "bool": "bool"}
+
+
+def _dtype(onnx_type: str) -> str:
+    name = onnx_type.removeprefix("tensor(").removesuffix(")")
+    return ONNX_DTYPES.get(name, name)
+
+
+def onnx_tensor_specs(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """Inputs and outputs of an .onnx file as onnxruntime sees them (a named or unknown dimension is None)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def spec(arg: Any) -> TensorSpec:
+        return TensorSpec(arg.name, [d if isinstance(d, int) else None for d in arg.shape], _dtype(arg.type))
+
+    return [spec(a) for a in session.get_inputs()], [spec(a) for a in session.get_outputs()]
+
+
+def onnx_opset(path: str | os.PathLike) -> int:
+    """The default-domain opset the file declares."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def unwrapped_compute_ops(path: str | os.PathLike) -> list[str]:
+    """Compute nodes (Conv, MatMul, Gemm) not fed by DequantizeLinear on every input and followed by
+    QuantizeLinear on every output; empty for a fully QDQ-quantised model. Raises if there are none at all."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    producer = {out: node.op_type for node in graph.node for out in node.output}
+    consumers: dict[str, list[str]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node.op_type)
+    compute = [n for n in graph.node if n.op_type in COMPUTE_OPS]
+    if not compute:
+        raise ValueError(f"{path} has no compute node ({', '.join(COMPUTE_OPS)})")
+    unwrapped = []
+    for node in compute:
+        fed = all(producer.get(name) == "DequantizeLinear" for name in node.input if name)
+        drained = all(consumers.get(name) and set(consumers[name]) == {"QuantizeLinear"} for name in node.output)
+        if not (fed and drained):
+            unwrapped.append(f"{node.op_type} {node.name}")
+    return unwrapped

@@ -1,0 +1,148 @@
+"""The bundle's report: `report.md` (one row per variant) and `report.png` (accuracy against size)."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from export.utils import atomic_write_bytes
+from runtime.manifest import Artifact, Manifest
+
+REPORT_MD = "report.md"
+REPORT_PNG = "report.png"
+COLUMNS = ("format", "variant", "size (bytes)", "% of fp32", "accuracy", "Δ accuracy (pt)", "class agreement", "max |Δp|", "latency ms (median, 1 thread)", "status")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One variant in the report; `artifact` is None when the export itself failed (`error` says why)."""
+
+    format: str
+    variant: str
+    artifact: Artifact | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.format}-{self.variant}"
+
+    @property
+    def status(self) -> str:
+        return self.artifact.status if self.artifact is not None else "failed"
+
+    @property
+    def parity(self) -> dict[str, Any]:
+        return self.artifact.parity if self.artifact is not None else {}
+
+
+def _number(value: Any, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _percent(fraction: float | None) -> str:
+    return "—" if fraction is None else f"{100 * fraction:.2f}%"
+
+
+def table_rows(rows: Sequence[Row]) -> list[list[str]]:
+    """The cells of the report table, as text."""
+    fp32_size = {r.format: r.artifact.size for r in rows if r.variant == "fp32" and r.artifact is not None}
+    cells = []
+    for r in rows:
+        p, size = r.parity, r.artifact.size if r.artifact is not None else None
+        share = 100.0 * size / fp32_size[r.format] if size is not None and r.format in fp32_size else None
+        cells.append([
+            r.format, r.variant, _number(size, ","), _number(share, ".1f"), _number(p.get("accuracy"), ".4f"),
+            _number(p.get("accuracy_delta_points"), "+.2f"), _percent(p.get("class_agreement")),
+            _number(p.get("max_abs_diff"), ".2e"), _number(p.get("latency_ms_median"), ".3f"), r.status.upper() if r.status == "failed" else r.status,
+        ])
+    return cells
+
+
+def markdown_table(rows: Sequence[Row]) -> str:
+    """A GitHub-flavoured markdown table, one line per variant."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(" --- " for _ in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
+    return "\n".join(lines)
+
+
+def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = ()) -> str:
+    """The whole `report.md`: what was exported from what, the table, and every failure in words."""
+    reference = next((r.parity for r in rows if r.parity), {})
+    source = manifest.source_model
+    lines = [
+        f"# {manifest.task}: export report",
+        "",
+        f"Source: `{source.get('file', '?')}` (sha256 `{str(source.get('sha256', '?'))[:16]}…`). "
+        f"Checked through `runtime` on the held-out test set ({reference.get('samples', '?')} samples); "
+        f"Keras accuracy {_number(reference.get('keras_accuracy'), '.4f')}, spread of its top probability "
+        f"{_number(reference.get('keras_spread'), '.3f')}.",
+        "",
+        markdown_table(rows),
+        "",
+        "Tolerances: fp32 max |Δp| ≤ 1e-5 and 100% agreement; fp16 ≤ 1e-2 and ≥ 99.5%; int8 variants ≥ 98% agreement "
+        "and accuracy within 1.0 point (their max |Δp| is reported, not judged). Every variant also fails if its answers collapse.",
+    ]
+    if manifest.recommended:
+        lines += ["", f"Recommended: **{manifest.recommended}** — {manifest.recommended_reason}"]
+    problems = [f"- {f}" for r in rows for f in r.parity.get("failures", [])]  # each names its variant
+    problems += [f"- {r.key}: export failed: {r.error}" for r in rows if r.error]
+    if problems:
+        lines += ["", "## Failures", "", *problems]
+    if notes:
+        lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
+    return "\n".join(lines) + "\n"
+
+
+def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
+    """PNG: accuracy against file size, one labelled point per artifact (latency in the label)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    points = [(r, r.artifact.size / 1024, r.parity["accuracy"]) for r in rows if r.artifact is not None and "accuracy" in r.parity]
+    span = max((max(p[2] for p in points) - min(p[2] for p in points)) if points else 0.0, 1e-3)
+    placed: list[tuple[float, float]] = []
+    for r, size_kb, accuracy in points:
+        color = ("tab:blue" if r.format == "tflite" else "tab:orange") if r.status == "passed" else "tab:red"
+        ax.scatter(size_kb, accuracy, color=color, marker="o" if r.format == "tflite" else "s", s=50)
+        latency = r.parity.get("latency_ms_median")
+        label = f"{r.key}" + (f" {latency:.2f} ms" if latency is not None else "")
+        # Points that coincide get their labels stacked rather than printed over each other.
+        stacked = sum(1 for s, a in placed if abs(math.log(s / size_kb)) < 0.08 and abs(a - accuracy) < 0.04 * span)
+        placed.append((size_kb, accuracy))
+        ax.annotate(label, (size_kb, accuracy), textcoords="offset points", xytext=(6, 4 + 10 * stacked), fontsize=7)
+    keras_accuracy = next((r.parity["keras_accuracy"] for r, _, _ in points if "keras_accuracy" in r.parity), None)
+    if keras_accuracy is not None:
+        ax.axhline(keras_accuracy, color="grey", linestyle="--", linewidth=1, label=f"Keras {keras_accuracy:.4f}")
+    ax.scatter([], [], color="tab:blue", marker="o", label="tflite")
+    ax.scatter([], [], color="tab:orange", marker="s", label="onnx")
+    ax.scatter([], [], color="tab:red", marker="o", label="failed")
+    ax.legend(loc="lower right", fontsize=8)
+    if points:
+        ax.set_xscale("log")
+        ax.margins(x=0.12, y=0.1)
+    else:
+        ax.text(0.5, 0.5, "no artifact could be checked", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("file size (KiB, log scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{manifest.task}: test accuracy against file size (labels: median single-sample latency, 1 thread)", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_report(bundle_dir: str | os.PathLike, manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = ()) -> tuple[Path, Path]:
+    """Write `report.md` and `report.png` atomically into the bundle."""
+    bundle_dir = Path(bundle_dir)
+    md = atomic_write_bytes(bundle_dir / REPORT_MD, render_markdown(manifest, rows, notes).encode())
+    png = atomic_write_bytes(bundle_dir / REPORT_PNG, render_plot(manifest, rows))
+    return md, png

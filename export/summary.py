@@ -1,0 +1,38 @@
+"""`python -m export.summary ARTIFACTS`: each exported bundle's report table, read from its manifest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from export.report import Row, markdown_table
+from runtime.errors import ManifestError
+from runtime.manifest import MANIFEST_NAME, read_manifest
+
+
+def summary(artifacts: Path) -> list[str]:
+    """A heading and the table per bundle under `artifacts` that has a manifest."""
+    blocks = []
+    for manifest_file in sorted(artifacts.glob(f"*/{MANIFEST_NAME}")):
+        try:
+            manifest = read_manifest(manifest_file.parent)
+        except ManifestError as exc:
+            blocks.append(f"== {manifest_file.parent.name}: {exc}")
+            continue
+        failed = [a.key for a in manifest.artifacts if a.status != "passed"]
+        verdict = f"{len(failed)} failed: {', '.join(failed)}" if failed else f"all {len(manifest.artifacts)} passed"
+        rows = [Row(a.format, a.variant, a) for a in manifest.artifacts]
+        blocks.append(f"== {manifest.task} ({verdict}; report: {manifest_file.parent / 'report.md'})\n{markdown_table(rows)}")
+    return blocks
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    artifacts = Path(args[0] if args else "artifacts")
+    blocks = summary(artifacts)
+    print("\n\n".join(blocks) if blocks else f"no exported bundles under {artifacts}; run edgeport-export first")
+    return 0 if blocks else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

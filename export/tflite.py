@@ -1,0 +1,112 @@
+"""TFLite export through `tf.lite.TFLiteConverter.from_keras_model` (works with Keras 3 models).
+
+`from_concrete_functions` is never used: on a Keras 3 model it has written weightless files that output NaN.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from export.calibrate import RepresentativeData, tflite_dataset
+from export.utils import atomic_output, quiet
+from export.variants import Variant
+from runtime.manifest import TensorSpec
+
+FLOAT_DTYPES = ("float16", "float32", "float64")
+
+
+def export_tflite(model: Any, filepath: str | os.PathLike, variant: Variant, representative: RepresentativeData | None = None) -> dict[str, Any]:
+    """Convert `model` as `variant` says and write it atomically to `filepath`; return converter facts.
+
+    Full-integer variants ask for int8 input/output; where the graph does not allow it (for example
+    int32 token inputs, which always stay int32) the converter keeps that tensor's own type.
+    """
+    import tensorflow as tf
+
+    options = variant.options
+    if variant.calibrated and representative is None:
+        raise ValueError(f"{variant.key} is calibrated: pass representative data")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if options.get("optimize"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if options.get("supported_types"):
+        converter.target_spec.supported_types = [getattr(tf, t) for t in options["supported_types"]]
+    if options.get("supported_ops"):
+        converter.target_spec.supported_ops = [getattr(tf.lite.OpsSet, op) for op in options["supported_ops"]]
+    if variant.calibrated:
+        converter.representative_dataset = tflite_dataset(representative)
+    if options.get("io_type"):
+        io_type = getattr(tf, options["io_type"])
+        if _float_input(model):  # token ids stay int32: only float inputs become int8
+            converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    with quiet(), warnings.catch_warnings():
+        # int32 token inputs have no quantisation statistics by design; the converter warns about it.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        flatbuffer = converter.convert()
+    with atomic_output(filepath) as tmp:
+        tmp.write_bytes(flatbuffer)
+    facts = {"converter": "tf.lite.TFLiteConverter.from_keras_model", "tensorflow": tf.__version__}
+    facts.update({k: ",".join(v) if isinstance(v, tuple) else str(v) for k, v in options.items()})
+    if variant.calibrated:
+        facts["calibration_samples"] = str(len(representative) if hasattr(representative, "__len__") else "?")
+    return facts
+
+
+def _float_input(model: Any) -> bool:
+    return all(str(getattr(t, "dtype", "float32")).startswith("float") for t in model.inputs)
+
+
+def interpreter(path: str | os.PathLike, threads: int | None = None) -> Any:
+    """A LiteRT interpreter for `path` without the default delegates (so op details stay visible)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError:  # pragma: no cover - TensorFlow's own copy
+        from tensorflow.lite.python.interpreter import Interpreter, OpResolverType
+    interp = Interpreter(
+        model_path=str(path),
+        num_threads=threads,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    interp.allocate_tensors()
+    return interp
+
+
+def _spec(detail: dict) -> TensorSpec:
+    shape = [None if d < 0 else int(d) for d in detail.get("shape_signature", detail["shape"])]
+    scale, zero_point = detail["quantization"]
+    dtype = np.dtype(detail["dtype"]).name
+    quantized = scale != 0.0 and dtype not in FLOAT_DTYPES
+    return TensorSpec(detail["name"], shape, dtype, float(scale) if quantized else None, int(zero_point) if quantized else None)
+
+
+def tflite_tensor_specs(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """Inputs and outputs of a .tflite file: name, shape (None for a dynamic dimension), dtype, scale/zero point."""
+    interp = interpreter(path)
+    return [_spec(d) for d in interp.get_input_details()], [_spec(d) for d in interp.get_output_details()]
+
+
+def tflite_ops(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every operator of the file: `op` name and the dtypes of its `inputs` and `outputs` (constants included)."""
+    interp = interpreter(path)
+    ops = []
+    for op in interp._get_ops_details():  # the only public-enough view of the graph LiteRT offers
+        if op["op_name"] == "DELEGATE":
+            continue
+        ops.append(
+            {
+                "op": op["op_name"],
+                "inputs": [np.dtype(t).name for t in op.get("operand_types", [])],
+                "outputs": [np.dtype(t).name for t in op.get("result_types", [])],
+            }
+        )
+    return ops
+
+
+def float_ops(path: str | os.PathLike) -> list[str]:
+    """Names of the operators that read or write a float tensor; empty for a truly integer model."""
+    return [op["op"] for op in tflite_ops(path) if any(t in FLOAT_DTYPES for t in op["inputs"] + op["outputs"])]

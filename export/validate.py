@@ -1,0 +1,246 @@
+"""Check an exported artifact against the Keras original, through `runtime` (the code the device runs).
+
+Like Optimum's `validate_model_outputs`: every figure measured is reported, and each miss is a typed
+error naming the artifact, the tolerance and the measured value. `validate_artifact` records them;
+`ParityResult.raise_for_failures` raises the first.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export.utils import quiet
+from export.variants import Tolerance
+from runtime.errors import EdgeportError
+
+COLLAPSE_FRACTION = 0.5  # an artifact whose answers vary less than half as much as Keras' has collapsed
+MIN_REFERENCE_SPREAD = 1e-3  # below this the Keras answers themselves are constant: nothing to compare
+PREDICT_CHUNK = 256
+
+
+class ValidationError(EdgeportError):
+    """An exported artifact does not answer like the Keras model it came from."""
+
+    def __init__(self, key: str, message: str, measured: float | None = None, tolerance: float | None = None):
+        super().__init__(f"{key}: {message}")
+        self.key, self.measured, self.tolerance = key, measured, tolerance
+
+
+class ShapeError(ValidationError):
+    """The artifact's output shape differs from Keras'."""
+
+
+class NonFiniteError(ValidationError):
+    """The artifact outputs NaN or infinity."""
+
+
+class WeightsMissingError(ValidationError):
+    """A float32 file smaller than its model's parameters cannot hold the weights."""
+
+
+class AtolError(ValidationError):
+    """Max absolute difference of probabilities above the variant's tolerance."""
+
+
+class AgreementError(ValidationError):
+    """Too few samples get the same predicted class as Keras."""
+
+
+class AccuracyError(ValidationError):
+    """Accuracy moved further from Keras' than the variant allows."""
+
+
+class CollapseError(ValidationError):
+    """The artifact gives nearly the same answer for every input."""
+
+
+class BundleLoadError(ValidationError):
+    """The artifact does not load from the written bundle, or answers differently there."""
+
+
+@dataclass
+class ParityResult:
+    """What was measured of one artifact on the held-out set, and which tolerances it missed."""
+
+    key: str
+    samples: int
+    max_abs_diff: float
+    class_agreement: float
+    accuracy: float
+    keras_accuracy: float
+    spread: float
+    keras_spread: float
+    tolerance: Tolerance
+    latency_ms: float | None = None
+    failures: list[ValidationError] = field(default_factory=list)
+    outputs: np.ndarray | None = field(default=None, repr=False)  # the artifact's probabilities, as measured
+
+    @property
+    def accuracy_delta(self) -> float:
+        """Percentage points, artifact minus Keras."""
+        return 100.0 * (self.accuracy - self.keras_accuracy)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def raise_for_failures(self) -> None:
+        if self.failures:
+            raise self.failures[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest's `parity` entry."""
+        return {
+            "samples": self.samples,
+            "max_abs_diff": self.max_abs_diff,
+            "class_agreement": self.class_agreement,
+            "accuracy": self.accuracy,
+            "keras_accuracy": self.keras_accuracy,
+            "accuracy_delta_points": round(self.accuracy_delta, 4),
+            "spread": self.spread,
+            "keras_spread": self.keras_spread,
+            "latency_ms_median": self.latency_ms,
+            "tolerance": self.tolerance.to_dict(),
+            "failures": [str(f) for f in self.failures],
+        }
+
+
+def class_probabilities(outputs: np.ndarray) -> np.ndarray:
+    """(N, classes) probabilities; a single sigmoid column p becomes the two columns (1 - p, p)."""
+    outputs = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    return np.concatenate([1.0 - outputs, outputs], axis=1) if outputs.shape[1] == 1 else outputs
+
+
+def top_spread(outputs: np.ndarray) -> float:
+    """Standard deviation, across samples, of the top class probability: ~0 for a constant answer."""
+    return float(np.std(class_probabilities(outputs).max(axis=1)))
+
+
+def compare_outputs(
+    key: str, reference: np.ndarray, outputs: np.ndarray, labels: np.ndarray, tolerance: Tolerance,
+    size: int | None = None, min_size: int | None = None,
+) -> ParityResult:
+    """Measure `outputs` (the artifact's) against `reference` (Keras') and `labels`; judge by `tolerance`."""
+    reference, outputs = np.asarray(reference, np.float64), np.asarray(outputs, np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    failures: list[ValidationError] = []
+    if outputs.shape != reference.shape:
+        failures.append(ShapeError(key, f"output shape {outputs.shape} differs from Keras' {reference.shape}"))
+        outputs = np.zeros_like(reference)
+    finite = bool(np.isfinite(outputs).all())
+    if not finite:
+        failures.append(NonFiniteError(key, f"{int((~np.isfinite(outputs)).sum())} output values are NaN or infinite"))
+    ref_p, out_p = class_probabilities(reference), class_probabilities(np.nan_to_num(outputs, nan=0.0))
+    ref_class, out_class = ref_p.argmax(axis=1), out_p.argmax(axis=1)
+    result = ParityResult(
+        key=key,
+        samples=len(reference),
+        max_abs_diff=float(np.abs(out_p - ref_p).max()) if finite else float("inf"),
+        class_agreement=float(np.mean(out_class == ref_class)),
+        accuracy=float(np.mean(out_class == labels)),
+        keras_accuracy=float(np.mean(ref_class == labels)),
+        spread=top_spread(out_p),
+        keras_spread=top_spread(ref_p),
+        tolerance=tolerance,
+        failures=failures,
+    )
+    if min_size is not None and size is not None and size < min_size:
+        failures.append(WeightsMissingError(key, f"file is {size} bytes, less than the model's {min_size} bytes of float32 parameters", size, min_size))
+    if tolerance.max_abs_diff is not None and not result.max_abs_diff <= tolerance.max_abs_diff:
+        failures.append(AtolError(key, f"max |Δp| {result.max_abs_diff:.3g} exceeds {tolerance.max_abs_diff:g}", result.max_abs_diff, tolerance.max_abs_diff))
+    if result.class_agreement < tolerance.min_agreement:
+        failures.append(AgreementError(
+            key, f"class agreement {result.class_agreement:.2%} is below {tolerance.min_agreement:.1%}", result.class_agreement, tolerance.min_agreement))
+    if tolerance.max_accuracy_delta is not None and abs(result.accuracy_delta) > tolerance.max_accuracy_delta:
+        failures.append(AccuracyError(
+            key, f"accuracy {result.accuracy:.4f} is {result.accuracy_delta:+.2f} points from Keras' {result.keras_accuracy:.4f} "
+            f"(allowed ±{tolerance.max_accuracy_delta:g})", result.accuracy_delta, tolerance.max_accuracy_delta))
+    if _collapsed(ref_class, out_class, result.keras_spread, result.spread):
+        failures.append(CollapseError(
+            key, f"answers barely vary (spread of the top probability {result.spread:.4f} against Keras' {result.keras_spread:.4f}, "
+            f"{len(np.unique(out_class))} distinct classes against {len(np.unique(ref_class))})", result.spread))
+    return result
+
+
+def _collapsed(ref_class: np.ndarray, out_class: np.ndarray, keras_spread: float, spread: float) -> bool:
+    if len(np.unique(ref_class)) > 1 and len(np.unique(out_class)) == 1:
+        return True
+    return keras_spread >= MIN_REFERENCE_SPREAD and spread < COLLAPSE_FRACTION * keras_spread
+
+
+# ---------------------------------------------------------------- running the artifact
+
+
+def load_artifact(path: str | os.PathLike, variant: str | None = None, threads: int | None = None) -> Any:
+    """`runtime.load`: a model file, or a bundle directory's `variant` (hash-checked against its manifest).
+
+    Its `predict_tensor` quantises int8 inputs and dequantises int8 outputs from the model's own parameters,
+    exactly as on the device.
+    """
+    import runtime
+
+    with quiet():  # LiteRT announces its XNNPACK delegate on stderr for every load
+        return runtime.load(path, variant=variant, threads=threads)
+
+
+def predict(loaded: Any, x: np.ndarray) -> np.ndarray:
+    """Probabilities for `x`, in chunks, through the loaded model's `predict_tensor`."""
+    parts = [np.asarray(loaded.predict_tensor(x[i : i + PREDICT_CHUNK])) for i in range(0, len(x), PREDICT_CHUNK)]
+    return np.concatenate(parts, axis=0)
+
+
+def median_latency_ms(loaded: Any, sample: np.ndarray, runs: int = 30, budget_s: float = 2.0) -> float:
+    """Median wall time of single-sample `predict_tensor` calls (after one warm-up call)."""
+    loaded.predict_tensor(sample)
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(times) < runs and (len(times) < 5 or time.perf_counter() < deadline):
+        start = time.perf_counter()
+        loaded.predict_tensor(sample)
+        times.append(time.perf_counter() - start)
+    return round(1000.0 * statistics.median(times), 4)
+
+
+def validate_artifact(
+    path: str | os.PathLike,
+    key: str,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    reference: np.ndarray,
+    tolerance: Tolerance,
+    min_size: int | None = None,
+    measure_latency: bool = True,
+) -> ParityResult:
+    """Run the model file at `path` through the runtime on the test set and compare it with Keras' `reference`."""
+    outputs = predict(load_artifact(path), x_test)
+    result = compare_outputs(key, reference, outputs, y_test, tolerance, size=Path(path).stat().st_size, min_size=min_size)
+    result.outputs = outputs
+    if measure_latency:
+        result.latency_ms = median_latency_ms(load_artifact(path, threads=1), x_test[:1])
+    return result
+
+
+def check_bundle_load(bundle_dir: str | os.PathLike, key: str, path: str | os.PathLike, x: np.ndarray) -> BundleLoadError | None:
+    """Load `key` from the bundle by its manifest (size and sha256 checked, labels and preprocessing read) and
+    confirm it answers `x` exactly as the checked file at `path` does; the error, or None.
+
+    Same batch both ways: dynamically quantised models quantise activations per batch.
+    """
+    try:
+        with warnings.catch_warnings():  # the runtime warns when asked for a variant marked failed
+            warnings.simplefilter("ignore")
+            outputs = predict(load_artifact(bundle_dir, variant=key), x)
+    except EdgeportError as exc:
+        return BundleLoadError(key, f"runtime.load of the written bundle refused it: {exc}")
+    expected = predict(load_artifact(path), x)
+    if outputs.shape != expected.shape or not np.array_equal(outputs, expected):
+        return BundleLoadError(key, "loaded from the bundle it answers differently from the file that was checked")
+    return None

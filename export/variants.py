@@ -1,0 +1,110 @@
+"""The variants edgeport exports, as one table: a row per variant, with its converter settings and tolerance.
+
+Adding a variant is adding a row; `export.tflite` and `export.onnx` read the settings, `export.validate`
+the tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+FORMATS = ("tflite", "onnx")
+ONNX_OPSET = 17
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """What an artifact must meet against the Keras original on the held-out test set.
+
+    `max_abs_diff` is judged only where it is set; int8 outputs are at least one quantisation step
+    away from Keras, so those variants are judged by agreement and accuracy and the difference is reported.
+    """
+
+    max_abs_diff: float | None  # probabilities, max |Δp| over every sample and class
+    min_agreement: float  # fraction of samples whose predicted class equals Keras'
+    max_accuracy_delta: float | None = None  # percentage points, |accuracy - Keras accuracy|
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"max_abs_diff": self.max_abs_diff, "min_agreement": self.min_agreement, "max_accuracy_delta": self.max_accuracy_delta}
+
+
+FLOAT32 = Tolerance(max_abs_diff=1e-5, min_agreement=1.0)
+FLOAT16 = Tolerance(max_abs_diff=1e-2, min_agreement=0.995)
+INTEGER = Tolerance(max_abs_diff=None, min_agreement=0.98, max_accuracy_delta=1.0)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the table: how to make the file and what it must meet."""
+
+    format: str
+    name: str
+    description: str
+    tolerance: Tolerance
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    calibrated: bool = False  # needs representative data
+
+    @property
+    def key(self) -> str:
+        """The manifest's artifact key, e.g. `tflite-int8`."""
+        return f"{self.format}-{self.name}"
+
+    @property
+    def filename(self) -> str:
+        return f"model.{self.name}.{self.format}"
+
+
+def _row(fmt: str, name: str, description: str, tolerance: Tolerance, calibrated: bool = False, **options: Any) -> Variant:
+    return Variant(fmt, name, description, tolerance, MappingProxyType(options), calibrated)
+
+
+VARIANTS: tuple[Variant, ...] = (
+    _row("tflite", "fp32", "float32, as trained", FLOAT32),
+    _row("tflite", "fp16", "float16 weights, float32 compute", FLOAT16, optimize=True, supported_types=("float16",)),
+    _row("tflite", "dynamic-int8", "int8 weights, activations quantised at run time", INTEGER, optimize=True),
+    _row(
+        "tflite", "int8", "full integer (TFLITE_BUILTINS_INT8), int8 input/output where the graph allows",
+        INTEGER, calibrated=True, optimize=True, supported_ops=("TFLITE_BUILTINS_INT8",), io_type="int8",
+    ),
+    _row("onnx", "fp32", "float32 through tf2onnx", FLOAT32, opset=ONNX_OPSET),
+    # Dynamic quantisation of MatMul/Gemm/Gather only: measured on pets, ORT's ConvInteger path (uint8 activations
+    # quantised per batch) agreed with Keras on 77% of images and ran 24x slower than this; on reuters 5x slower.
+    _row("onnx", "dynamic-int8", "int8 MatMul/Gemm/Gather weights, activations quantised at run time", INTEGER,
+         weight_type="QInt8", per_channel=False, op_types=("MatMul", "Gemm", "Gather")),
+    _row(
+        "onnx", "static-int8", "QDQ int8 weights and activations, calibrated",
+        INTEGER, calibrated=True, quant_format="QDQ", weight_type="QInt8", activation_type="QInt8",
+        per_channel=True, calibrate_method="MinMax",
+    ),
+)
+
+
+def variant(key: str) -> Variant:
+    """The row named `key` (`tflite-int8`)."""
+    for row in VARIANTS:
+        if row.key == key:
+            return row
+    raise KeyError(f"unknown variant {key!r}; known: {', '.join(v.key for v in VARIANTS)}")
+
+
+def select_variants(formats: list[str] | None = None, names: list[str] | None = None) -> list[Variant]:
+    """The rows of `formats` (default all) whose key or bare name is in `names` (default all), in table order.
+
+    Raises `ValueError` naming what is unknown, or when the selection is empty.
+    """
+    formats = formats or list(FORMATS)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    rows = [v for v in VARIANTS if v.format in formats]
+    if names:
+        known = {v.key for v in VARIANTS} | {v.name for v in VARIANTS}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown variant {', '.join(unknown)}; choose from {', '.join(v.key for v in VARIANTS)}")
+        rows = [v for v in rows if v.key in names or v.name in names]
+    if not rows:
+        raise ValueError(f"no variant matches formats {formats} and variants {names}")
+    return rows

@@ -1,0 +1,105 @@
+"""Writes are atomic: an export interrupted part-way leaves no file that passes the hash check."""
+
+import pathlib
+
+import pytest
+
+import runtime
+from export.bundle import export_bundle
+from export.utils import atomic_output
+from runtime.errors import ManifestError
+from runtime.manifest import read_manifest, verify_artifact
+
+from .conftest import CALIBRATION_SAMPLES
+
+
+def leftovers(directory):
+    return sorted(p.name for p in directory.rglob("*") if ".tmp" in p.name)
+
+
+def test_atomic_output_renames_on_success_and_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "model.fp32.tflite"
+    with atomic_output(target) as tmp:
+        assert tmp.parent == tmp_path and tmp != target
+        tmp.write_bytes(b"whole")
+    assert target.read_bytes() == b"whole"
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"ha")
+            raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"whole" and leftovers(tmp_path) == []
+    with pytest.raises(OSError, match="no data"):
+        with atomic_output(tmp_path / "empty.onnx"):
+            pass
+    assert not (tmp_path / "empty.onnx").exists() and leftovers(tmp_path) == []
+
+
+class Interrupt(BaseException):
+    """Stands for Ctrl-C or a kill: not an error export may catch."""
+
+
+def interrupt_on_write(monkeypatch, calls: int, exc: BaseException):
+    """Make the `calls`-th model write put down half its bytes, then raise `exc`."""
+    real = pathlib.Path.write_bytes
+    seen = []
+
+    def write_bytes(self, data):
+        if ".tmp" in self.name:
+            seen.append(self.name)
+            if len(seen) == calls:
+                real(self, data[: len(data) // 2])
+                raise exc
+        return real(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+
+
+def test_interrupted_export_leaves_nothing_that_passes_the_hash_check(small_imdb, monkeypatch):
+    bundle, data = small_imdb
+    export_bundle(bundle, task_data=data, variants=["tflite-fp32", "tflite-fp16"], calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
+    old_fp16 = (bundle / "model.fp16.tflite").read_bytes()
+    interrupt_on_write(monkeypatch, 2, Interrupt())  # re-export: the fp16 write is cut half-way
+    with pytest.raises(Interrupt):
+        export_bundle(bundle, task_data=data, calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
+    assert not (bundle / "manifest.json").exists()  # removed before the first model file was touched
+    assert leftovers(bundle) == []
+    assert (bundle / "model.fp16.tflite").read_bytes() == old_fp16  # the old file, whole, never half a new one
+    assert not (bundle / "model.dynamic-int8.tflite").exists()
+    for key in ("tflite-fp32", "tflite-fp16", "tflite-int8"):
+        with pytest.raises(ManifestError, match="no manifest.json"):
+            runtime.load(bundle, variant=key)
+
+
+def test_first_export_interrupted_leaves_no_manifest_and_no_partial_file(small_imdb, monkeypatch):
+    bundle, data = small_imdb
+    interrupt_on_write(monkeypatch, 3, Interrupt())  # tflite-dynamic-int8 is cut half-way
+    with pytest.raises(Interrupt):
+        export_bundle(bundle, task_data=data, calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
+    assert sorted(p.name for p in bundle.glob("model.*")) == ["model.fp16.tflite", "model.fp32.tflite"]
+    assert leftovers(bundle) == [] and not (bundle / "manifest.json").exists()
+    with pytest.raises(ManifestError):
+        runtime.load(bundle)
+
+
+def test_a_failed_write_fails_that_variant_only(small_imdb, monkeypatch):
+    bundle, data = small_imdb
+    interrupt_on_write(monkeypatch, 2, OSError("disk full"))
+    result = export_bundle(bundle, task_data=data, variants=["tflite-fp32", "tflite-fp16", "onnx-fp32"],
+                           calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
+    assert result.failed == ["tflite-fp16"]
+    failed = next(o for o in result.outcomes if o.variant.key == "tflite-fp16")
+    assert failed.artifact is None and "disk full" in failed.error
+    assert not (bundle / "model.fp16.tflite").exists() and leftovers(bundle) == []
+    manifest = read_manifest(bundle)
+    assert [a.key for a in manifest.artifacts] == ["tflite-fp32", "onnx-fp32"]
+    for artifact in manifest.artifacts:
+        verify_artifact(bundle, artifact)
+    assert "tflite-fp16: export failed: OSError: disk full" in (bundle / "report.md").read_text()
+
+
+def test_reexport_keeps_verified_artifacts_of_the_same_model(small_imdb):
+    bundle, data = small_imdb
+    export_bundle(bundle, task_data=data, variants=["tflite-fp32"], measure_latency=False)
+    result = export_bundle(bundle, task_data=data, variants=["onnx-fp32"], measure_latency=False)
+    assert [a.key for a in result.manifest.artifacts] == ["tflite-fp32", "onnx-fp32"]
+    assert "tflite-fp32 kept from an earlier export" in (bundle / "report.md").read_text()
