@@ -11,7 +11,7 @@ export EDGEPORT_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-device demo train test test-device runtime-models bench clean
+.PHONY: setup setup-device demo train bundles test test-device runtime-models bench bench-pets-a1 bench-short clean
 
 setup: $(VENV)/.installed
 
@@ -33,14 +33,18 @@ $(DEVICE_VENV)/.installed: pyproject.toml
 TASKS := imdb reuters pets
 MODELS := $(TASKS:%=$(ARTIFACTS)/%/keras/model.keras)
 
-# Trains a task when its model is missing (or the environment changed); `make clean` starts over.
-$(ARTIFACTS)/%/keras/model.keras: $(VENV)/.installed
+# Trains a task when its model is missing, or the environment or the recipes changed.
+$(ARTIFACTS)/%/keras/model.keras: $(VENV)/.installed train/recipes.py
 	$(PY) -m train $* --out $(ARTIFACTS)/$*
 
 train: $(MODELS)
 
-demo: train
+# Trains, exports every variant (each checked against Keras; a variant that misses its tolerance is
+# marked failed in manifest.json and report.md without stopping the demo), then a short benchmark.
+demo: train bundles
 	@echo; echo "== trained models"; $(PY) -m train.summary $(ARTIFACTS)
+	@echo; $(PY) -m export.summary $(ARTIFACTS)
+	@$(MAKE) --no-print-directory bench-short
 
 # The runtime tests run twice: here, and in the device environment (no TensorFlow) against
 # models the main environment builds once (tests/runtime/make_models.py).
@@ -58,10 +62,51 @@ test: setup runtime-models
 	$(MAKE) --no-print-directory test-device
 
 test-device: setup-device runtime-models
-	$(DEVICE_PY) -m pytest tests/runtime $(PYTEST_ARGS)
+	$(DEVICE_PY) -m pytest tests/runtime tests/device $(PYTEST_ARGS)
 
-bench: setup
-	@echo "bench: not available yet"
+# Benchmarks (runtime/bench.py): every variant of the demo bundles side by side, the engine called
+# directly and Keras as baselines; each bundle gets bench.json, a section in report.md, report_bench.png
+# and its manifest's recommended variant. Bundles are trained and exported first when missing.
+BENCH_ARGS ?=
+BENCH := $(PY) -m runtime bench
+BUNDLES := $(TASKS:%=$(ARTIFACTS)/%/manifest.json)
+PETS_A1 := $(ARTIFACTS)/pets-a1
+
+$(ARTIFACTS)/%/manifest.json: $(ARTIFACTS)/%/keras/model.keras
+	$(PY) -m export $(ARTIFACTS)/$* --allow-failures
+
+bundles: $(BUNDLES)
+
+bench: setup $(BUNDLES) bench-pets-a1
+	$(BENCH) $(ARTIFACTS)/imdb --threads 1,2 --batch 1,32 --json $(ARTIFACTS)/imdb/bench.json $(BENCH_ARGS)
+	$(BENCH) $(ARTIFACTS)/reuters --threads 1,2 --batch 1,32 --json $(ARTIFACTS)/reuters/bench.json $(BENCH_ARGS)
+	$(BENCH) $(ARTIFACTS)/pets --threads 1,2 --batch 1,8 --json $(ARTIFACTS)/pets/bench.json $(BENCH_ARGS)
+
+# The lecture's size: MobileNet alpha 1.0 at 224x224 (random base weights: speed and size only),
+# TFLite fp32 against int8 at batch 1, one thread.
+$(PETS_A1)/keras/model.keras: $(VENV)/.installed
+	$(PY) -m train pets --alpha 1.0 --base-weights none --epochs 1 --out $(PETS_A1) --quiet
+
+$(PETS_A1)/manifest.json: $(PETS_A1)/keras/model.keras
+	$(PY) -m export $(PETS_A1) --formats tflite --variants fp32,int8 --allow-failures
+
+bench-pets-a1: setup $(PETS_A1)/manifest.json
+	$(BENCH) $(PETS_A1) --variants tflite-fp32,tflite-int8 --threads 1 --batch 1 --json $(PETS_A1)/bench.json $(BENCH_ARGS)
+
+# A short bench for the end of `make demo`: batch 1, one thread, fewer repeats, no Keras baseline.
+bench-short: setup $(BUNDLES)
+	@for task in $(TASKS); do echo; $(BENCH) $(ARTIFACTS)/$$task --threads 1 --batch 1 --warmup 2 --min-time 0.05 --no-keras || exit 1; done
 
 clean:
 	rm -rf $(ARTIFACTS) build .pytest_cache
+
+# The runtime on an emulated Raspberry Pi 4 (arm64, QEMU user mode, Debian bookworm): its tests and
+# every bundle variant, compared with this host. Needs root, binfmt_misc and chroot (else it skips
+# with one line); the userland and the aarch64 wheels are cached under build/arm64. See tools/device/.
+# test-armv7: the same on 32-bit Raspberry Pi OS's architecture, tflite-runtime only (see tools/device/).
+.PHONY: test-arm64 test-armv7
+test-arm64: setup setup-device runtime-models
+	ARTIFACTS=$(abspath $(ARTIFACTS)) tools/device/test-device.sh arm64
+
+test-armv7: setup setup-device runtime-models
+	ARTIFACTS=$(abspath $(ARTIFACTS)) tools/device/test-device.sh armv7

@@ -67,11 +67,27 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
 
 def _load_bundle(bundle: Path, variant: str | None, threads: int, backend: str | None) -> "Model":
     manifest = read_manifest(bundle)
-    artifact, engine = _open_first_runnable(bundle, ranked_artifacts(manifest, variant, backend), threads, backend)
+    candidates = ranked_artifacts(manifest, variant, backend)
+    artifact, engine = _open_first_runnable(bundle, candidates, threads, backend)
     first = engine.inputs()[0].shape if engine.inputs() else None
     preprocessor = make_preprocessor(manifest.kind, manifest.preprocessing, bundle, first)
     return Model(engine, path=bundle, manifest=manifest, artifact=artifact, preprocessor=preprocessor,
-                 labels=manifest.labels or _labels_file(bundle))
+                 labels=manifest.labels or _labels_file(bundle),
+                 selection=selection_reason(manifest, artifact, variant, candidates[0]))
+
+
+def selection_reason(manifest: Manifest, artifact: Artifact, variant: str | None, first_choice: Artifact) -> str:
+    """Why `load` picked `artifact`, in words (`info()["selected_because"]`)."""
+    if variant is not None:
+        return f"named by variant={variant!r}"
+    if artifact.key != first_choice.key:
+        return (f"{first_choice.key} was first choice but the installed engine cannot run it, "
+                f"so the next usable variant was loaded")
+    if artifact.key == manifest.recommended:
+        return f"the manifest's recommended variant: {manifest.recommended_reason or 'no reason recorded'}"
+    rec = f"the manifest recommends {manifest.recommended}, not usable here" if manifest.recommended else \
+        "the manifest recommends none"
+    return f"{rec}; {artifact.key} is the first {artifact.status} variant in the default order"
 
 
 def _open_first_runnable(bundle: Path, candidates: list[Artifact], threads: int,
@@ -89,6 +105,11 @@ def _open_first_runnable(bundle: Path, candidates: list[Artifact], threads: int,
         if failures:
             warnings.warn(f"loaded {artifact.key} instead: {failures[0]}", stacklevel=4)
         return artifact, engine
+    if isinstance(failures[0], EngineUnsupportedError):
+        from runtime.compat import alternatives_text
+
+        tried = [a.key for a in candidates]
+        raise EngineUnsupportedError(f"{failures[0]}; {alternatives_text(bundle, backend, exclude=tried)}") from None
     raise failures[0]
 
 
@@ -147,12 +168,15 @@ class Model:
 
     def __init__(self, engine: backends.Backend, *, path: Path, manifest: Manifest | None = None,
                  artifact: Artifact | None = None, preprocessor: Preprocessor | None = None,
-                 labels: Sequence[str] = ()):
+                 labels: Sequence[str] = (), selection: str | None = None):
         self.engine, self.path, self.manifest, self.artifact = engine, path, manifest, artifact
+        self.selection = selection
         self.preprocessor = preprocessor
         self._inputs, self._outputs = engine.inputs(), engine.outputs()
         self._lock = threading.Lock()
         self._id_range = self._token_range()
+        self._feeders = [tensors.make_feeder(s, self._id_range, engine.rounding) for s in self._inputs]
+        self._single_free = len(self._inputs) == 1 and bool(self._inputs[0].shape) and self._inputs[0].shape[0] is None
         self.labels = list(labels) or self._default_labels()
         self._check_labels()
 
@@ -161,12 +185,11 @@ class Model:
     def predict_tensor(self, batch: Any) -> np.ndarray | dict[str, np.ndarray]:
         """A preprocessed batch (array; a mapping name → array or a list for several inputs) →
         float32 outputs (dequantised), one array, or a dict by name when the model has several."""
-        feeds = []
-        for x, spec in zip(self._arrange(batch), self._inputs):
-            array = tensors.as_array(x, spec)
-            tensors.check_shape(array, spec)
-            feeds.append(tensors.to_engine_dtype(array, spec, self._id_range, self.engine.rounding))
-        outputs = tensors.run_batched(feeds, self._inputs, self._run)
+        if self._single_free and type(batch) is np.ndarray:  # the common case: one array, any batch size
+            outputs = self._run([self._feeders[0](batch)])
+        else:
+            feeds = [feed(x) for feed, x in zip(self._feeders, self._arrange(batch))]
+            outputs = tensors.run_batched(feeds, self._inputs, self._run)
         results = [from_engine(np.asarray(y), spec) for y, spec in zip(outputs, self._outputs)]
         if len(results) == 1:
             return results[0]
@@ -234,6 +257,7 @@ class Model:
             "sha256": a.sha256 if a else None,
             "verified": a is not None,
             "status": a.status if a else None,
+            "selected_because": self.selection,
             "backend": self.engine.name,
             "backend_version": self.engine.version,
             "threads": self.engine.threads,

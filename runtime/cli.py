@@ -1,4 +1,4 @@
-"""`edgeport-run` / `python -m runtime`: parse, call the runtime, print. Subcommands: info, predict.
+"""`edgeport-run` / `python -m runtime`: parse, call the runtime, print. Subcommands: info, predict, bench.
 
 Exit codes: 0 ok, 1 internal failure, 2 bad input or usage, 3 missing or bad model (file, manifest,
 engine). Set EDGEPORT_DEBUG=1 to see the traceback of an internal failure.
@@ -64,6 +64,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"loaded       {info['variant'] or info['file']} on {info['backend']} {info['backend_version']}, "
           f"{info['threads']} threads")
+    if info.get("selected_because"):
+        print(f"because      {info['selected_because']}")
     for role in ("inputs", "outputs"):
         for spec in info[role]:
             quantised = f"  scale {spec['scale']:.6g} zero point {spec['zero_point']}" if spec["scale"] else ""
@@ -134,6 +136,64 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- bench
+
+
+def _integers(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 1,2; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from runtime.bench import BenchOptions, run_bench
+    from runtime.bench_inputs import read_texts
+    from runtime.bench_report import render_text, write_report
+
+    threads = args.threads or sorted({1, runtime.api.default_threads()})
+    variants = [v for group in (args.variants or []) for v in group.split(",") if v]
+    options = BenchOptions(variants=variants or None, threads=threads, batches=args.batch, repeats=args.repeats,
+                           warmup=args.warmup, min_time_s=args.min_time, cold_start=not args.no_cold_start,
+                           keras=not args.no_keras, recommend=not args.no_recommend,
+                           texts=read_texts(args.texts) if args.texts else None)
+    results = run_bench(args.bundle, options)
+    if args.json == "-":
+        print(json.dumps(results, indent=2))
+    else:
+        print(render_text(results))
+    if args.json and args.json != "-":
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if not args.no_report:
+        md, png = write_report(args.bundle, results)
+        print(f"\nreport: {md}" + (f", {png}" if png else " (no plot: matplotlib is not installed)"),
+              file=sys.stderr if args.json == "-" else sys.stdout)
+    return EXIT_OK
+
+
+def add_bench_parser(commands: Any) -> None:
+    bench = commands.add_parser("bench", help="measure every variant of a bundle side by side; mark the recommended one")
+    bench.add_argument("bundle", help="bundle directory (with manifest.json)")
+    bench.add_argument("--variants", nargs="+", metavar="VARIANT", help="variants to measure, e.g. tflite-fp32,tflite-int8 (default: all)")
+    bench.add_argument("--threads", type=_integers, help="engine thread counts, e.g. 1,2 (default: 1 and the CPUs, at most 4)")
+    bench.add_argument("--batch", type=_integers, default=[1, 8], help="batch sizes, e.g. 1,8 (default 1,8)")
+    bench.add_argument("--repeats", type=int, default=50, help="timed runs per figure, at least (default 50)")
+    bench.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    bench.add_argument("--min-time", type=float, default=0.2, metavar="S",
+                       help="repeat fast calls until S seconds have passed, at most 20,000 times (default 0.2)")
+    bench.add_argument("--texts", help="text bundles: a file of texts, one a line (default: synthetic reviews)")
+    bench.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE (- for stdout only)")
+    bench.add_argument("--no-cold-start", action="store_true", help="skip the fresh-process cold starts")
+    bench.add_argument("--no-keras", action="store_true", help="skip the Keras baseline even where TensorFlow is installed")
+    bench.add_argument("--no-recommend", action="store_true", help="leave the manifest's recommended variant as it is")
+    bench.add_argument("--no-report", action="store_true", help="leave report.md and report_bench.png as they are")
+    bench.set_defaults(func=cmd_bench)
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -156,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="INPUT",
                          help="text, .txt file (one item a line), image file or folder; .npy for a bare model")
     predict.set_defaults(func=cmd_predict)
+    add_bench_parser(commands)
+    from runtime import compat
+
+    matrix = commands.add_parser("compat", help="which variant runs on which engine and machine")
+    compat.add_arguments(matrix)
+    matrix.set_defaults(func=compat.cmd_compat)
     return parser
 
 

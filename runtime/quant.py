@@ -4,13 +4,17 @@
 lands exactly between two integers the engines disagree, so the runtime rounds as the engine in
 use would if it quantised the input itself (`ROUNDINGS`; measured, see tests/runtime/test_runtime_quant.py):
 
-- "reference": TFLite's reference QUANTIZE kernel (tflite-runtime 2.14): x / scale in double
-  precision, ties away from zero.
-- "xnnpack": LiteRT's XNNPACK kernel (ai-edge-litert, tf.lite): x * (1 / scale) in float32, ties to even.
+- "reference": TFLite's reference QUANTIZE kernel (tflite-runtime 2.14 on x86-64): x / scale in
+  double precision, ties away from zero.
+- "multiply-away": tflite-runtime 2.14 on 32-bit Arm: x * (1 / scale) in float32, ties away from zero.
+- "xnnpack": LiteRT's XNNPACK kernel (ai-edge-litert, tf.lite; tflite-runtime 2.14 on arm64):
+  x * (1 / scale) in float32, ties to even.
 - "onnx": ONNX QuantizeLinear: x / scale in float32, ties to even.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -18,7 +22,7 @@ from runtime.errors import DtypeError
 from runtime.manifest import TensorSpec
 
 QUANTIZED_DTYPES = ("int8", "uint8", "int16")
-ROUNDINGS = ("reference", "xnnpack", "onnx")
+ROUNDINGS = ("reference", "multiply-away", "xnnpack", "onnx")
 
 
 def is_quantized(spec: TensorSpec) -> bool:
@@ -34,17 +38,32 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str | np.dtype
         raise DtypeError(f"cannot quantise to {dtype}: quantised tensors hold integers")
     if not scale:
         raise DtypeError("cannot quantise with scale 0: the tensor has no quantisation parameters")
+    # Each mode works in place on one fresh array. Adding the zero point in float32 is exact for every
+    # value that survives the clip (|q| < 2**24); larger ones saturate either way.
     if rounding == "reference":
-        scaled = np.asarray(x, dtype=np.float64) / float(scale)
-        rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+        scaled = np.atleast_1d(np.asarray(x, dtype=np.float64)) / float(scale)
+        rounded = np.abs(scaled)
+        rounded += 0.5
+        np.floor(rounded, out=rounded)
+        np.copysign(rounded, scaled, out=rounded)  # ties away from zero
+    elif rounding == "multiply-away":
+        scaled = np.multiply(np.atleast_1d(np.asarray(x, dtype=np.float32)), np.float32(1.0) / np.float32(scale))
+        rounded = np.abs(scaled)
+        rounded += np.float32(0.5)
+        np.floor(rounded, out=rounded)
+        np.copysign(rounded, scaled, out=rounded)
     elif rounding == "xnnpack":
-        rounded = np.rint(np.asarray(x, dtype=np.float32) * (np.float32(1.0) / np.float32(scale)))
+        rounded = np.multiply(np.atleast_1d(np.asarray(x, dtype=np.float32)), np.float32(1.0) / np.float32(scale))
+        np.rint(rounded, out=rounded)
     elif rounding == "onnx":
-        rounded = np.rint(np.asarray(x, dtype=np.float32) / np.float32(scale))
+        rounded = np.divide(np.atleast_1d(np.asarray(x, dtype=np.float32)), np.float32(scale))
+        np.rint(rounded, out=rounded)
     else:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
     info = np.iinfo(dtype)
-    return np.clip(rounded.astype(np.float64) + int(zero_point), info.min, info.max).astype(dtype)
+    rounded += rounded.dtype.type(int(zero_point))
+    q = np.clip(rounded, info.min, info.max, out=rounded).astype(dtype)
+    return q.reshape(np.shape(x)) if np.ndim(x) == 0 else q
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -59,9 +78,18 @@ def to_engine(x: np.ndarray, spec: TensorSpec, rounding: str = "reference") -> n
     return quantize(x, spec.scale, spec.zero_point or 0, spec.dtype, rounding)
 
 
+@functools.lru_cache(maxsize=64)
+def _byte_table(scale: float, zero_point: int, dtype: str) -> np.ndarray:
+    """`dequantize` of every value of a one-byte integer type, indexed by its byte (one lookup per value)."""
+    values = np.arange(256, dtype=np.uint8).view(dtype)
+    return dequantize(values, scale, zero_point)
+
+
 def from_engine(y: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """An engine output as float32: dequantised when quantised, floats widened, other integers kept."""
     if is_quantized(spec):
+        if y.dtype.itemsize == 1 and y.dtype.kind in "iu":  # int8/uint8: the same values, from a table
+            return _byte_table(spec.scale, spec.zero_point or 0, y.dtype.str)[y.view(np.uint8)]
         return dequantize(y, spec.scale, spec.zero_point or 0)
     if y.dtype.kind == "f":
         return y.astype(np.float32, copy=False)

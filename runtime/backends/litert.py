@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -119,13 +120,23 @@ def _spec(detail: dict[str, Any]) -> TensorSpec:
     )
 
 
+def tflite_runtime_rounding(machine: str | None = None) -> str:
+    """How tflite-runtime 2.14's QUANTIZE rounds, which differs by architecture (measured on each)."""
+    machine = (machine or platform.machine()).lower()
+    if machine in ("aarch64", "arm64"):
+        return "xnnpack"
+    if machine.startswith("arm"):
+        return "multiply-away"
+    return "reference"
+
+
 class TFLiteBackend:
     """One TFLite interpreter. Resizes its inputs when a batch's shape changes."""
 
     def __init__(self, interpreter: Any, engine: str, version: str, threads: int, source: str):
         self._interpreter = interpreter
         self.name, self.version, self.threads, self.source = engine, version, threads, source
-        self.rounding = "reference" if engine == "tflite-runtime" else "xnnpack"
+        self.rounding = tflite_runtime_rounding() if engine == "tflite-runtime" else "xnnpack"
         self._in = interpreter.get_input_details()
         self._out = interpreter.get_output_details()
         self._shapes = [tuple(int(d) for d in detail["shape"]) for detail in self._in]

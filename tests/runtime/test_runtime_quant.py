@@ -93,3 +93,18 @@ def test_int8_outputs_are_dequantised_on_the_output_grid(text_binary):
     steps = out * 256  # (q + 128) / 256 exactly
     np.testing.assert_array_equal(steps, np.round(steps))
     assert np.abs(out - y).max() <= 0.08
+
+
+def test_tflite_runtime_rounding_follows_the_architecture():
+    from runtime.backends.litert import tflite_runtime_rounding
+
+    assert [tflite_runtime_rounding(m) for m in ("x86_64", "aarch64", "armv7l")] == ["reference", "xnnpack", "multiply-away"]
+
+
+def test_multiply_away_rounds_ties_away_from_zero_after_a_float32_reciprocal():
+    from runtime.quant import quantize
+
+    q = quantize(np.array([0.5, -0.5, 1.5, 2.5, 0.26], dtype=np.float32), 1.0, 0, "int8", rounding="multiply-away")
+    assert q.tolist() == [1, -1, 2, 3, 0]
+    even = quantize(np.array([0.5, 2.5], dtype=np.float32), 1.0, 0, "int8", rounding="xnnpack")
+    assert even.tolist() == [0, 2]

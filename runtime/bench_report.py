@@ -1,0 +1,204 @@
+"""How `runtime.bench` results are shown: terminal tables, a section of the bundle's report.md, and
+report_bench.png (latency against accuracy per variant, marker area by file size).
+
+The tables are built once (`tables`) and rendered as aligned text or as markdown. The report section
+sits between two marker comments, so export's report around it is kept and a new bench replaces it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from runtime.manifest import atomic_write_bytes
+
+REPORT_MD = "report.md"
+PLOT = "report_bench.png"
+BEGIN, END = "<!-- edgeport-bench:begin -->", "<!-- edgeport-bench:end -->"
+Table = tuple[str, list[str], list[list[str]]]
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}" if value < 100 else f"{value:.0f}"
+
+
+def _n(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _overhead(run: dict[str, Any] | None, prefix: str = "") -> str:
+    if not run or f"{prefix}overhead_ratio" not in run:
+        return "—"
+    return f"{run[prefix + 'overhead_ratio']:.2f}× ({run[prefix + 'overhead_us']:+.0f} µs)"
+
+
+def _run(row: dict[str, Any], threads: int, batch: int) -> dict[str, Any] | None:
+    return next((r for r in row.get("runs", []) if r["threads"] == threads and r["batch"] == batch), None)
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    """(title, headers, rows) for every table of a bench result."""
+    threads, batch = min(results["settings"]["threads"]), min(results["settings"]["batches"])
+    out: list[Table] = []
+    head = ["variant", "size B", "load s", "1st ms", "p50 ms", "p90 ms", "p99 ms", "mean ms", "engine p50",
+            "overhead", "int8-in ovh", "cold s", "peak MB", "accuracy", "max|Δp|", "status"]
+    rows = []
+    for r in results["variants"]:
+        if "error" in r:
+            rows.append([r["variant"], f"{r['size']:,}"] + ["—"] * 11 + [_n(r.get("accuracy"), ".4f"), "—",
+                         f"{r['status']} (cannot run here)"])
+            continue
+        run, cold = _run(r, threads, batch), r.get("cold_start") or {}
+        lat = run["latency_ms"] if run else {}
+        rows.append([
+            r["variant"], f"{r['size']:,}", _n(r["load_s"], ".3f"), _ms(1000 * r["first_inference_s"]),
+            _ms(lat.get("p50")), _ms(lat.get("p90")), _ms(lat.get("p99")), _ms(lat.get("mean")),
+            _ms((run or {}).get("engine_ms", {}).get("p50")), _overhead(run), _overhead(run, "ready_"),
+            _n(cold.get("seconds"), ".3f"),
+            _n(cold["peak_rss_bytes"] / 2**20 if "peak_rss_bytes" in cold else None, ".0f"),
+            _n(r.get("accuracy"), ".4f"), _n(r.get("max_abs_diff"), ".1e"), r["status"],
+        ])
+    out.append((f"latency at batch {batch}, {threads} thread{'s' if threads > 1 else ''} (ms). overhead: predict_tensor "
+                "against the engine called directly on engine-ready input (int8-in: predict_tensor given input already "
+                "quantised); cold start: fresh process, import + load + first prediction", head, rows))
+
+    combos = [(run["threads"], run["batch"]) for run in next((r["runs"] for r in results["variants"] if r.get("runs")), [])]
+    text = results["kind"] == "text"
+    head = ["variant"] + [f"{t}t × b{b}" for t, b in combos]
+    rows = [[r["variant"]] + [_throughput(_run(r, t, b), text) for t, b in combos]
+            for r in results["variants"] if "runs" in r]
+    out.append(("throughput, items/s: runtime on tensors / engine direct" + (" / from raw text" if text else ""), head, rows))
+
+    if text:
+        head = ["variant", "threads × batch", "raw texts/s", "raw / tensor", "raw / engine"]
+        rows = [[r["variant"], f"{run['threads']} × {run['batch']}", f"{run['raw_items_s']:,.0f}",
+                 f"{run['raw_over_tensor']:.2f}×", _n(run.get("raw_over_engine"), ".2f") + "×"]
+                for r in results["variants"] for run in r.get("runs", []) if "raw_items_s" in run]
+        out.append(("text end to end (tokenise + pad + infer) against predict_tensor and the engine on the ready "
+                    "tensors (median latency ratios)", head, rows))
+
+    keras = results["keras"]
+    if keras.get("available"):
+        cold = keras["cold_start"]
+        head = ["", "cold s", "peak MB"] + [f"b{k['batch']} call ms / predict ms" for k in keras["runs"]]
+        rows = [[f"Keras ({keras['threads']} thread)", f"{cold['seconds']:.2f}", f"{cold['peak_rss_bytes'] / 2**20:.0f}"]
+                + [f"{k['call_ms']['p50']:.3f} / {k['predict_ms']['p50']:.3f}" for k in keras["runs"]]]
+        for r in results["variants"]:
+            v = r.get("vs_keras")
+            if v:
+                rows.append([f"{r['variant']} vs Keras", _n(v.get("cold_start_ratio"), ".3f"), _n(v.get("memory_ratio"), ".3f")]
+                            + [f"{b['speedup_vs_call']:.1f}× / {b['speedup_vs_predict']:.1f}×" for b in v["by_batch"]])
+        out.append(("Keras baseline (same batches); variant rows: cold start and memory as a fraction of Keras', "
+                    "speed-up over model(x) / model.predict", head, rows))
+    if results.get("comparisons"):
+        rows = [[c["variant"], c["against"], f"{c['speedup']:.2f}×", f"{100 * c['size_ratio']:.1f}%"]
+                for c in results["comparisons"]]
+        out.append((f"quantised against fp32 (batch {batch}, {threads} thread)", ["variant", "against", "speed-up", "size"], rows))
+    return out
+
+
+def _throughput(run: dict[str, Any] | None, text: bool) -> str:
+    if not run:
+        return "—"
+    cells = [f"{run['throughput_items_s']:,.0f}", f"{run['engine_items_s']:,.0f}" if "engine_items_s" in run else "—"]
+    if text:
+        cells.append(f"{run['raw_items_s']:,.0f}" if "raw_items_s" in run else "—")
+    return " / ".join(cells)
+
+
+def header_lines(results: dict[str, Any]) -> list[str]:
+    m, s = results["machine"], results["settings"]
+    engines = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    lines = [f"{results['task']} ({results['kind']}): {results['bundle']}",
+             f"machine: {m['cpu']}, {m['usable_cores']}/{m['cores']} cores, {m['system']}, Python {m['python']}, "
+             f"load {m['load_average']}; {engines}",
+             f"settings: threads {s['threads']}, batches {s['batches']}, ≥{s['repeats']} repeats after {s['warmup']} "
+             f"warm-up (fast calls until {s['min_time_s']} s), medians; inputs: {s['inputs']}"]
+    if not results["keras"].get("available"):
+        lines.append(f"Keras baseline: skipped ({results['keras'].get('reason')})")
+    rec = results.get("recommended") or {}
+    lines.append(f"recommended: {rec.get('variant') or '—'} — {rec.get('reason')}"
+                 + ("" if rec.get("written") else " (not written to the manifest)"))
+    return lines
+
+
+def render_text(results: dict[str, Any]) -> str:
+    """Aligned tables for the terminal."""
+    parts = header_lines(results)
+    for title, head, rows in tables(results):
+        widths = [max(len(str(c)) for c in column) for column in zip(head, *rows)]
+        line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
+                                       for i, (c, w) in enumerate(zip(cells, widths)))
+        parts += ["", title, line(head), "  ".join("-" * w for w in widths), *map(line, rows)]
+    return "\n".join(parts)
+
+
+def render_markdown(results: dict[str, Any], plot_note: str) -> str:
+    """The report.md section, markers included."""
+    parts = [BEGIN, "## Benchmark (edgeport-run bench)", "", *[f"- {line}" for line in header_lines(results)]]
+    for title, head, rows in tables(results):
+        cells = lambda row: "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"  # noqa: E731
+        parts += ["", f"**{title}**", "", cells(head), "|" + "---|" * len(head), *map(cells, rows)]
+    parts += ["", plot_note, END]
+    return "\n".join(parts) + "\n"
+
+
+def render_plot(results: dict[str, Any]) -> bytes:
+    """PNG: median latency (batch 1, 1 thread) against accuracy; marker area by file size; red = not passed."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.ticker
+    from matplotlib import pyplot as plt
+
+    threads, batch = min(results["settings"]["threads"]), min(results["settings"]["batches"])
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    largest = max((r["size"] for r in results["variants"]), default=1)
+    xs: list[float] = []
+    for r in results["variants"]:
+        run = _run(r, threads, batch)
+        if not run or r.get("accuracy") is None:
+            continue
+        x, y = run["latency_ms"]["p50"], r["accuracy"]
+        xs.append(x)
+        color = ("tab:blue" if r["format"] == "tflite" else "tab:orange") if r["status"] == "passed" else "tab:red"
+        ax.scatter(x, y, s=40 + 800 * r["size"] / largest, color=color, alpha=0.6, edgecolors="black")
+        ax.annotate(f"{r['variant']}\n{r['size'] / 1024:,.0f} KiB", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    log = bool(xs) and max(xs) > 20 * min(xs)
+    if log:  # latencies spanning decades: a log axis with plain numbers
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.margins(x=0.2, y=0.15)
+    ax.set_xlabel(f"median latency, ms (batch {batch}, {threads} thread{', log scale' if log else ''})")
+    ax.set_ylabel("test accuracy (export's parity check)")
+    ax.set_title(f"{results['task']}: latency against accuracy; marker area ∝ file size; red = failed parity", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_report(bundle: str | os.PathLike, results: dict[str, Any]) -> tuple[Path, Path | None]:
+    """Insert (or replace) the bench section of report.md; write report_bench.png when matplotlib is here."""
+    bundle = Path(bundle)
+    plot: Path | None = bundle / PLOT
+    try:
+        atomic_write_bytes(plot, render_plot(results))
+        note = f"![latency against accuracy]({PLOT})"
+    except ImportError:
+        plot.unlink(missing_ok=True)  # never leave a plot of an earlier run beside new figures
+        plot, note = None, "_(plot skipped: matplotlib is not installed here; `pip install matplotlib` to draw it)_"
+    path = bundle / REPORT_MD
+    old = path.read_text(encoding="utf-8") if path.is_file() else f"# {results['task']}\n"
+    section = render_markdown(results, note)
+    if BEGIN in old and END in old:
+        before, rest = old.split(BEGIN, 1)
+        new = before + section + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        new = old.rstrip("\n") + "\n\n" + section
+    atomic_write_bytes(path, new.encode("utf-8"))
+    return path, plot

@@ -1,0 +1,406 @@
+"""Which variant of a bundle runs on which engine and machine, and whether it gives the same answers.
+
+A *probe* loads one variant on one engine and runs it on fixed inputs made from the manifest
+(`probe_inputs`: seeded token ids or pixels, the same on every machine). Probes keep their outputs,
+so probes made in different places — the workstation's .venv (LiteRT, onnxruntime), the device venv
+(tflite-runtime 2.14), an emulated Raspberry Pi — merge into one matrix:
+
+    python -m runtime.compat artifacts/imdb --save probes-x86.json            # every engine here
+    python -m runtime.compat artifacts/imdb --no-probe --probes probes-*.json --write-report
+
+`probe_here` runs each engine's probes in a child process: an engine that crashes on a model gives a
+"crashed" cell, not a crashed run. A variant *matches* when its outputs agree with the reference
+(LiteRT on x86-64 for .tflite, onnxruntime on x86-64 for .onnx): float variants within 1e-5,
+quantised ones within one quantisation step, and the predicted classes are equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from runtime import backends
+from runtime.errors import EdgeportError
+from runtime.manifest import Artifact, Manifest, atomic_write_bytes, read_manifest, read_verified_artifact
+
+ENGINES_SHOWN = ("litert", "tflite-runtime", "onnxruntime")
+ENGINE_TITLES = {"litert": "LiteRT", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime"}
+DISTRIBUTIONS = {"litert": ("ai-edge-litert",), "tflite-runtime": ("tflite-runtime",),
+                 "onnxruntime": ("onnxruntime",), "tf-lite": ("tensorflow", "tensorflow-cpu")}
+REFERENCE_ENGINE = {"tflite": "litert", "onnx": "onnxruntime"}
+MACHINES = {"x86_64": "x86-64", "AMD64": "x86-64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "armv7"}
+FLOAT_TOLERANCE = 1e-5
+PROBE_BATCH, SEED = 4, 20240
+CHILD_TIMEOUT_S = 1800
+MARK = "EDGEPORT-PROBE "
+SECTION_START, SECTION_END = "<!-- edgeport:compat:start -->", "<!-- edgeport:compat:end -->"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One variant of one bundle on one engine on one machine."""
+
+    bundle: str  # the bundle directory's name, e.g. "pets"
+    task: str
+    variant: str  # artifact key, e.g. "tflite-dynamic-int8"
+    engine: str
+    machine: str  # platform.machine()
+    emulation: str | None  # e.g. "qemu-user cortex-a72"; None on real hardware
+    engine_version: str | None
+    status: str  # "runs", "load-fails", "run-fails", "crashed", "not-installed"
+    reason: str = ""
+    tolerance: float = FLOAT_TOLERANCE
+    outputs: list | None = None
+    inputs_sha256: str = ""
+    seconds: float | None = None  # load + run; meaningless for real hardware when emulated
+
+    @property
+    def where(self) -> str:
+        label = MACHINES.get(self.machine, self.machine)
+        return f"{label} (emulated)" if self.emulation else label
+
+
+def emulation() -> str | None:
+    """How this machine is emulated ("qemu-user cortex-a72"), or None on real hardware. The device
+    scripts set $EDGEPORT_EMULATION; otherwise an ARM machine reporting an x86 CPU is QEMU user mode."""
+    if os.environ.get("EDGEPORT_EMULATION"):
+        return os.environ["EDGEPORT_EMULATION"]
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return None
+    arm = platform.machine().startswith(("aarch64", "arm"))
+    if "emulated by QEMU" in cpuinfo or (arm and re.search(r"GenuineIntel|AuthenticAMD", cpuinfo)):
+        return "qemu-user"
+    return None
+
+
+def engine_version(engine: str) -> str | None:
+    for name in DISTRIBUTIONS.get(engine, ()):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def tolerance(artifact: Artifact) -> float:
+    """1e-5 for float variants; one output quantisation step for quantised ones (1/256 of a
+    probability when the output is float, as for dynamic-range and QDQ models)."""
+    quantised = "int" in artifact.variant or any(s.quantized for s in artifact.inputs + artifact.outputs)
+    if not quantised:
+        return FLOAT_TOLERANCE
+    out = artifact.outputs[0] if artifact.outputs else None
+    return float(out.scale) if out is not None and out.quantized else 1.0 / 256
+
+
+def probe_inputs(manifest: Manifest, artifact: Artifact, batch: int = PROBE_BATCH) -> list[np.ndarray]:
+    """Fixed inputs for an artifact: token ids below num_words for text, uniform [-1, 1] floats
+    otherwise (quantised inputs are fed as floats; the runtime quantises them)."""
+    rng = np.random.default_rng(SEED)
+    pre = manifest.preprocessing or {}
+    arrays = []
+    for spec in artifact.inputs:
+        free = [pre.get("maxlen")] + list(pre.get("size") or []) + [3]
+        shape = [batch if i == 0 else d if d else int(free[i - 1] or 1) for i, d in enumerate(spec.shape)]
+        if manifest.kind == "text" or (np.dtype(spec.dtype).kind in "iu" and not spec.quantized):
+            arrays.append(rng.integers(0, int(pre.get("num_words") or 10), shape).astype(np.int32))
+        else:
+            arrays.append(rng.uniform(-1.0, 1.0, shape).astype(np.float32))
+    return arrays
+
+
+def short_reason(exc: BaseException) -> str:
+    """The part of an error a matrix cell can show: the operator an engine lacks, else the message."""
+    text = " ".join(str(exc).split())
+    op = re.search(r"operator (\w+) version (\d+)", text)
+    if op:
+        return f"{op[1]} version {op[2]}: no kernel in this engine"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def probe_variant(bundle: str | os.PathLike, variant: str, engine: str) -> Probe:
+    """Load `variant` of `bundle` on `engine` here (in this process) and run it on `probe_inputs`."""
+    import runtime
+
+    manifest = read_manifest(bundle)
+    artifact = manifest.artifact(variant)
+    x = probe_inputs(manifest, artifact)
+    digest = hashlib.sha256(b"".join(a.tobytes() for a in x)).hexdigest()[:16]
+    base = dict(bundle=Path(bundle).resolve().name, task=manifest.task, variant=artifact.key, engine=engine,
+                machine=platform.machine(), emulation=emulation(), engine_version=engine_version(engine),
+                tolerance=tolerance(artifact), inputs_sha256=digest)
+    if not backends.installed(backends.ENGINES[engine]):
+        return Probe(**base, status="not-installed", reason=backends.ENGINES[engine].install)
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = runtime.load(bundle, variant=artifact.key, backend=engine, threads=1)
+    except EdgeportError as exc:
+        return Probe(**base, status="load-fails", reason=short_reason(exc))
+    try:
+        y = model.predict_tensor(x[0] if len(x) == 1 else x)
+    except EdgeportError as exc:
+        return Probe(**base, status="run-fails", reason=short_reason(exc))
+    outputs = [np.asarray(v).tolist() for v in (y.values() if isinstance(y, dict) else [y])]
+    return Probe(**base, status="runs", outputs=outputs, seconds=round(time.perf_counter() - start, 4))
+
+
+def probe_here(bundles: Sequence[str | os.PathLike], engines: Iterable[str] = ENGINES_SHOWN,
+               isolate: bool = True) -> list[Probe]:
+    """Every variant of every bundle on every engine in `engines` that runs its format, on this
+    machine. With `isolate`, each engine's probes run in a child process (a crash costs one cell)."""
+    probes: list[Probe] = []
+    for engine in engines:
+        fmt = backends.ENGINES[engine].format
+        jobs = [(str(b), a.key) for b in bundles for a in read_manifest(b).artifacts if a.format == fmt]
+        if not isolate or not backends.installed(backends.ENGINES[engine]):
+            probes += [probe_variant(b, v, engine) for b, v in jobs]
+        else:
+            probes += _probe_in_children(engine, jobs)
+    return probes
+
+
+def _probe_in_children(engine: str, jobs: list[tuple[str, str]]) -> list[Probe]:
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    probes: list[Probe] = []
+    while jobs:
+        command = [sys.executable, "-m", "runtime.compat", "--child", engine]
+        try:
+            done = subprocess.run(command, input=json.dumps(jobs), capture_output=True, text=True, env=env,
+                                  timeout=CHILD_TIMEOUT_S)
+            stdout, code, err = done.stdout, done.returncode, done.stderr
+        except subprocess.TimeoutExpired as exc:
+            stdout, code, err = exc.stdout or "", None, ""
+            stdout = stdout.decode() if isinstance(stdout, bytes) else stdout
+        got = [Probe(**json.loads(line[len(MARK):])) for line in stdout.splitlines() if line.startswith(MARK)]
+        probes += got
+        jobs = jobs[len(got):]
+        if not jobs:
+            break
+        bundle, variant = jobs.pop(0)  # the job the child was on when it died
+        how = (f"timed out after {CHILD_TIMEOUT_S} s" if code is None else
+               f"killed by signal {-code}" if code < 0 else f"exit status {code}")
+        last = (err.strip().splitlines() or [""])[-1][:120]
+        manifest = read_manifest(bundle)
+        probes.append(Probe(Path(bundle).resolve().name, manifest.task, manifest.artifact(variant).key, engine,
+                            platform.machine(), emulation(), engine_version(engine), "crashed",
+                            f"the engine crashed ({how}) {last}".strip()))
+    return probes
+
+
+def _child(engine: str) -> int:
+    for bundle, variant in json.load(sys.stdin):
+        print(MARK + json.dumps(asdict(probe_variant(bundle, variant, engine))), flush=True)
+    return 0
+
+
+def save_probes(probes: Sequence[Probe], path: str | os.PathLike) -> None:
+    atomic_write_bytes(path, (json.dumps({"probes": [asdict(p) for p in probes]}, indent=1) + "\n").encode())
+
+
+def load_probes(paths: Iterable[str | os.PathLike]) -> list[Probe]:
+    """Probes from files, merged (see `merge_probes`)."""
+    return merge_probes(Probe(**doc) for path in paths for doc in json.loads(Path(path).read_text())["probes"])
+
+
+def merge_probes(probes: Iterable[Probe]) -> list[Probe]:
+    """One probe per (bundle, variant, engine, machine): a later one replaces an earlier one."""
+    return list({(p.bundle, p.variant, p.engine, p.where): p for p in probes}.values())
+
+
+def _classes(y: np.ndarray) -> np.ndarray:
+    y = y.reshape(len(y), -1)
+    return (y[:, 0] >= 0.5).astype(int) if y.shape[1] == 1 else y.argmax(axis=1)
+
+
+def agreement(probe: Probe, reference: Probe) -> tuple[bool, float, bool]:
+    """(matches, max |difference| over all outputs, predicted classes equal) of two probes that ran."""
+    ours = [np.asarray(o, dtype=np.float64) for o in probe.outputs or []]
+    theirs = [np.asarray(o, dtype=np.float64) for o in reference.outputs or []]
+    other_inputs = probe.inputs_sha256 and reference.inputs_sha256 and probe.inputs_sha256 != reference.inputs_sha256
+    if other_inputs or not ours or len(ours) != len(theirs) or any(a.shape != b.shape for a, b in zip(ours, theirs)):
+        return False, float("inf"), False
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(ours, theirs))
+    same_class = bool(np.array_equal(_classes(ours[0]), _classes(theirs[0])))
+    return diff <= max(probe.tolerance, reference.tolerance) * (1 + 1e-6) and same_class, diff, same_class
+
+
+def reference_probe(probes: Sequence[Probe], bundle: str, variant: str) -> Probe | None:
+    """What a variant's outputs are compared with: the format's reference engine on real x86-64."""
+    ran = [p for p in probes if p.bundle == bundle and p.variant == variant and p.status == "runs"]
+    best = REFERENCE_ENGINE.get(variant.split("-", 1)[0])
+    ranked = sorted(ran, key=lambda p: (p.emulation is not None, p.engine != best, p.where != "x86-64"))
+    return ranked[0] if ranked else None
+
+
+def cell_text(probe: Probe | None, reference: Probe | None, applies: bool) -> str:
+    if not applies:
+        return "·"
+    if probe is None:
+        return "not probed"
+    if probe.status == "not-installed":
+        return "not installed"
+    if probe.status != "runs":
+        return f"✗ {probe.reason}" if probe.status != "crashed" else f"✗ crashed: {probe.reason}"
+    if reference is None:
+        return "✓ runs (no reference)"
+    if probe is reference:
+        return "✓ reference"
+    ok, diff, same_class = agreement(probe, reference)
+    if ok:
+        return "✓ identical" if diff == 0 else f"✓ Δ {diff:.1e}"
+    return f"≠ Δ {diff:.1e} > {probe.tolerance:.1e}, " + ("same classes" if same_class else "other classes")
+
+
+def render_markdown(probes: Sequence[Probe], bundle: str, heading: str | None = None) -> str:
+    """The matrix for one bundle (by directory name) as a markdown section: a variant per row, an
+    engine × machine per column; for the bundle's report.md and the README."""
+    mine = [p for p in probes if p.bundle == bundle]
+    task = mine[0].task if mine else bundle
+    wheres = sorted({p.where for p in mine}, key=lambda w: (w != "x86-64", w))
+    columns = [(e, w) for e in ENGINES_SHOWN for w in wheres if any(p.engine == e and p.where == w for p in mine)]
+    variants = list(dict.fromkeys(p.variant for p in mine))
+    titles = []
+    for engine, where in columns:
+        versions = sorted({p.engine_version or "?" for p in mine if p.engine == engine and p.where == where})
+        titles.append(f"{ENGINE_TITLES[engine]} {'/'.join(versions)}, {where}")
+    name = task if task == bundle else f"{task} ({bundle})"
+    lines = [heading or f"## Compatibility of {name}: engines and machines", "",
+             "Does each variant load and run on each engine and machine, and match the reference (LiteRT on "
+             f"x86-64 for .tflite, onnxruntime on x86-64 for .onnx) on {PROBE_BATCH} fixed inputs: float variants "
+             f"within {FLOAT_TOLERANCE:g}, quantised ones within one quantisation step, same predicted class. "
+             "Δ is the largest difference of any output.", "",
+             "| variant | " + " | ".join(titles) + " |", "|---" * (len(columns) + 1) + "|"]
+    for variant in variants:
+        reference = reference_probe(mine, bundle, variant)
+        fmt = variant.split("-", 1)[0]
+        cells = [cell_text(next((p for p in mine if p.variant == variant and p.engine == e and p.where == w), None),
+                           reference, backends.ENGINES[e].format == fmt) for e, w in columns]
+        lines.append(f"| {variant} | " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    for where, how in sorted({(p.where, p.emulation) for p in mine if p.emulation}):
+        lines += ["", f"{where}: {how} (QEMU user mode running the device's own wheels): its answers are the "
+                  "device's, its timings are not."]
+    return "\n".join(lines) + "\n"
+
+
+def machine_differences(probes: Sequence[Probe]) -> list[dict[str, Any]]:
+    """Each (bundle, variant, engine) probed on real x86-64 and on another machine: does the other
+    machine give the same answers? A row's `ok` is False when it fails there or differs."""
+    rows = []
+    for host in (p for p in probes if p.where == "x86-64" and p.status == "runs"):
+        for other in probes:
+            same = (other.bundle, other.variant, other.engine) == (host.bundle, host.variant, host.engine)
+            if not same or other is host or other.status == "not-installed":  # nothing to compare
+                continue
+            row = {"bundle": host.bundle, "variant": host.variant, "engine": host.engine, "machine": other.where,
+                   "status": other.status, "reason": other.reason, "max_diff": None, "same_class": None,
+                   "tolerance": host.tolerance, "ok": False}
+            if other.status == "runs":
+                row["ok"], row["max_diff"], row["same_class"] = agreement(other, host)
+            rows.append(row)
+    return rows
+
+
+def write_report_section(bundle: str | os.PathLike, markdown: str) -> Path:
+    """Put `markdown` into the bundle's report.md between compat markers (replacing an older one)."""
+    path = Path(bundle) / "report.md"
+    text = path.read_text(encoding="utf-8") if path.is_file() else f"# {read_manifest(bundle).task}\n"
+    section = f"{SECTION_START}\n{markdown.rstrip()}\n{SECTION_END}"
+    if SECTION_START in text and SECTION_END in text:
+        head, rest = text.split(SECTION_START, 1)
+        text = head + section + rest.split(SECTION_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def runnable_variants(bundle: str | os.PathLike, backend: str | None = None,
+                      exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(variant, engine) for every variant of `bundle` that loads here: on `backend` for its format
+    (when given), else on the first installed engine that opens it. Files are verified; nothing runs."""
+    manifest, skip, found = read_manifest(bundle), set(exclude), []
+    for artifact in manifest.artifacts:
+        if artifact.key in skip:
+            continue
+        engines = [e for e in backends.engines_for(artifact.format) if backends.installed(e)]
+        if backend is not None and backends.ENGINES[backend].format == artifact.format:
+            engines = [e for e in engines if e.name == backend]
+        for engine in engines:
+            try:
+                data = read_verified_artifact(bundle, artifact)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    backends.open_engine(data, artifact.format, 1, engine.name, verified=True, source=artifact.key)
+            except EdgeportError:
+                continue
+            found.append((artifact.key, engine.name))
+            break
+    return found
+
+
+def alternatives_text(bundle: str | os.PathLike, backend: str | None = None, exclude: Iterable[str] = ()) -> str:
+    """'variants that run here: tflite-fp32, tflite-int8 (tflite-runtime); onnx-fp32 (onnxruntime)'."""
+    by_engine: dict[str, list[str]] = {}
+    for variant, engine in runnable_variants(bundle, backend, exclude):
+        by_engine.setdefault(engine, []).append(variant)
+    if not by_engine:
+        return "no other variant of this bundle runs on the engines installed here"
+    return "variants that run here: " + "; ".join(f"{', '.join(v)} ({e})" for e, v in by_engine.items())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundles", nargs="+", metavar="BUNDLE", help="bundle directories")
+    parser.add_argument("--engines", default=",".join(ENGINES_SHOWN), help="engines to probe here (comma-separated)")
+    parser.add_argument("--no-probe", action="store_true", help="only merge --probes files")
+    parser.add_argument("--probes", nargs="*", default=[], metavar="FILE", help="probe files made elsewhere to merge")
+    parser.add_argument("--save", metavar="FILE", help="write this machine's probes to FILE")
+    parser.add_argument("--write-report", action="store_true", help="put the matrix into each bundle's report.md")
+    parser.add_argument("--json", action="store_true", help="print the probes as JSON")
+
+
+def cmd_compat(args: argparse.Namespace) -> int:
+    """`edgeport-run compat`: probe here, merge, print the matrix (and write it into report.md)."""
+    engines = [backends.canonical(e) for e in args.engines.split(",") if e]
+    here = [] if args.no_probe else probe_here(args.bundles, engines)
+    if args.save:
+        save_probes(here, args.save)
+    probes = merge_probes(load_probes(args.probes) + here)
+    if args.json:
+        print(json.dumps({"probes": [asdict(p) for p in probes]}, indent=1))
+    for bundle in args.bundles:
+        markdown = render_markdown(probes, Path(bundle).resolve().name)
+        if not args.json:
+            print(markdown)
+        if args.write_report:
+            print(f"wrote {write_report_section(bundle, markdown)}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--child"]:
+        return _child(argv[1])
+    parser = argparse.ArgumentParser(prog="python -m runtime.compat", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return cmd_compat(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
