@@ -120,8 +120,11 @@ log "host vs $ARCH: every variant on the same inputs"
 compare() {  # NAME BUNDLE...: the matrix of the NAME probes (this and earlier runs on every emulated
   local name=$1  # machine), and host against this run's device
   shift
-  "$HOST_PY" -m runtime.compat "$@" --no-probe --probes "$REPO"/build/*/out/"$name"-*.json "$OUT/$name"-*.json \
-    ${WRITE_REPORT:-} >"$OUT/matrix-$name.md"
+  local probes
+  shopt -s nullglob  # other machines' probes are there only when they have run
+  probes=("$REPO"/build/*/out/"$name"-*.json "$OUT/$name"-*.json)
+  shopt -u nullglob
+  "$HOST_PY" -m runtime.compat "$@" --no-probe --probes "${probes[@]}" ${WRITE_REPORT:-} >"$OUT/matrix-$name.md"
   "$HOST_PY" "$REPO/tools/device/compare_machines.py" "$OUT/$name"-*.json >>"$OUT/matrix-$name.md" || failed=1
 }
 mapfile -t host_models < <(bundles_in "$MODELS" "$MODELS")
