@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from train.data import DataError, DataNotFoundError
-    from train.distribute import use_logical_cpus
+    from train.distribute import ClusterConfigError, use_logical_cpus
     from train.loop import train_task
 
     if args.logical_cpus:
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         result = train_task(
             recipe, out, data_dir=args.data_dir, seed=args.seed, verbose=0 if args.quiet else "auto", strategy=args.strategy
         )
-    except (DataNotFoundError, DataError, ValueError) as exc:
+    except (DataNotFoundError, DataError, ClusterConfigError) as exc:
         print(f"edgeport-train: {exc}", file=sys.stderr)
         return 2
     m = result.metrics

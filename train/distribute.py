@@ -19,6 +19,10 @@ from runtime.manifest import atomic_write_bytes
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 
 
+class ClusterConfigError(ValueError):
+    """The strategy asked for, or the cluster `TF_CONFIG` describes, cannot be used as given."""
+
+
 @dataclass(frozen=True)
 class Placement:
     """Which strategy runs, over how many workers and replicas, and whether this process is the chief."""
@@ -40,9 +44,9 @@ def cluster_spec() -> dict:
     try:
         config = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({exc}); see README, 'Training on several machines'") from None
+        raise ClusterConfigError(f"TF_CONFIG is not valid JSON ({exc}); see README, 'Training on several machines'") from None
     if not isinstance(config, dict) or "cluster" not in config or "task" not in config:
-        raise ValueError("TF_CONFIG must hold 'cluster' and 'task'; see README, 'Training on several machines'")
+        raise ClusterConfigError("TF_CONFIG must hold 'cluster' and 'task'; see README, 'Training on several machines'")
     return config
 
 
@@ -61,14 +65,14 @@ def choose_strategy(name: str = "auto") -> Placement:
     """`auto`: multi-worker when `TF_CONFIG` names more than one worker, mirrored with several GPUs,
     else the default strategy. Create it before any other TensorFlow work (multi-worker requires it)."""
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; use one of {', '.join(STRATEGIES)}")
+        raise ClusterConfigError(f"unknown strategy {name!r}; use one of {', '.join(STRATEGIES)}")
     config = cluster_spec()
     if name == "auto":
         gpus = tf.config.list_physical_devices("GPU")
         name = "multi-worker" if worker_count(config) > 1 else "mirrored" if len(gpus) > 1 else "default"
     if name == "multi-worker":
         if not config:
-            raise ValueError("--strategy multi-worker needs TF_CONFIG describing the cluster; see README")
+            raise ClusterConfigError("--strategy multi-worker needs TF_CONFIG describing the cluster; see README")
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         task = config["task"]
         has_chief = bool(config["cluster"].get("chief"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from train.data import DataNotFoundError, data_dirs, keras_cache_dir
+from train.data import DataError, DataNotFoundError, data_dirs, keras_cache_dir
 from train.recipes import ImageRecipe, TextRecipe
 
 TOKENS_INPUT = "tokens"
@@ -56,10 +56,11 @@ def build_text_model(recipe: TextRecipe, num_words: int | None = None) -> keras.
 
 
 def mobilenet_weights_name(alpha: float, size: int) -> str:
-    """The file name Keras downloads for `MobileNet(include_top=False, weights="imagenet")`."""
+    """The file name Keras downloads for `MobileNet(include_top=False, weights="imagenet")`; `DataError`
+    (a ValueError) for a width that has no ImageNet weights."""
     alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}.get(alpha)
     if alpha_text is None:
-        raise ValueError(f"ImageNet weights exist for alpha 0.25, 0.5, 0.75 and 1.0, not {alpha}")
+        raise DataError(f"ImageNet weights exist for alpha 0.25, 0.5, 0.75 and 1.0, not {alpha}")
     return f"mobilenet_{alpha_text}_{size}_tf_no_top.h5"
 
 

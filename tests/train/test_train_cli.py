@@ -104,3 +104,11 @@ def test_real_pets_transfer_learning_reaches_the_bar(shared_data_dir, tmp_path):
     metrics, _, _ = read_outputs(out)
     assert metrics["test_samples"] == 39 and metrics["recipe"]["alpha"] == 0.25
     assert metrics["test_accuracy"] >= 0.85
+
+
+def test_a_malformed_cluster_description_is_one_clear_line(text_data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    args = ["imdb", "--data-dir", str(text_data_dir), "--out", str(tmp_path / "o"), "--strategy", "multi-worker"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgeport-train: TF_CONFIG is not valid JSON") and "Training on several machines" in err
