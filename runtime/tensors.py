@@ -33,6 +33,9 @@ def as_array(x: object, spec: TensorSpec) -> np.ndarray:
 def check_shape(x: np.ndarray, spec: TensorSpec) -> None:
     """Rank, fixed dimensions and a non-empty batch."""
     want = spec.shape
+    if not want:
+        raise ShapeError(f"input {spec.name!r} is a scalar (rank 0); edgeport feeds batches, so it runs "
+                         "models whose inputs have a batch axis")
     if x.ndim != len(want):
         hint = "; for a single item add a batch axis (x[None])" if x.ndim == len(want) - 1 else ""
         raise ShapeError(f"input {spec.name!r} takes shape {show_shape(want)} (rank {len(want)}), "

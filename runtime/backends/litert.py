@@ -2,7 +2,8 @@
 
 The three share one Python interpreter API; only the import differs. tflite-runtime 2.14 does not
 verify the flatbuffer it is given and can crash on a damaged file, so a file that no manifest
-vouches for is first opened in a throw-away process when that engine is in use.
+vouches for is first walked offset by offset (`tflite_verify`) and, on that engine, also opened
+in a throw-away process.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from runtime.errors import (
     EdgeportError, EngineMissingError, EngineUnsupportedError, InferenceError, ModelFileError, ValueRangeError,
 )
+from runtime.backends.tflite_verify import Damaged, check
 from runtime.manifest import TensorSpec
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -36,6 +38,9 @@ except Exception:
 data = sys.stdin.buffer.read()
 try:
     from tflite_runtime.interpreter import Interpreter
+except BaseException:
+    sys.exit(4)  # this process cannot tell: the caller goes on
+try:
     Interpreter(model_content=data, num_threads=1).allocate_tensors()
 except BaseException:
     sys.exit(3)  # a Python error: safe to reproduce in the caller, which reports it
@@ -68,6 +73,14 @@ def check_header(model: bytes, source: str) -> None:
         raise ModelFileError(f"{source} is not a TFLite model (no 'TFL3' identifier); re-export or re-copy it")
 
 
+def check_flatbuffer(model: bytes, source: str) -> None:
+    """Refuse a file whose flatbuffer points outside itself: truncated, or damaged in its structure."""
+    try:
+        check(model)
+    except Damaged as exc:
+        raise ModelFileError(f"{source} is truncated or damaged ({exc}); re-export or re-copy it") from None
+
+
 def probe_in_subprocess(model: bytes, source: str) -> None:
     """Open the model in a child process; a crash there becomes a `ModelFileError` here."""
     limit = (1 << 30) + 8 * len(model)
@@ -78,7 +91,7 @@ def probe_in_subprocess(model: bytes, source: str) -> None:
     except subprocess.TimeoutExpired:
         raise ModelFileError(f"tflite-runtime did not finish opening {source} in {PROBE_TIMEOUT_S} s; "
                              "the file is probably corrupt: re-export or re-copy it") from None
-    if done.returncode not in (0, 3):
+    if done.returncode not in (0, 3, 4):
         how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
         raise ModelFileError(f"tflite-runtime crashed ({how}) opening {source}: the file is truncated or corrupt; "
                              "re-export or re-copy it")
@@ -171,6 +184,8 @@ class TFLiteBackend:
 def load(model: bytes, threads: int, *, engine: str, verified: bool, source: str) -> TFLiteBackend:
     """A ready `TFLiteBackend` on `engine` ("litert", "tflite-runtime" or "tf-lite")."""
     check_header(model, source)
+    if not verified:
+        check_flatbuffer(model, source)
     interpreter_class, version = _interpreter_class(engine)
     if engine == "tflite-runtime" and not verified:
         probe_in_subprocess(model, source)
@@ -179,6 +194,6 @@ def load(model: bytes, threads: int, *, engine: str, verified: bool, source: str
             warnings.simplefilter("ignore")
             interpreter = interpreter_class(model_content=model, num_threads=threads)
         interpreter.allocate_tensors()
+        return TFLiteBackend(interpreter, engine, version, threads, source)  # reads the tensor details
     except Exception as exc:  # noqa: BLE001 — engines raise ValueError, RuntimeError, even UnicodeDecodeError
         raise load_error(exc, engine, version, source) from None
-    return TFLiteBackend(interpreter, engine, version, threads, source)

@@ -1,0 +1,111 @@
+"""The flatbuffer walk that guards tflite-runtime: whole models pass, any damaged structure is named."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import struct
+from pathlib import Path
+
+import pytest
+
+from runtime.backends import tflite_layout
+from runtime.backends.tflite_verify import Damaged, check
+from tests.runtime.conftest import REPO, needs_tf, run_python
+
+
+def _models(models_dir: Path) -> list[Path]:
+    found = sorted(models_dir.glob("*/*.tflite"))
+    assert found, f"no .tflite models under {models_dir}"
+    return found
+
+
+@needs_tf
+def test_committed_layout_matches_the_schema_of_the_pinned_tensorflow():
+    spec = importlib.util.spec_from_file_location("tflite_layout_tool", REPO / "tools" / "tflite_layout.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    committed = (REPO / "runtime" / "backends" / "tflite_layout.py").read_text()
+    regenerate = "run: .venv/bin/python tools/tflite_layout.py > runtime/backends/tflite_layout.py"
+    assert tool.render(tool.schema_module()) == committed, regenerate
+
+
+def test_layout_knows_the_core_tables():
+    fields = {name: {index: (kind, target) for index, kind, target in spec}
+              for name, spec in tflite_layout.TABLES.items()}
+    assert fields["Model"][2] == ("tables", "SubGraph") and fields["Model"][4] == ("tables", "Buffer")
+    assert fields["SubGraph"][0] == ("tables", "Tensor") and fields["SubGraph"][3] == ("tables", "Operator")
+    assert fields["Operator"][4] == ("union", ("BuiltinOptions", 3))
+    assert fields["Tensor"][4] == ("table", "QuantizationParameters")
+    assert tflite_layout.UNIONS["BuiltinOptions"][17] == "ReshapeOptions"
+
+
+def test_every_model_passes_and_every_truncation_is_refused(models_dir):
+    for path in _models(models_dir):
+        model = path.read_bytes()
+        check(model)
+        step = 1 if len(model) < 8000 else len(model) // 997
+        for cut in range(0, len(model), step):
+            with pytest.raises(Damaged):
+                check(model[:cut])
+
+
+def test_pointers_out_of_the_file_and_loops_are_named(text_binary):
+    model = (text_binary / "model.fp32.tflite").read_bytes()
+    past_end = struct.pack("<I", len(model) + 8) + model[4:]
+    with pytest.raises(Damaged, match=r"the offset to the root table|table Model at byte \d+ .* outside the file"):
+        check(past_end)
+    root = struct.unpack_from("<I", model, 0)[0]
+    vtable_far_away = bytearray(model)
+    struct.pack_into("<i", vtable_far_away, root, -(1 << 30))
+    with pytest.raises(Damaged, match="outside the file"):
+        check(bytes(vtable_far_away))
+    huge_vector = bytearray(model)  # Model field 2 (subgraphs): claim two billion of them
+    vtable = root - struct.unpack_from("<i", model, root)[0]
+    subgraphs_at = root + struct.unpack_from("<H", model, vtable + 4 + 2 * 2)[0]
+    vector = subgraphs_at + struct.unpack_from("<I", model, subgraphs_at)[0]
+    struct.pack_into("<I", huge_vector, vector, 2_000_000_000)
+    with pytest.raises(Damaged, match=r"Model field 2 at byte \d+ \(\+8000000000\) lies outside"):
+        check(bytes(huge_vector))
+    loop = bytearray(model)  # the first subgraph points back at the root table: offsets that loop
+    first = vector + 4
+    struct.pack_into("<I", loop, first, (root - first) % (1 << 32))
+    with pytest.raises(Damaged):
+        check(bytes(loop))
+
+
+FUZZ = r'''
+import json, random, sys
+import numpy as np
+import runtime
+from runtime import errors
+path, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+model = open(path, "rb").read()
+rng = random.Random(seed)
+for i in range(count):
+    damaged = bytearray(model)
+    for _ in range(rng.choice((1, 1, 4))):
+        damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+    out = sys.argv[4] + f"/m{i}.tflite"
+    open(out, "wb").write(damaged)
+    try:
+        loaded = runtime.load(out)
+        spec = loaded.info()["inputs"][0]
+        loaded.predict_tensor(np.zeros([1 if d is None else d for d in spec["shape"]], spec["dtype"]))
+        print(json.dumps({"i": i, "error": None}), flush=True)
+    except errors.EdgeportError as exc:
+        print(json.dumps({"i": i, "error": type(exc).__name__}), flush=True)
+'''
+
+
+def test_randomly_damaged_models_never_crash_the_process(text_binary, tmp_path):
+    """Bytes changed at random: each load either works or raises a runtime error; the process survives."""
+    count = 40
+    done = run_python(FUZZ, str(text_binary / "model.fp32.tflite"), str(count), str(random.Random(7).randrange(10**6)),
+                      str(tmp_path), timeout=600)
+    assert done.returncode == 0, f"exit {done.returncode} (negative: killed by a signal)\n{done.stderr[-2000:]}"
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["i"] for r in results] == list(range(count))
+    assert {r["error"] for r in results} <= {None, "ModelFileError", "InferenceError", "ValueRangeError",
+                                            "EngineUnsupportedError", "ShapeError", "DtypeError"}
