@@ -28,18 +28,18 @@ from runtime.manifest import TensorSpec
 TFLITE_IDENTIFIER = b"TFL3"
 PROBE_TIMEOUT_S = 120
 _PROBE = """
-import sys
-try:
-    import resource
-    limit = int(sys.argv[1])
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-except Exception:
-    pass
+import os, sys
 data = sys.stdin.buffer.read()
 try:
     from tflite_runtime.interpreter import Interpreter
 except BaseException:
     sys.exit(4)  # this process cannot tell: the caller goes on
+try:  # a damaged file may ask for any amount of memory: allow what the import took, plus a margin
+    import resource
+    limit = os.sysconf("SC_PAGE_SIZE") * int(open("/proc/self/statm").read().split()[0]) + int(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+except Exception:
+    pass
 try:
     Interpreter(model_content=data, num_threads=1).allocate_tensors()
 except BaseException:
@@ -83,10 +83,10 @@ def check_flatbuffer(model: bytes, source: str) -> None:
 
 def probe_in_subprocess(model: bytes, source: str) -> None:
     """Open the model in a child process; a crash there becomes a `ModelFileError` here."""
-    limit = (1 << 30) + 8 * len(model)
+    margin = (1 << 30) + 8 * len(model)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE, str(limit)], input=model, env=env,
+        done = subprocess.run([sys.executable, "-c", _PROBE, str(margin)], input=model, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise ModelFileError(f"tflite-runtime did not finish opening {source} in {PROBE_TIMEOUT_S} s; "

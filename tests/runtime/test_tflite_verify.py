@@ -109,3 +109,14 @@ def test_randomly_damaged_models_never_crash_the_process(text_binary, tmp_path):
     assert [r["i"] for r in results] == list(range(count))
     assert {r["error"] for r in results} <= {None, "ModelFileError", "InferenceError", "ValueRangeError",
                                             "EngineUnsupportedError", "ShapeError", "DtypeError"}
+
+
+def test_a_crash_in_the_probe_process_becomes_a_model_file_error(monkeypatch, text_binary):
+    from runtime.backends import litert
+    from runtime.errors import ModelFileError
+
+    model = (text_binary / "model.fp32.tflite").read_bytes()
+    litert.probe_in_subprocess(model, "whole.tflite")  # a whole model: no error, whichever engine is here
+    monkeypatch.setattr(litert, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    with pytest.raises(ModelFileError, match=r"crashed \(signal 11\) opening damaged\.tflite"):
+        litert.probe_in_subprocess(model, "damaged.tflite")
