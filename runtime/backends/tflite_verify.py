@@ -79,10 +79,10 @@ class _Walk:
         if depth > MAX_DEPTH:
             raise Damaged("the flatbuffer nests deeper than the TFLite schema allows (its offsets loop)")
         positions = self.field_positions(table, name)
-        for index, kind, target in TABLES.get(name, ()):
+        for index, field, kind, target in TABLES.get(name, ()):
             if index not in positions:
                 continue
-            at, what = positions[index], f"{name} field {index}"
+            at, what = positions[index], f"{name}.{field}"
             if kind == "string":
                 start, count = self.vector(at, 1, what)
                 self.need(start + count, 1, f"the end of {what}")

@@ -32,7 +32,7 @@ def test_committed_layout_matches_the_schema_of_the_pinned_tensorflow():
 
 
 def test_layout_knows_the_core_tables():
-    fields = {name: {index: (kind, target) for index, kind, target in spec}
+    fields = {name: {index: (kind, target) for index, _, kind, target in spec}
               for name, spec in tflite_layout.TABLES.items()}
     assert fields["Model"][2] == ("tables", "SubGraph") and fields["Model"][4] == ("tables", "Buffer")
     assert fields["SubGraph"][0] == ("tables", "Tensor") and fields["SubGraph"][3] == ("tables", "Operator")
@@ -66,7 +66,7 @@ def test_pointers_out_of_the_file_and_loops_are_named(text_binary):
     subgraphs_at = root + struct.unpack_from("<H", model, vtable + 4 + 2 * 2)[0]
     vector = subgraphs_at + struct.unpack_from("<I", model, subgraphs_at)[0]
     struct.pack_into("<I", huge_vector, vector, 2_000_000_000)
-    with pytest.raises(Damaged, match=r"Model field 2 at byte \d+ \(\+8000000000\) lies outside"):
+    with pytest.raises(Damaged, match=r"Model.Subgraphs at byte \d+ \(\+8000000000\) lies outside"):
         check(bytes(huge_vector))
     loop = bytearray(model)  # the first subgraph points back at the root table: offsets that loop
     first = vector + 4
