@@ -31,39 +31,49 @@ def is_quantized(spec: TensorSpec) -> bool:
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str | np.dtype,
-             rounding: str = "reference") -> np.ndarray:
-    """Real values → integers of `dtype`: round(x / scale) + zero_point, saturated."""
+             rounding: str = "reference", value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Real values → integers of `dtype`: round(x / scale) + zero_point, saturated.
+
+    `value_range`, x's (min, max) when the caller has them, lets a batch that cannot saturate skip
+    the clip (rounding is monotonic, so the extremes decide)."""
     dtype = np.dtype(dtype)
     if dtype.kind not in "iu":
         raise DtypeError(f"cannot quantise to {dtype}: quantised tensors hold integers")
     if not scale:
         raise DtypeError("cannot quantise with scale 0: the tensor has no quantisation parameters")
-    # Each mode works in place on one fresh array. Adding the zero point in float32 is exact for every
-    # value that survives the clip (|q| < 2**24); larger ones saturate either way.
+    rounded = _scale_and_round(x, float(scale), rounding)
+    # Adding the zero point in float32 is exact for every value that survives the clip (|q| < 2**24);
+    # larger ones saturate either way.
+    rounded += rounded.dtype.type(int(zero_point))
+    info = np.iinfo(dtype)
+    ends = None if value_range is None else _scale_and_round(np.asarray(value_range), float(scale), rounding)
+    if ends is None or not (info.min <= ends[0] + int(zero_point) and ends[1] + int(zero_point) <= info.max):
+        np.clip(rounded, info.min, info.max, out=rounded)
+    q = rounded.astype(dtype)
+    return q.reshape(np.shape(x)) if np.ndim(x) == 0 else q
+
+
+def _scale_and_round(x: np.ndarray, scale: float, rounding: str) -> np.ndarray:
+    """round(x / scale) as the engine computes it, in a fresh float array (worked on in place)."""
     if rounding == "reference":
-        scaled = np.atleast_1d(np.asarray(x, dtype=np.float64)) / float(scale)
+        scaled = np.atleast_1d(np.asarray(x, dtype=np.float64)) / scale
         rounded = np.abs(scaled)
         rounded += 0.5
         np.floor(rounded, out=rounded)
-        np.copysign(rounded, scaled, out=rounded)  # ties away from zero
-    elif rounding == "multiply-away":
+        return np.copysign(rounded, scaled, out=rounded)  # ties away from zero
+    if rounding == "multiply-away":
         scaled = np.multiply(np.atleast_1d(np.asarray(x, dtype=np.float32)), np.float32(1.0) / np.float32(scale))
         rounded = np.abs(scaled)
         rounded += np.float32(0.5)
         np.floor(rounded, out=rounded)
-        np.copysign(rounded, scaled, out=rounded)
-    elif rounding == "xnnpack":
+        return np.copysign(rounded, scaled, out=rounded)
+    if rounding == "xnnpack":
         rounded = np.multiply(np.atleast_1d(np.asarray(x, dtype=np.float32)), np.float32(1.0) / np.float32(scale))
-        np.rint(rounded, out=rounded)
-    elif rounding == "onnx":
+        return np.rint(rounded, out=rounded)
+    if rounding == "onnx":
         rounded = np.divide(np.atleast_1d(np.asarray(x, dtype=np.float32)), np.float32(scale))
-        np.rint(rounded, out=rounded)
-    else:
-        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
-    info = np.iinfo(dtype)
-    rounded += rounded.dtype.type(int(zero_point))
-    q = np.clip(rounded, info.min, info.max, out=rounded).astype(dtype)
-    return q.reshape(np.shape(x)) if np.ndim(x) == 0 else q
+        return np.rint(rounded, out=rounded)
+    raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -71,11 +81,12 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (float(scale) * (np.asarray(q, dtype=np.float64) - int(zero_point))).astype(np.float32)
 
 
-def to_engine(x: np.ndarray, spec: TensorSpec, rounding: str = "reference") -> np.ndarray:
+def to_engine(x: np.ndarray, spec: TensorSpec, rounding: str = "reference",
+              value_range: tuple[float, float] | None = None) -> np.ndarray:
     """A float batch for a quantised input becomes integers; one already in the input's dtype passes."""
     if x.dtype == np.dtype(spec.dtype):
         return x
-    return quantize(x, spec.scale, spec.zero_point or 0, spec.dtype, rounding)
+    return quantize(x, spec.scale, spec.zero_point or 0, spec.dtype, rounding, value_range)
 
 
 @functools.lru_cache(maxsize=64)

@@ -28,6 +28,22 @@ def test_quantize_rounding_modes_and_saturation():
         quantize([1.0], 0.1, 0, "float32")
 
 
+def test_a_known_value_range_skips_only_a_clip_that_changes_nothing():
+    """Given x's (min, max), quantize leaves out the clip when nothing saturates: same integers either way,
+    at the edges of the type (127.4 stays, 127.6 saturates) and across the rounding modes."""
+    rng = np.random.default_rng(3)
+    for rounding in ("reference", "multiply-away", "xnnpack", "onnx"):
+        for low, high in ((-1.0, 1.0), (-1.0, 1.0071), (-1.0045, 0.5), (-3.0, 3.0)):
+            x = rng.uniform(low, high, 5000).astype(np.float32)
+            x[:2] = low, high
+            for zero_point, dtype in ((-1, "int8"), (127, "uint8"), (0, "int8")):
+                clipped = quantize(x, 1 / 127.5, zero_point, dtype, rounding)
+                known = quantize(x, 1 / 127.5, zero_point, dtype, rounding, value_range=(float(x.min()), float(x.max())))
+                np.testing.assert_array_equal(known, clipped)
+    np.testing.assert_array_equal(quantize([127.4, 0.0], 1.0, 0, "int8", value_range=(0.0, 127.4)), [127, 0])
+    np.testing.assert_array_equal(quantize([127.6, 0.0], 1.0, 0, "int8", value_range=(0.0, 127.6)), [127, 0])
+
+
 def test_dequantize_and_spec_helpers():
     q = np.array([-128, -1, 0, 127], np.int8)
     out = dequantize(q, 1 / 256, -128)
