@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-from runtime.errors import DtypeError
+from runtime.errors import DtypeError, ValueRangeError
 from runtime.manifest import TensorSpec
 
 QUANTIZED_DTYPES = ("int8", "uint8", "int16")
@@ -31,23 +31,25 @@ def is_quantized(spec: TensorSpec) -> bool:
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str | np.dtype,
-             rounding: str = "reference", value_range: tuple[float, float] | None = None) -> np.ndarray:
+             rounding: str = "reference") -> np.ndarray:
     """Real values → integers of `dtype`: round(x / scale) + zero_point, saturated.
-
-    `value_range`, x's (min, max) when the caller has them, lets a batch that cannot saturate skip
-    the clip (rounding is monotonic, so the extremes decide)."""
+    `ValueRangeError` when x holds NaN or inf."""
     dtype = np.dtype(dtype)
     if dtype.kind not in "iu":
         raise DtypeError(f"cannot quantise to {dtype}: quantised tensors hold integers")
     if not scale:
         raise DtypeError("cannot quantise with scale 0: the tensor has no quantisation parameters")
-    rounded = _scale_and_round(x, float(scale), rounding)
+    with np.errstate(over="ignore"):  # a quotient past float32's range saturates like any other
+        rounded = _scale_and_round(x, float(scale), rounding)  # the one pass over x; the rest stay in cache
+    low, high = rounded.min(), rounded.max()  # NaN reaches both, -inf the minimum, +inf the maximum
+    if not (np.isfinite(low) and np.isfinite(high)) and not np.isfinite(x).all():
+        raise ValueRangeError("cannot quantise NaN or inf; replace them with finite values")
     # Adding the zero point in float32 is exact for every value that survives the clip (|q| < 2**24);
     # larger ones saturate either way.
-    rounded += rounded.dtype.type(int(zero_point))
+    zero_point = int(zero_point)
+    rounded += rounded.dtype.type(zero_point)
     info = np.iinfo(dtype)
-    ends = None if value_range is None else _scale_and_round(np.asarray(value_range), float(scale), rounding)
-    if ends is None or not (info.min <= ends[0] + int(zero_point) and ends[1] + int(zero_point) <= info.max):
+    if low + zero_point < info.min or high + zero_point > info.max:  # monotonic: the extremes decide
         np.clip(rounded, info.min, info.max, out=rounded)
     q = rounded.astype(dtype)
     return q.reshape(np.shape(x)) if np.ndim(x) == 0 else q
@@ -81,12 +83,11 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (float(scale) * (np.asarray(q, dtype=np.float64) - int(zero_point))).astype(np.float32)
 
 
-def to_engine(x: np.ndarray, spec: TensorSpec, rounding: str = "reference",
-              value_range: tuple[float, float] | None = None) -> np.ndarray:
+def to_engine(x: np.ndarray, spec: TensorSpec, rounding: str = "reference") -> np.ndarray:
     """A float batch for a quantised input becomes integers; one already in the input's dtype passes."""
     if x.dtype == np.dtype(spec.dtype):
         return x
-    return quantize(x, spec.scale, spec.zero_point or 0, spec.dtype, rounding, value_range)
+    return quantize(x, spec.scale, spec.zero_point or 0, spec.dtype, rounding)
 
 
 @functools.lru_cache(maxsize=64)

@@ -61,7 +61,11 @@ def to_engine_dtype(x: np.ndarray, spec: TensorSpec, id_range: tuple[int, int | 
         if x.dtype == target:
             return x  # already quantised with the model's parameters
         x = x.astype(np.float32, copy=False)
-        return quant.to_engine(x, spec, rounding, value_range=check_finite(x, spec))
+        try:
+            return quant.to_engine(x, spec, rounding)  # checks for NaN and inf as it goes
+        except ValueRangeError:
+            check_finite(x, spec)  # says where
+            raise
     if target.kind in "iu":
         if x.dtype.kind == "f":
             raise DtypeError(f"input {spec.name!r} takes integer token ids ({spec.dtype}), got {x.dtype}; "
@@ -73,14 +77,10 @@ def to_engine_dtype(x: np.ndarray, spec: TensorSpec, id_range: tuple[int, int | 
     return x
 
 
-def check_finite(x: np.ndarray, spec: TensorSpec) -> tuple[float, float] | None:
-    """`ValueRangeError` for NaN or inf; else x's (min, max) when x holds floats."""
-    if x.dtype.kind != "f" or not x.size:
-        return None
+def check_finite(x: np.ndarray, spec: TensorSpec) -> None:
     # Two fast reductions and no temporary: NaN reaches both, -inf the minimum, +inf the maximum.
-    low, high = x.min(), x.max()
-    if np.isfinite(low) and np.isfinite(high):
-        return float(low), float(high)
+    if x.dtype.kind != "f" or not x.size or (np.isfinite(x.min()) and np.isfinite(x.max())):
+        return
     bad = ~np.isfinite(x)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
