@@ -15,14 +15,15 @@ import pytest
 
 import runtime
 from runtime import backends, compat
+from runtime import compat_matrix as matrix
 from runtime.manifest import read_manifest
 
-INSTALLED = [e for e in compat.ENGINES_SHOWN if backends.installed(backends.ENGINES[e])]
+INSTALLED = [e for e in matrix.ENGINES_SHOWN if backends.installed(backends.ENGINES[e])]
 TFLITE = next((e for e in INSTALLED if backends.ENGINES[e].format == "tflite"), None)
 
 
-def probe(**changes) -> compat.Probe:
-    base = compat.Probe(bundle="b", task="t", variant="tflite-fp32", engine="litert", machine="x86_64", emulation=None,
+def probe(**changes) -> matrix.Probe:
+    base = matrix.Probe(bundle="b", task="t", variant="tflite-fp32", engine="litert", machine="x86_64", emulation=None,
                         engine_version="2.3.0", status="runs", outputs=[[[0.2, 0.8], [0.9, 0.1]]])
     return replace(base, **changes)
 
@@ -31,24 +32,24 @@ def test_probe_inputs_are_fixed_and_valid(text_binary: Path, image_bundle: Path)
     text = read_manifest(text_binary)
     first = compat.probe_inputs(text, text.artifacts[0])
     again = compat.probe_inputs(text, text.artifacts[-1])  # another variant of the bundle: the same tokens
-    assert len(first) == 1 and first[0].shape == (compat.PROBE_BATCH, text.preprocessing["maxlen"])
+    assert len(first) == 1 and first[0].shape == (matrix.PROBE_BATCH, text.preprocessing["maxlen"])
     assert first[0].dtype == np.int32 and 0 <= first[0].min() and first[0].max() < text.preprocessing["num_words"]
     np.testing.assert_array_equal(first[0], again[0])
     image = read_manifest(image_bundle)
     int8 = image.artifact("tflite-int8")
     assert int8.inputs[0].dtype == "int8"  # quantised input: fed as floats, the runtime quantises
     pixels = compat.probe_inputs(image, int8)[0]
-    assert pixels.shape == (compat.PROBE_BATCH, 32, 32, 3) and pixels.dtype == np.float32
+    assert pixels.shape == (matrix.PROBE_BATCH, 32, 32, 3) and pixels.dtype == np.float32
     assert -1.0 <= pixels.min() and pixels.max() <= 1.0
     np.testing.assert_array_equal(pixels, compat.probe_inputs(image, image.artifact("tflite-fp32"))[0])
 
 
 def test_tolerance_per_variant(text_topics: Path, image_bundle: Path):
     topics, image = read_manifest(text_topics), read_manifest(image_bundle)
-    assert compat.tolerance(topics.artifact("tflite-fp32")) == compat.FLOAT_TOLERANCE
-    assert compat.tolerance(topics.artifact("tflite-dynamic-int8")) == 1.0 / 256  # float output
+    assert matrix.tolerance(topics.artifact("tflite-fp32")) == matrix.FLOAT_TOLERANCE
+    assert matrix.tolerance(topics.artifact("tflite-dynamic-int8")) == 1.0 / 256  # float output
     int8 = image.artifact("tflite-int8")
-    assert compat.tolerance(int8) == pytest.approx(int8.outputs[0].scale)  # one output step
+    assert matrix.tolerance(int8) == pytest.approx(int8.outputs[0].scale)  # one output step
 
 
 @pytest.mark.skipif(not INSTALLED, reason="no engine installed")
@@ -66,7 +67,7 @@ def test_probes_in_children_match_the_runtime_in_process(text_topics: Path, imag
         np.testing.assert_array_equal(np.asarray(p.outputs[0], dtype=np.float32), model.predict_tensor(x[0]))
     by_key = {(p.task, p.variant): p for p in probes}
     if TFLITE and "onnxruntime" in INSTALLED:  # two exports of one Keras model agree as float variants do
-        ok, diff, same = compat.agreement(by_key["topics", "tflite-fp32"], by_key["topics", "onnx-fp32"])
+        ok, diff, same = matrix.agreement(by_key["topics", "tflite-fp32"], by_key["topics", "onnx-fp32"])
         assert ok and same and diff < 1e-5
 
 
@@ -108,7 +109,7 @@ def test_matrix_cells_and_markdown():
         probe(variant="onnx-fp32", engine="onnxruntime", engine_version="1.32.0"),
         probe(bundle="other"),
     ]
-    md = compat.render_markdown(probes, "b")
+    md = matrix.render_markdown(probes, "b")
     rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
     header = rows["variant"]
     assert "LiteRT 2.3.0, x86-64" in header and "LiteRT 2.3.0, arm64 (emulated)" in header
@@ -126,9 +127,9 @@ def test_matrix_cells_and_markdown():
 def test_class_changes_and_shape_changes_do_not_match():
     a = probe(outputs=[[[0.499], [0.9]]], tolerance=1 / 256)
     b = probe(outputs=[[[0.501], [0.9]]], tolerance=1 / 256)
-    ok, diff, same = compat.agreement(a, b)
+    ok, diff, same = matrix.agreement(a, b)
     assert not ok and not same and diff == pytest.approx(0.002)
-    assert compat.agreement(a, probe(outputs=[[[0.5, 0.5]]]))[0] is False
+    assert matrix.agreement(a, probe(outputs=[[[0.5, 0.5]]]))[0] is False
 
 
 def test_machine_differences_and_probe_files(tmp_path: Path):
@@ -137,14 +138,14 @@ def test_machine_differences_and_probe_files(tmp_path: Path):
               probe(variant="tflite-int8"), probe(variant="tflite-int8", status="crashed", reason="signal 11", **arm),
               probe(engine="onnxruntime", variant="onnx-fp32"),
               probe(engine="onnxruntime", variant="onnx-fp32", status="not-installed", outputs=None, **arm)]
-    compat.save_probes(probes[:2], tmp_path / "a.json")
-    compat.save_probes([replace(probes[1], outputs=[[[0.0, 1.0], [0.9, 0.1]]])] + probes[2:], tmp_path / "b.json")
-    merged = compat.load_probes([tmp_path / "a.json", tmp_path / "b.json"])
+    matrix.save_probes(probes[:2], tmp_path / "a.json")
+    matrix.save_probes([replace(probes[1], outputs=[[[0.0, 1.0], [0.9, 0.1]]])] + probes[2:], tmp_path / "b.json")
+    merged = matrix.load_probes([tmp_path / "a.json", tmp_path / "b.json"])
     assert len(merged) == 6  # the later file's arm64 tflite-fp32 replaced the earlier one
-    rows = {(d["variant"], d["machine"]): d for d in compat.machine_differences(merged)}
+    rows = {(d["variant"], d["machine"]): d for d in matrix.machine_differences(merged)}
     assert rows["tflite-fp32", "arm64 (emulated)"]["ok"] is False  # 0.2 → 0.0
     assert rows["tflite-int8", "arm64 (emulated)"]["status"] == "crashed"
-    rows = compat.machine_differences(probes)
+    rows = matrix.machine_differences(probes)
     assert [d["ok"] for d in rows] == [True, False] and rows[1]["reason"] == "signal 11"
 
 
@@ -152,11 +153,11 @@ def test_report_section_is_replaced_not_repeated(text_binary: Path, tmp_path: Pa
     bundle = tmp_path / "bundle"
     shutil.copytree(text_binary, bundle)
     (bundle / "report.md").write_text("# sentiment\n\nexport's own text\n")
-    compat.write_report_section(bundle, "## Compatibility\n\nfirst\n")
-    compat.write_report_section(bundle, "## Compatibility\n\nsecond\n")
+    matrix.write_report_section(bundle, "## Compatibility\n\nfirst\n")
+    matrix.write_report_section(bundle, "## Compatibility\n\nsecond\n")
     text = (bundle / "report.md").read_text()
     assert text.startswith("# sentiment\n\nexport's own text\n")
-    assert text.count(compat.SECTION_START) == 1 and "second" in text and "first" not in text
+    assert text.count(matrix.SECTION_START) == 1 and "second" in text and "first" not in text
 
 
 @pytest.mark.skipif(not INSTALLED, reason="no engine installed")

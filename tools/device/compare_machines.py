@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from runtime.compat import load_probes, machine_differences  # noqa: E402
+from runtime.compat_matrix import load_probes, machine_differences  # noqa: E402
 
 
 def render_differences(differences: Sequence[dict[str, Any]]) -> str:
