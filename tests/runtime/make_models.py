@@ -172,6 +172,7 @@ def build_text(out: Path) -> None:
 
 def build_image(out: Path) -> None:
     import keras
+    import PIL
     from PIL import Image
 
     keras.utils.set_random_seed(2)
@@ -207,7 +208,8 @@ def build_image(out: Path) -> None:
     paths = [images / name for name in IMAGE_NAMES]
     batch = np.stack([keras.applications.mobilenet.preprocess_input(keras.utils.img_to_array(
         keras.utils.load_img(p, target_size=(IMAGE_SIZE, IMAGE_SIZE), interpolation="bilinear"))) for p in paths])
-    np.savez(images / "expected.npz", names=np.array(IMAGE_NAMES), x=batch, y=model.predict(batch, verbose=0))
+    np.savez(images / "expected.npz", names=np.array(IMAGE_NAMES), x=batch, y=model.predict(batch, verbose=0),
+             pillow=np.array(PIL.__version__))  # Pillow 13 resizes differently from earlier releases
 
 
 def _save_expected(bundle: Path, model, x: np.ndarray) -> None:
