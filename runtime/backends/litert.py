@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from runtime.backends.tflite_verify import Damaged, check
 from runtime.errors import (
     EdgeportError, EngineMissingError, EngineUnsupportedError, InferenceError, ModelFileError, ValueRangeError,
 )
-from runtime.backends.tflite_verify import Damaged, check
 from runtime.manifest import TensorSpec
 
 TFLITE_IDENTIFIER = b"TFL3"

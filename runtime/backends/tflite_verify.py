@@ -3,7 +3,8 @@
 tflite-runtime builds its interpreter without verifying the flatbuffer, so a truncated or damaged
 file makes it read past the end of the buffer: it crashes, or worse, it does not. This walk follows
 every offset the TFLite schema defines (`tflite_layout`) from the root table down, the way
-flatbuffers' own C++ verifier does, and names the first one that points outside the file.
+flatbuffers' own C++ verifier does, and names the first one that points outside the file. No TFLite
+table contains itself, directly or not, so the walk always ends; `MAX_TABLES` bounds its work.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import struct
 
 from runtime.backends.tflite_layout import TABLES, UNIONS
 
-MAX_DEPTH = 64
 MAX_TABLES = 5_000_000
 
 
@@ -48,7 +48,7 @@ class _Walk:
         """The absolute position of each present field of the table at `table`, by field index."""
         self.tables += 1
         if self.tables > MAX_TABLES:
-            raise Damaged("the flatbuffer has more tables than any model could (its offsets loop)")
+            raise Damaged("the flatbuffer claims more tables than any model has (its counts are damaged)")
         self.need(table, 4, f"table {name}")
         vtable = table - struct.unpack_from("<i", self.data, table)[0]
         vtable_size, table_size = self.u16(vtable), self.u16(vtable + 2)
@@ -75,9 +75,7 @@ class _Walk:
         self.need(start + 4, count * element_size, what)
         return start + 4, count
 
-    def table(self, table: int, name: str, depth: int = 0) -> None:
-        if depth > MAX_DEPTH:
-            raise Damaged("the flatbuffer nests deeper than the TFLite schema allows (its offsets loop)")
+    def table(self, table: int, name: str) -> None:
         positions = self.field_positions(table, name)
         for index, field, kind, target in TABLES.get(name, ()):
             if index not in positions:
@@ -94,16 +92,16 @@ class _Walk:
                     element, length = self.vector(start + 4 * i, 1, what)
                     self.need(element + length, 1, f"the end of {what}")
             elif kind == "table":
-                self.table(self.target(at, what), target, depth + 1)
+                self.table(self.target(at, what), target)
             elif kind == "tables":
                 start, count = self.vector(at, 4, what)
                 for i in range(count):
-                    self.table(self.target(start + 4 * i, what), target, depth + 1)
+                    self.table(self.target(start + 4 * i, what), target)
             elif kind == "union":
                 union, type_index = target
                 member = self.u8(positions[type_index]) if type_index in positions else 0
                 if member:
-                    self.table(self.target(at, what), UNIONS[union].get(member, union), depth + 1)
+                    self.table(self.target(at, what), UNIONS[union].get(member, union))
         if name == "Buffer":
             self.external_data(positions)
 

@@ -41,6 +41,24 @@ def test_layout_knows_the_core_tables():
     assert tflite_layout.UNIONS["BuiltinOptions"][17] == "ReshapeOptions"
 
 
+def test_no_table_contains_itself_so_the_walk_ends():
+    def children(name: str) -> set[str]:
+        found = set()
+        for _, _, kind, target in tflite_layout.TABLES.get(name, ()):
+            if kind in ("table", "tables"):
+                found.add(target)
+            elif kind == "union":
+                found |= set(tflite_layout.UNIONS[target[0]].values())
+        return found
+
+    def reachable(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, " -> ".join(path + (name,))
+        for child in children(name):
+            reachable(child, path + (name,))
+
+    reachable("Model", ())
+
+
 def test_every_model_passes_and_every_truncation_is_refused(models_dir):
     for path in _models(models_dir):
         model = path.read_bytes()
