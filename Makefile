@@ -35,15 +35,15 @@ MODELS := $(TASKS:%=$(ARTIFACTS)/%/keras/model.keras)
 
 # Trains a task when its model is missing, or the environment or the recipes changed.
 $(ARTIFACTS)/%/keras/model.keras: $(VENV)/.installed train/recipes.py
-	$(PY) -m train $* --out $(ARTIFACTS)/$*
+	$(PY) -m edgeport.train $* --out $(ARTIFACTS)/$*
 
 train: $(MODELS)
 
 # Trains, exports every variant (each checked against Keras; a variant that misses its tolerance is
 # marked failed in manifest.json and report.md without stopping the demo), then a short benchmark.
 demo: train bundles
-	@echo; echo "== trained models"; $(PY) -m train.summary $(ARTIFACTS)
-	@echo; $(PY) -m export.summary $(ARTIFACTS)
+	@echo; echo "== trained models"; $(PY) -m edgeport.train.summary $(ARTIFACTS)
+	@echo; $(PY) -m edgeport.export.summary $(ARTIFACTS)
 	@$(MAKE) --no-print-directory bench-short
 
 # The runtime tests run twice: here, and in the device environment (no TensorFlow) against
@@ -68,12 +68,12 @@ test-device: setup-device runtime-models
 # directly and Keras as baselines; each bundle gets bench.json, a section in report.md, report_bench.png
 # and its manifest's recommended variant. Bundles are trained and exported first when missing.
 BENCH_ARGS ?=
-BENCH := $(PY) -m runtime bench
+BENCH := $(PY) -m edgeport.runtime bench
 BUNDLES := $(TASKS:%=$(ARTIFACTS)/%/manifest.json)
 PETS_A1 := $(ARTIFACTS)/pets-a1
 
 $(ARTIFACTS)/%/manifest.json: $(ARTIFACTS)/%/keras/model.keras
-	$(PY) -m export $(ARTIFACTS)/$* --allow-failures
+	$(PY) -m edgeport.export $(ARTIFACTS)/$* --allow-failures
 
 bundles: $(BUNDLES)
 
@@ -85,10 +85,10 @@ bench: setup $(BUNDLES) bench-pets-a1
 # The lecture's size: MobileNet alpha 1.0 at 224x224 (random base weights: speed and size only),
 # TFLite fp32 against int8 at batch 1, one thread.
 $(PETS_A1)/keras/model.keras: $(VENV)/.installed
-	$(PY) -m train pets --alpha 1.0 --base-weights none --epochs 1 --out $(PETS_A1) --quiet
+	$(PY) -m edgeport.train pets --alpha 1.0 --base-weights none --epochs 1 --out $(PETS_A1) --quiet
 
 $(PETS_A1)/manifest.json: $(PETS_A1)/keras/model.keras
-	$(PY) -m export $(PETS_A1) --formats tflite --variants fp32,int8 --allow-failures
+	$(PY) -m edgeport.export $(PETS_A1) --formats tflite --variants fp32,int8 --allow-failures
 
 bench-pets-a1: setup $(PETS_A1)/manifest.json
 	$(BENCH) $(PETS_A1) --variants tflite-fp32,tflite-int8 --threads 1 --batch 1 --json $(PETS_A1)/bench.json $(BENCH_ARGS)

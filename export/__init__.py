@@ -1,10 +1,10 @@
 """edgeport's export stage: a trained Keras bundle → TFLite and ONNX variants, each checked through `runtime`.
 
-    from export.bundle import export_bundle
+    from edgeport.export.bundle import export_bundle
     result = export_bundle("artifacts/imdb")        # all seven variants; manifest.json written last
     result.failed                                    # keys of variants that missed their tolerance
 
 The variants and their tolerances are one table (`export.variants.VARIANTS`); one module per format
 (`export.tflite`, `export.onnx`); calibration data is one protocol (`export.calibrate`); checks live in
-`export.validate`, the report in `export.report`. `edgeport-export` / `python -m export` is the CLI.
+`export.validate`, the report in `export.report`. `edgeport-export` / `python -m edgeport.export` is the CLI.
 """

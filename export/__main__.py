@@ -1,5 +1,5 @@
 import sys
 
-from export.cli import main
+from edgeport.export.cli import main
 
 sys.exit(main())

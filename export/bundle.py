@@ -17,14 +17,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from export import onnx as onnx_export
-from export import tflite as tflite_export
-from export.calibrate import DEFAULT_SAMPLES, representative_batches
-from export.report import Row, write_report
-from export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
-from export.variants import Variant, select_variants, variant as variant_row
-from runtime.errors import EdgeportError, ManifestError, ModelFileError
-from runtime.manifest import MANIFEST_NAME, Artifact, Manifest, read_manifest, sha256_file, verify_artifact, write_manifest
+from edgeport.export import onnx as onnx_export
+from edgeport.export import tflite as tflite_export
+from edgeport.export.calibrate import DEFAULT_SAMPLES, representative_batches
+from edgeport.export.report import Row, write_report
+from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
+from edgeport.export.variants import Variant, select_variants, variant as variant_row
+from edgeport.runtime.errors import EdgeportError, ManifestError, ModelFileError
+from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, Manifest, read_manifest, sha256_file, verify_artifact, write_manifest
 
 MODEL_FILE = "keras/model.keras"
 TASK_FILE = "keras/task.json"
@@ -96,9 +96,9 @@ def read_task(bundle: Path) -> dict[str, Any]:
 
 def load_test_data(task: dict[str, Any], data_dir: str | os.PathLike | None) -> Any:
     """The exact train/test arrays `train` used (same recipe, same seed)."""
-    from train.data import DataError, DataNotFoundError
-    from train.loop import load_task_data
-    from train.recipes import recipe_from_dict
+    from edgeport.train.data import DataError, DataNotFoundError
+    from edgeport.train.loop import load_task_data
+    from edgeport.train.recipes import recipe_from_dict
 
     try:
         return load_task_data(recipe_from_dict(task["recipe"]), data_dir, int(task.get("seed", 0)))

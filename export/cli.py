@@ -7,8 +7,8 @@ import os
 import sys
 from typing import Sequence
 
-from export.calibrate import DEFAULT_SAMPLES
-from export.variants import FORMATS, VARIANTS
+from edgeport.export.calibrate import DEFAULT_SAMPLES
+from edgeport.export.variants import FORMATS, VARIANTS
 
 
 def _csv(text: str) -> list[str]:
@@ -50,16 +50,16 @@ def progress_line(index: int, total: int, outcome) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from export.variants import select_variants
+    from edgeport.export.variants import select_variants
 
     try:
         select_variants(args.formats, args.variants)
     except ValueError as exc:
         print(f"edgeport-export: {exc}", file=sys.stderr)
         return 2
-    from export.bundle import export_bundle
-    from export.report import markdown_table
-    from runtime.errors import EdgeportError
+    from edgeport.export.bundle import export_bundle
+    from edgeport.export.report import markdown_table
+    from edgeport.runtime.errors import EdgeportError
 
     def report(index: int, total: int, outcome) -> None:
         print(progress_line(index, total, outcome), flush=True)

@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from export.calibrate import RepresentativeData, onnx_reader
-from export.utils import atomic_output, quiet
-from export.variants import ONNX_OPSET, Variant
-from runtime.manifest import TensorSpec
+from edgeport.export.calibrate import RepresentativeData, onnx_reader
+from edgeport.export.utils import atomic_output, quiet
+from edgeport.export.variants import ONNX_OPSET, Variant
+from edgeport.runtime.manifest import TensorSpec
 
 OUTPUT_NAME = "probabilities"
 COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")

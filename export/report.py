@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from export.utils import atomic_write_bytes
-from runtime.manifest import Artifact, Manifest
+from edgeport.export.utils import atomic_write_bytes
+from edgeport.runtime.manifest import Artifact, Manifest
 
 REPORT_MD = "report.md"
 REPORT_PNG = "report.png"

@@ -1,13 +1,13 @@
-"""`python -m export.summary ARTIFACTS`: each exported bundle's report table, read from its manifest."""
+"""`python -m edgeport.export.summary ARTIFACTS`: each exported bundle's report table, read from its manifest."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from export.report import Row, markdown_table
-from runtime.errors import ManifestError
-from runtime.manifest import MANIFEST_NAME, read_manifest
+from edgeport.export.report import Row, markdown_table
+from edgeport.runtime.errors import ManifestError
+from edgeport.runtime.manifest import MANIFEST_NAME, read_manifest
 
 
 def summary(artifacts: Path) -> list[str]:

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from export.calibrate import RepresentativeData, tflite_dataset
-from export.utils import atomic_output, quiet
-from export.variants import Variant
-from runtime.manifest import TensorSpec
+from edgeport.export.calibrate import RepresentativeData, tflite_dataset
+from edgeport.export.utils import atomic_output, quiet
+from edgeport.export.variants import Variant
+from edgeport.runtime.manifest import TensorSpec
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from runtime.manifest import atomic_write_bytes
+from edgeport.runtime.manifest import atomic_write_bytes
 
 __all__ = ["atomic_output", "atomic_write_bytes", "quiet"]
 

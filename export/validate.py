@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from export.utils import quiet
-from export.variants import Tolerance
-from runtime.errors import EdgeportError
+from edgeport.export.utils import quiet
+from edgeport.export.variants import Tolerance
+from edgeport.runtime.errors import EdgeportError
 
 COLLAPSE_FRACTION = 0.5  # an artifact whose answers vary less than half as much as Keras' has collapsed
 MIN_REFERENCE_SPREAD = 1e-3  # below this the Keras answers themselves are constant: nothing to compare
@@ -185,7 +185,7 @@ def load_artifact(path: str | os.PathLike, variant: str | None = None, threads: 
     Its `predict_tensor` quantises int8 inputs and dequantises int8 outputs from the model's own parameters,
     exactly as on the device.
     """
-    import runtime
+    from edgeport import runtime
 
     with quiet():  # LiteRT announces its XNNPACK delegate on stderr for every load
         return runtime.load(path, variant=variant, threads=threads)

@@ -1,7 +1,7 @@
-"""`python -m runtime` is `edgeport-run`."""
+"""`python -m edgeport.runtime` is `edgeport-run`."""
 
 import sys
 
-from runtime.cli import main
+from edgeport.runtime.cli import main
 
 sys.exit(main())

@@ -18,13 +18,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from runtime import backends, tensors
-from runtime.errors import (
+from edgeport.runtime import backends, tensors
+from edgeport.runtime.alternatives import alternatives_text
+from edgeport.runtime.errors import (
     EngineMissingError, EngineUnsupportedError, InferenceError, ManifestError, ModelFileError, UsageError,
 )
-from runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact, resolve_bundle_path
-from runtime.preprocess import Preprocessor, as_items, make_preprocessor
-from runtime.quant import from_engine
+from edgeport.runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact, resolve_bundle_path
+from edgeport.runtime.preprocess import Preprocessor, as_items, make_preprocessor
+from edgeport.runtime.quant import from_engine
 
 DEFAULT_ORDER = ("tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8",
                  "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8")
@@ -106,8 +107,6 @@ def _open_first_runnable(bundle: Path, candidates: list[Artifact], threads: int,
             warnings.warn(f"loaded {artifact.key} instead: {failures[0]}", stacklevel=4)
         return artifact, engine
     if isinstance(failures[0], EngineUnsupportedError):
-        from runtime.compat import alternatives_text
-
         tried = [a.key for a in candidates]
         raise EngineUnsupportedError(f"{failures[0]}; {alternatives_text(bundle, backend, exclude=tried)}") from None
     raise failures[0]

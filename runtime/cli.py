@@ -1,4 +1,4 @@
-"""`edgeport-run` / `python -m runtime`: parse, call the runtime, print. Subcommands: info, predict, bench.
+"""`edgeport-run` / `python -m edgeport.runtime`: parse, call the runtime, print. Subcommands: info, predict, bench.
 
 Exit codes: 0 ok, 1 internal failure, 2 bad input or usage, 3 missing or bad model (file, manifest,
 engine). Set EDGEPORT_DEBUG=1 to see the traceback of an internal failure.
@@ -16,9 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-import runtime
-from runtime import errors
-from runtime.manifest import read_manifest
+from edgeport import runtime
+from edgeport.runtime import errors
+from edgeport.runtime.manifest import read_manifest
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_BAD_MODEL = 0, 1, 2, 3
 MODEL_ERRORS = (errors.ModelFileError, errors.ManifestError, errors.EngineMissingError, errors.EngineUnsupportedError)
@@ -150,9 +150,9 @@ def _integers(text: str) -> list[int]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from runtime.bench import BenchOptions, run_bench
-    from runtime.bench_inputs import read_texts
-    from runtime.bench_report import render_text, write_report
+    from edgeport.runtime.bench.runner import BenchOptions, run_bench
+    from edgeport.runtime.bench.inputs import read_texts
+    from edgeport.runtime.bench.report import render_text, write_report
 
     threads = args.threads or sorted({1, runtime.api.default_threads()})
     variants = [v for group in (args.variants or []) for v in group.split(",") if v]
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="text, .txt file (one item a line), image file or folder; .npy for a bare model")
     predict.set_defaults(func=cmd_predict)
     add_bench_parser(commands)
-    from runtime import compat
+    from edgeport.runtime import compat
 
     matrix = commands.add_parser("compat", help="which variant runs on which engine and machine")
     compat.add_arguments(matrix)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import ManifestError, ModelFileError
+from edgeport.runtime.errors import ManifestError, ModelFileError
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from runtime.errors import DtypeError, EmptyBatchError, EngineMissingError, ImageError, ManifestError, ValueRangeError
-from runtime.manifest import resolve_bundle_path
+from edgeport.runtime.errors import DtypeError, EmptyBatchError, EngineMissingError, ImageError, ManifestError, ValueRangeError
+from edgeport.runtime.manifest import resolve_bundle_path
 
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 TEXT_DEFAULTS: dict[str, Any] = {

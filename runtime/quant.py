@@ -18,8 +18,8 @@ import functools
 
 import numpy as np
 
-from runtime.errors import DtypeError, ValueRangeError
-from runtime.manifest import TensorSpec
+from edgeport.runtime.errors import DtypeError, ValueRangeError
+from edgeport.runtime.manifest import TensorSpec
 
 QUANTIZED_DTYPES = ("int8", "uint8", "int16")
 ROUNDINGS = ("reference", "multiply-away", "xnnpack", "onnx")

@@ -7,9 +7,9 @@ from typing import Callable
 
 import numpy as np
 
-from runtime import quant
-from runtime.errors import DtypeError, EmptyBatchError, ShapeError, ValueRangeError
-from runtime.manifest import TensorSpec
+from edgeport.runtime import quant
+from edgeport.runtime.errors import DtypeError, EmptyBatchError, ShapeError, ValueRangeError
+from edgeport.runtime.manifest import TensorSpec
 
 SUPPORTED = ("float32", "float16", "float64", "int8", "uint8", "int16", "int32", "int64")
 

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from train.recipes import RECIPES, ImageRecipe
+from edgeport.train.recipes import RECIPES, ImageRecipe
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edgeport-train: --alpha, --image-size and --base-weights apply to image tasks, not {args.task}", file=sys.stderr)
         return 2
 
-    from train.data import DataError, DataNotFoundError
-    from train.distribute import ClusterConfigError, use_logical_cpus
-    from train.loop import train_task
+    from edgeport.train.data import DataError, DataNotFoundError
+    from edgeport.train.distribute import ClusterConfigError, use_logical_cpus
+    from edgeport.train.loop import train_task
 
     if args.logical_cpus:
         use_logical_cpus(args.logical_cpus)

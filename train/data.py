@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR
+from edgeport.train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR
 
 DATA_DIR_ENV = "EDGEPORT_DATA_DIR"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")

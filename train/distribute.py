@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from runtime.manifest import atomic_write_bytes
+from edgeport.runtime.manifest import atomic_write_bytes
 
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 

@@ -15,11 +15,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from runtime.manifest import atomic_write_bytes
-from train import data as datasets
-from train.distribute import AtomicBackupAndRestore, Placement, array_dataset, choose_strategy, describe, prepare_model, split_for_validation
-from train.models import build_image_model, build_text_model, mobilenet_weights_name, resolve_base_weights
-from train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR, TEXT_FILTERS, ImageRecipe, TextRecipe
+from edgeport.runtime.manifest import atomic_write_bytes
+from edgeport.train import data as datasets
+from edgeport.train.distribute import AtomicBackupAndRestore, Placement, array_dataset, choose_strategy, describe, prepare_model, split_for_validation
+from edgeport.train.models import build_image_model, build_text_model, mobilenet_weights_name, resolve_base_weights
+from edgeport.train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR, TEXT_FILTERS, ImageRecipe, TextRecipe
 
 TASK_FILE = "task.json"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import keras
 
-from train.data import DataError, DataNotFoundError, data_dirs, keras_cache_dir
-from train.recipes import ImageRecipe, TextRecipe
+from edgeport.train.data import DataError, DataNotFoundError, data_dirs, keras_cache_dir
+from edgeport.train.recipes import ImageRecipe, TextRecipe
 
 TOKENS_INPUT = "tokens"
 IMAGE_INPUT = "image"

@@ -1,4 +1,4 @@
-"""`python -m train.summary ARTIFACTS`: one line per trained task — test accuracy and where the files are."""
+"""`python -m edgeport.train.summary ARTIFACTS`: one line per trained task — test accuracy and where the files are."""
 
 from __future__ import annotations
 

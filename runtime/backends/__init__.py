@@ -2,7 +2,7 @@
 
 Every backend module has `load(model_bytes, threads, ...)` returning a `Backend`, which has
 `inputs()`, `outputs()` and `run(feeds)`. The rest of `runtime/` never asks which one it has.
-Engines are imported only when a model is loaded, never by `import runtime`.
+Engines are imported only when a model is loaded, never by `from edgeport import runtime`.
 
 `.tflite`: LiteRT (`ai_edge_litert`), else `tflite_runtime`, else `tensorflow.lite` (a workstation
 fallback, imported only when the other two are absent). `.onnx`: onnxruntime on the CPU.
@@ -17,8 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
-from runtime.errors import EngineMissingError, UsageError
-from runtime.manifest import TensorSpec
+from edgeport.runtime.errors import EngineMissingError, UsageError
+from edgeport.runtime.manifest import TensorSpec
 
 
 class Backend(Protocol):
@@ -53,13 +53,13 @@ class Engine:
 ENGINES: dict[str, Engine] = {
     e.name: e
     for e in (
-        Engine("litert", "tflite", "ai_edge_litert", "runtime.backends.litert",
+        Engine("litert", "tflite", "ai_edge_litert", "edgeport.runtime.backends.litert",
                "pip install 'edgeport[litert]' (ai-edge-litert)"),
-        Engine("tflite-runtime", "tflite", "tflite_runtime", "runtime.backends.litert",
+        Engine("tflite-runtime", "tflite", "tflite_runtime", "edgeport.runtime.backends.litert",
                "pip install 'edgeport[tflite]' (tflite-runtime 2.14, numpy<2)"),
-        Engine("tf-lite", "tflite", "tensorflow", "runtime.backends.litert",
+        Engine("tf-lite", "tflite", "tensorflow", "edgeport.runtime.backends.litert",
                "pip install tensorflow (workstation only)"),
-        Engine("onnxruntime", "onnx", "onnxruntime", "runtime.backends.onnx",
+        Engine("onnxruntime", "onnx", "onnxruntime", "edgeport.runtime.backends.onnx",
                "pip install 'edgeport[onnx]' (onnxruntime)"),
     )
 }

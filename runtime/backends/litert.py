@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from runtime.backends.tflite_verify import Damaged, check
-from runtime.errors import (
+from edgeport.runtime.backends.tflite_verify import Damaged, check
+from edgeport.runtime.errors import (
     EdgeportError, EngineMissingError, EngineUnsupportedError, InferenceError, ModelFileError, ValueRangeError,
 )
-from runtime.manifest import TensorSpec
+from edgeport.runtime.manifest import TensorSpec
 
 TFLITE_IDENTIFIER = b"TFL3"
 PROBE_TIMEOUT_S = 120

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from runtime.errors import (
+from edgeport.runtime.errors import (
     EdgeportError, EngineMissingError, EngineUnsupportedError, InferenceError, ModelFileError, ValueRangeError,
 )
-from runtime.manifest import TensorSpec
+from edgeport.runtime.manifest import TensorSpec
 
 ONNX_DTYPES = {
     "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",

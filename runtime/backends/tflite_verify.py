@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from runtime.backends.tflite_layout import TABLES, UNIONS
+from edgeport.runtime.backends.tflite_layout import TABLES, UNIONS
 
 MAX_TABLES = 5_000_000
 

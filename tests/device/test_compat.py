@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import stat
 import sys
@@ -13,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import runtime
-from runtime import backends, compat
-from runtime import compat_matrix as matrix
-from runtime.manifest import read_manifest
+from edgeport import runtime
+from edgeport.runtime import backends, compat
+from edgeport.runtime.compat import matrix
+from edgeport.runtime.compat import probe as probing
+from edgeport.runtime.manifest import read_manifest
 
 INSTALLED = [e for e in matrix.ENGINES_SHOWN if backends.installed(backends.ENGINES[e])]
 TFLITE = next((e for e in INSTALLED if backends.ENGINES[e].format == "tflite"), None)
@@ -84,13 +86,13 @@ sys.stdout.flush()
 os.kill(os.getpid(), signal.SIGSEGV)
 """)
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(compat.sys, "executable", str(wrapper))
+    monkeypatch.setattr(probing.sys, "executable", str(wrapper))
     engine = TFLITE or "onnxruntime"
     if not backends.installed(backends.ENGINES[engine]):
         pytest.skip("no engine installed")
     variant = next(a.key for a in read_manifest(text_binary).artifacts if a.format == backends.ENGINES[engine].format)
     jobs = [(str(text_binary), variant)] * 3
-    probes = compat._probe_in_children(engine, jobs)
+    probes = probing.probe_in_children(engine, jobs)
     assert [p.status for p in probes] == ["runs", "crashed", "runs"]
     assert "signal 11" in probes[1].reason and probes[1].variant == variant
 
@@ -178,7 +180,7 @@ def test_emulation_label(monkeypatch):
     monkeypatch.setenv("EDGEPORT_EMULATION", "qemu-user cortex-a72")
     assert compat.emulation() == "qemu-user cortex-a72"
     monkeypatch.delenv("EDGEPORT_EMULATION")
-    assert compat.emulation() is None or compat.platform.machine() != "x86_64"
+    assert compat.emulation() is None or platform.machine() != "x86_64"
 
 
 def test_cli_saves_and_merges(text_binary: Path, tmp_path: Path):

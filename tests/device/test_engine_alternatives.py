@@ -30,8 +30,7 @@ def device_python() -> str:
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([device_python(), *args], capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    return subprocess.run([device_python(), *args], capture_output=True, text=True, timeout=300, cwd=REPO)
 
 
 def assert_names_alternatives(message: str) -> None:
@@ -43,7 +42,7 @@ def assert_names_alternatives(message: str) -> None:
 
 
 def test_cli_names_the_variants_that_run(text_topics: Path):
-    done = run("-m", "runtime", "predict", str(text_topics), "--variant", "tflite-dynamic-int8", "oil barrels")
+    done = run("-m", "edgeport.runtime", "predict", str(text_topics), "--variant", "tflite-dynamic-int8", "oil barrels")
     assert done.returncode == 3, done.stderr  # a bad model for this engine: not a crash, not a signal
     assert "Traceback" not in done.stderr and done.stdout == ""
     assert "edgeport-run: error: " in done.stderr  # (tflite-runtime itself prints an INFO line first)
@@ -53,7 +52,7 @@ def test_cli_names_the_variants_that_run(text_topics: Path):
 def test_api_raises_engine_unsupported_with_alternatives(text_topics: Path):
     code = """
 import json, sys, runtime
-from runtime import errors
+from edgeport.runtime import errors
 try:
     runtime.load(sys.argv[1], variant="tflite-dynamic-int8", backend=sys.argv[2] or None)
 except errors.EngineUnsupportedError as exc:
@@ -70,7 +69,7 @@ except errors.EngineUnsupportedError as exc:
 def test_the_variants_named_really_run(text_topics: Path):
     code = """
 import json, sys, runtime
-from runtime import compat
+from edgeport.runtime import compat
 alternatives = compat.runnable_variants(sys.argv[1], exclude=["tflite-dynamic-int8"])
 shapes = [runtime.load(sys.argv[1], variant=v, backend=e).predict(["oil barrels"]).shape for v, e in alternatives]
 print(json.dumps({"alternatives": alternatives, "shapes": shapes}))

@@ -14,9 +14,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from train.loop import TaskData, image_preprocessing, text_preprocessing, write_outputs  # noqa: E402
-from train.models import build_image_model, build_text_model  # noqa: E402
-from train.recipes import IMDB, PETS, REUTERS  # noqa: E402
+from edgeport.train.loop import TaskData, image_preprocessing, text_preprocessing, write_outputs  # noqa: E402
+from edgeport.train.models import build_image_model, build_text_model  # noqa: E402
+from edgeport.train.recipes import IMDB, PETS, REUTERS  # noqa: E402
 
 CALIBRATION_SAMPLES = 64
 
@@ -114,7 +114,7 @@ class Exported:
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """`exported(task)`: the small model of `task`, trained and exported with all seven variants (once per session)."""
-    from export.bundle import export_bundle
+    from edgeport.export.bundle import export_bundle
 
     cache: dict[str, Exported] = {}
 

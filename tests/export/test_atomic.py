@@ -4,11 +4,11 @@ import pathlib
 
 import pytest
 
-import runtime
-from export.bundle import export_bundle
-from export.utils import atomic_output
-from runtime.errors import ManifestError
-from runtime.manifest import read_manifest, verify_artifact
+from edgeport import runtime
+from edgeport.export.bundle import export_bundle
+from edgeport.export.utils import atomic_output
+from edgeport.runtime.errors import ManifestError
+from edgeport.runtime.manifest import read_manifest, verify_artifact
 
 from .conftest import CALIBRATION_SAMPLES
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from export.calibrate import RepresentativeData, onnx_reader, representative_batches, tflite_dataset
+from edgeport.export.calibrate import RepresentativeData, onnx_reader, representative_batches, tflite_dataset
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from export import bundle as bundle_module
-from export import tflite as tflite_module
-from export.cli import main
+from edgeport.export import bundle as bundle_module
+from edgeport.export import tflite as tflite_module
+from edgeport.export.cli import main
 
 
 @pytest.fixture
@@ -78,9 +78,9 @@ def test_bad_calibration_samples_is_a_usage_error(tmp_path, capsys):
 
 
 def test_python_dash_m_export(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "export", str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "edgeport.export", str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "edgeport-export: " in done.stderr and "Traceback" not in done.stderr
-    done = subprocess.run([sys.executable, "-m", "export", "--help"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "edgeport.export", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--calibration-samples" in done.stdout and "--allow-failures" in done.stdout
 
 
@@ -91,7 +91,7 @@ def test_an_artifact_the_runtime_cannot_run_is_listed_failed(cli_bundle, capsys,
     monkeypatch.setattr(bundle_module, "validate_artifact", crash)
     assert main([str(cli_bundle), "--variants", "onnx-fp32", "--no-latency"]) == 1
     assert "[1/1] onnx-fp32" in capsys.readouterr().out
-    from runtime.manifest import read_manifest
+    from edgeport.runtime.manifest import read_manifest
 
     artifact = read_manifest(cli_bundle).artifact("onnx-fp32")
     assert artifact.status == "failed" and "the runtime could not run it: RuntimeError: engine crashed" in artifact.parity["failures"][0]
@@ -101,7 +101,7 @@ def test_an_artifact_the_runtime_cannot_run_is_listed_failed(cli_bundle, capsys,
 def test_summary_prints_each_bundles_table(exported, tmp_path, capsys):
     import shutil
 
-    from export.summary import main as summary_main
+    from edgeport.export.summary import main as summary_main
 
     shutil.copytree(exported("imdb").bundle, tmp_path / "imdb")
     (tmp_path / "untrained").mkdir()

@@ -6,13 +6,13 @@ import numpy as np
 import onnx
 import pytest
 
-import runtime
-from export.bundle import parameter_bytes
-from export.onnx import onnx_tensor_specs, unwrapped_compute_ops
-from export.tflite import float_ops, tflite_ops, tflite_tensor_specs
-from export.validate import class_probabilities
-from export.variants import VARIANTS, variant
-from runtime.manifest import read_manifest, sha256_file
+from edgeport import runtime
+from edgeport.export.bundle import parameter_bytes
+from edgeport.export.onnx import onnx_tensor_specs, unwrapped_compute_ops
+from edgeport.export.tflite import float_ops, tflite_ops, tflite_tensor_specs
+from edgeport.export.validate import class_probabilities
+from edgeport.export.variants import VARIANTS, variant
+from edgeport.runtime.manifest import read_manifest, sha256_file
 
 TASKS = ["imdb", "reuters", "pets"]
 KEYS = [v.key for v in VARIANTS]

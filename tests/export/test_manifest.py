@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-import runtime
-from runtime.errors import ManifestError, ModelFileError
-from runtime.manifest import manifest_from_dict, read_manifest, write_manifest
+from edgeport import runtime
+from edgeport.runtime.errors import ManifestError, ModelFileError
+from edgeport.runtime.manifest import manifest_from_dict, read_manifest, write_manifest
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from export.cli import main
-from export.summary import summary
-from runtime.manifest import read_manifest
+from edgeport.export.cli import main
+from edgeport.export.summary import summary
+from edgeport.runtime.manifest import read_manifest
 
 DATA_DIR = os.environ.get("EDGEPORT_DATA_DIR")
 pytestmark = [
@@ -18,8 +18,8 @@ pytestmark = [
 
 
 def test_imdb_trains_and_exports_every_variant(tmp_path, capsys):
-    from train.loop import train_task
-    from train.recipes import IMDB
+    from edgeport.train.loop import train_task
+    from edgeport.train.recipes import IMDB
 
     bundle = tmp_path / "imdb"
     train_task(IMDB, bundle, data_dir=DATA_DIR, verbose=0)

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from export.validate import (
+from edgeport.export.validate import (
     AccuracyError, AgreementError, AtolError, CollapseError, NonFiniteError, ShapeError, WeightsMissingError,
     class_probabilities, compare_outputs, top_spread,
 )
-from export.variants import FLOAT16, FLOAT32, INTEGER
-from runtime.errors import EdgeportError
+from edgeport.export.variants import FLOAT16, FLOAT32, INTEGER
+from edgeport.runtime.errors import EdgeportError
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 
-from export.variants import FLOAT16, FLOAT32, INTEGER, VARIANTS, select_variants, variant
+from edgeport.export.variants import FLOAT16, FLOAT32, INTEGER, VARIANTS, select_variants, variant
 
 ALL_KEYS = ["tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8"]
 

@@ -82,13 +82,11 @@ def manifest_doc(bundle: Path) -> dict:
 
 def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """`code` in a fresh interpreter of this environment."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, cwd=REPO)
+                          cwd=REPO)
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`python -m runtime ARGS` in a fresh interpreter."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "runtime", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=REPO)
+    """`python -m edgeport.runtime ARGS` in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "edgeport.runtime", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)

@@ -100,8 +100,8 @@ def _onnx(model, shape: tuple, dtype, name: str, path: Path) -> None:
 
 def _write_bundle(out: Path, task: str, kind: str, labels: list[str], spec: dict, files: dict[str, bytes],
                   recommended: str | None = None) -> None:
-    import runtime
-    from runtime.manifest import Artifact, Manifest, TensorSpec, atomic_write_bytes, write_manifest
+    from edgeport import runtime
+    from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec, atomic_write_bytes, write_manifest
 
     artifacts = []
     for key, data in files.items():

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import runtime
-from runtime.bench import BenchOptions, recommend, run_bench
-from runtime.bench_keras import keras_baseline
-from runtime.bench_report import BEGIN, END, render_text
-from runtime.manifest import read_manifest
-from runtime.preprocess import TextPreprocessor, pad_sequences
-from runtime.manifest import TensorSpec
-from runtime.quant import from_engine, quantize
+from edgeport import runtime
+from edgeport.runtime.bench.runner import BenchOptions, recommend, run_bench
+from edgeport.runtime.bench.keras import keras_baseline
+from edgeport.runtime.bench.report import BEGIN, END, render_text
+from edgeport.runtime.manifest import read_manifest
+from edgeport.runtime.preprocess import TextPreprocessor, pad_sequences
+from edgeport.runtime.manifest import TensorSpec
+from edgeport.runtime.quant import from_engine, quantize
 from tests.runtime.conftest import HAS_TF, manifest_doc, run_cli, run_python
 
 QUICK = dict(threads=(1,), batches=(1, 4), repeats=12, warmup=1, min_time_s=0.0, keras=False)
@@ -165,7 +165,7 @@ def _save_keras_model(path: Path) -> None:
 
 
 def test_bench_modules_import_no_tensorflow():
-    done = run_python("import sys, runtime.bench, runtime.bench_keras, runtime.bench_report, runtime.cli\n"
+    done = run_python("import sys, edgeport.runtime.bench.runner, edgeport.runtime.bench.keras, edgeport.runtime.bench.report, edgeport.runtime.cli\n"
                       "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 

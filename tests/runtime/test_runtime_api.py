@@ -8,14 +8,14 @@ import warnings
 import numpy as np
 import pytest
 
-import runtime
-from runtime import backends
-from runtime.api import choose_artifact
-from runtime.errors import (
+from edgeport import runtime
+from edgeport.runtime import backends
+from edgeport.runtime.api import choose_artifact
+from edgeport.runtime.errors import (
     DtypeError, EmptyBatchError, EngineMissingError, EngineUnsupportedError, ManifestError, ModelFileError,
     ShapeError, UsageError, ValueRangeError,
 )
-from runtime.manifest import manifest_from_dict
+from edgeport.runtime.manifest import manifest_from_dict
 from tests.runtime.conftest import HAS_LITERT, HAS_TF, HAS_TFLITE_RUNTIME, TFLITE_ENGINE, expected, manifest_doc, needs_tf
 
 FP32_ATOL = 1e-5
@@ -309,7 +309,7 @@ def test_dynamic_range_model_on_each_engine(text_topics):
 
 
 def test_tflite_runtime_message_is_translated():
-    from runtime.backends.litert import load_error
+    from edgeport.runtime.backends.litert import load_error
 
     raw = ValueError("Didn't find op for builtin opcode 'FULLY_CONNECTED' version '12'. An older version of this "
                      "builtin might be supported. Are you using an old TFLite binary with a newer model?\n"

@@ -1,4 +1,4 @@
-"""`edgeport-run` / `python -m runtime`: info and predict, text and JSON output, exit codes."""
+"""`edgeport-run` / `python -m edgeport.runtime`: info and predict, text and JSON output, exit codes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime import cli
+from edgeport.runtime import cli
 from tests.runtime.conftest import TFLITE_ENGINE, expected, run_cli
 
 

@@ -14,8 +14,8 @@ from tests.runtime.conftest import TFLITE_ENGINE, run_cli, run_python
 SCRIPT = r'''
 import json, os, sys
 import numpy as np
-import runtime
-from runtime import errors
+from edgeport import runtime
+from edgeport.runtime import errors
 
 models, scratch = sys.argv[1], sys.argv[2]
 text = runtime.load(models + "/text_binary")

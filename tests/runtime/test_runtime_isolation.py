@@ -8,7 +8,7 @@ from tests.runtime.conftest import HAS_TF, run_python
 
 SCRIPT = r'''
 import json, sys
-import runtime
+from edgeport import runtime
 after_import = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
 models = sys.argv[1]
 answers = {

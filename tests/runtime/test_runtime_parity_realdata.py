@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.preprocess import ImagePreprocessor, TextPreprocessor
+from edgeport.runtime.preprocess import ImagePreprocessor, TextPreprocessor
 from tests.runtime.conftest import needs_tf
 
 DATA = Path(os.environ.get("EDGEPORT_DATA_DIR") or "/nonexistent")

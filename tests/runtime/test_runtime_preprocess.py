@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtime.errors import DtypeError, EmptyBatchError, ImageError, ManifestError, ValueRangeError
-from runtime.preprocess import (
+from edgeport.runtime.errors import DtypeError, EmptyBatchError, ImageError, ManifestError, ValueRangeError
+from edgeport.runtime.preprocess import (
     KERAS_FILTERS, ImagePreprocessor, TextPreprocessor, as_items, load_image, normalize, pad_sequences,
     text_to_word_sequence,
 )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import runtime
-from runtime.backends.litert import _interpreter_class
-from runtime.errors import DtypeError, ValueRangeError
-from runtime.manifest import TensorSpec
-from runtime.quant import dequantize, from_engine, is_quantized, quantize, to_engine
+from edgeport import runtime
+from edgeport.runtime.backends.litert import _interpreter_class
+from edgeport.runtime.errors import DtypeError, ValueRangeError
+from edgeport.runtime.manifest import TensorSpec
+from edgeport.runtime.quant import dequantize, from_engine, is_quantized, quantize, to_engine
 from tests.runtime.conftest import TFLITE_ENGINE, expected
 
 
@@ -110,13 +110,13 @@ def test_int8_outputs_are_dequantised_on_the_output_grid(text_binary):
 
 
 def test_tflite_runtime_rounding_follows_the_architecture():
-    from runtime.backends.litert import tflite_runtime_rounding
+    from edgeport.runtime.backends.litert import tflite_runtime_rounding
 
     assert [tflite_runtime_rounding(m) for m in ("x86_64", "aarch64", "armv7l")] == ["reference", "xnnpack", "multiply-away"]
 
 
 def test_multiply_away_rounds_ties_away_from_zero_after_a_float32_reciprocal():
-    from runtime.quant import quantize
+    from edgeport.runtime.quant import quantize
 
     q = quantize(np.array([0.5, -0.5, 1.5, 2.5, 0.26], dtype=np.float32), 1.0, 0, "int8", rounding="multiply-away")
     assert q.tolist() == [1, -1, 2, 3, 0]

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-import runtime
+from edgeport import runtime
 from tests.runtime.conftest import expected
 
 THREADS, CALLS = 8, 200

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.backends import tflite_layout
-from runtime.backends.tflite_verify import Damaged, check
+from edgeport.runtime.backends import tflite_layout
+from edgeport.runtime.backends.tflite_verify import Damaged, check
 from tests.runtime.conftest import REPO, needs_tf, run_python
 
 
@@ -96,8 +96,8 @@ def test_pointers_out_of_the_file_and_loops_are_named(text_binary):
 FUZZ = r'''
 import json, random, sys
 import numpy as np
-import runtime
-from runtime import errors
+from edgeport import runtime
+from edgeport.runtime import errors
 path, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 model = open(path, "rb").read()
 rng = random.Random(seed)
@@ -130,8 +130,8 @@ def test_randomly_damaged_models_never_crash_the_process(text_binary, tmp_path):
 
 
 def test_a_crash_in_the_probe_process_becomes_a_model_file_error(monkeypatch, text_binary):
-    from runtime.backends import litert
-    from runtime.errors import ModelFileError
+    from edgeport.runtime.backends import litert
+    from edgeport.runtime.errors import ModelFileError
 
     model = (text_binary / "model.fp32.tflite").read_bytes()
     litert.probe_in_subprocess(model, "whole.tflite")  # a whole model: no error, whichever engine is here

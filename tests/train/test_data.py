@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.train.conftest import write_image_folder
-from train import data
+from edgeport.train import data
 
 
 def keras_loader_on(monkeypatch: pytest.MonkeyPatch, dataset: str, path: Path):

@@ -26,12 +26,12 @@ def free_port() -> int:
 
 
 def train_command(data_dir: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "train", "imdb", "--data-dir", str(data_dir), "--out", str(out), "--quiet", *extra]
+    return [sys.executable, "-m", "edgeport.train", "imdb", "--data-dir", str(data_dir), "--out", str(out), "--quiet", *extra]
 
 
 def environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "EDGEPORT_DATA_DIR")}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT), **extra)
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", **extra)
     return env
 
 
@@ -82,7 +82,7 @@ def run_cluster(cmd: list[str]) -> list[tuple[int, str, str]]:
 def test_image_folder_is_sharded_by_file_across_workers(tmp_path):
     data = write_image_folder(tmp_path / "data" / "pets", {"cats": 8, "dogs": 7})
     out = tmp_path / "pets"
-    cmd = [sys.executable, "-m", "train", "pets", "--data-dir", str(data.parent), "--out", str(out), "--quiet",
+    cmd = [sys.executable, "-m", "edgeport.train", "pets", "--data-dir", str(data.parent), "--out", str(out), "--quiet",
            "--epochs", "1", "--image-size", "32", "--base-weights", "none", "--batch-size", "4"]
     results = run_cluster(cmd)
     assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 import pytest
 
-from train import models
-from train.data import DataNotFoundError
-from train.recipes import IMDB, PETS, REUTERS
+from edgeport.train import models
+from edgeport.train.data import DataNotFoundError
+from edgeport.train.recipes import IMDB, PETS, REUTERS
 
 
 def test_imdb_model_is_the_lectures():

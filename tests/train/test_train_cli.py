@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.train.conftest import write_image_folder
-from train import cli
-from train.data import DATA_DIR_ENV
+from edgeport.train import cli
+from edgeport.train.data import DATA_DIR_ENV
 
 
 def read_outputs(out):

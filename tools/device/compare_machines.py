@@ -1,6 +1,6 @@
 """Host against emulated device: the same variant on the same engine, x86-64 against every other
 machine in the probe files. Prints a markdown table; exits 1 when another machine fails a variant
-that runs on x86-64, or gives answers outside its tolerance (see runtime/compat.py).
+that runs on x86-64, or gives answers outside its tolerance (see runtime/compat/).
 
     python tools/device/compare_machines.py build/arm64/out/models-*.json
 """
@@ -8,12 +8,9 @@ that runs on x86-64, or gives answers outside its tolerance (see runtime/compat.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from runtime.compat_matrix import load_probes, machine_differences  # noqa: E402
+from edgeport.runtime.compat.matrix import load_probes, machine_differences
 
 
 def render_differences(differences: Sequence[dict[str, Any]]) -> str:

@@ -70,9 +70,9 @@ if [ -z "${EDGEPORT_DEVICE_NS:-}" ]; then
   for set in "${SETS[@]}"; do
     py=$HOST_PY; [ "$set" = tflite ] && py=$DEVICE_PY
     [ -x "$py" ] || { log "no $py: skipping the host's $set probes"; continue; }
-    "$py" -m runtime.compat "${host_models[@]}" --engines "$(engines_of "$set")" --save "$OUT/models-x86_64-$set.json" >/dev/null
+    "$py" -m edgeport.runtime.compat "${host_models[@]}" --engines "$(engines_of "$set")" --save "$OUT/models-x86_64-$set.json" >/dev/null
     if [ ${#host_demo[@]} -gt 0 ] && [ -z "$SMOKE" ]; then
-      "$py" -m runtime.compat "${host_demo[@]}" --engines "$(engines_of "$set")" --save "$OUT/demo-x86_64-$set.json" >/dev/null
+      "$py" -m edgeport.runtime.compat "${host_demo[@]}" --engines "$(engines_of "$set")" --save "$OUT/demo-x86_64-$set.json" >/dev/null
     fi
   done
 fi
@@ -107,10 +107,10 @@ sys.exit(0 if machine == '$MACHINE' else f'expected $MACHINE, got {machine}')"
   log "$set venv: probing every variant, emulated"
   engines=$(engines_of "$set")
   [ "$ARCH" = armv7 ] && engines=tflite-runtime,litert,onnxruntime  # the matrix shows the two missing
-  timed "probes-$set" in_chroot -C /src PYTHONPATH=/src "$py" -m runtime.compat "${models[@]}" \
+  timed "probes-$set" in_chroot -C /src "$py" -m edgeport.runtime.compat "${models[@]}" \
     --engines "$engines" --save "/out/models-$MACHINE-$set.json" >/dev/null || failed=1
   if [ ${#demo[@]} -gt 0 ]; then
-    timed "probes-demo-$set" in_chroot -C /src PYTHONPATH=/src "$py" -m runtime.compat "${demo[@]}" \
+    timed "probes-demo-$set" in_chroot -C /src "$py" -m edgeport.runtime.compat "${demo[@]}" \
       --engines "$engines" --save "/out/demo-$MACHINE-$set.json" >/dev/null || failed=1
   fi
 done
@@ -124,7 +124,7 @@ compare() {  # NAME BUNDLE...: the matrix of the NAME probes (this and earlier r
   shopt -s nullglob  # other machines' probes are there only when they have run
   probes=("$REPO"/build/*/out/"$name"-*.json "$OUT/$name"-*.json)
   shopt -u nullglob
-  "$HOST_PY" -m runtime.compat "$@" --no-probe --probes "${probes[@]}" ${WRITE_REPORT:-} >"$OUT/matrix-$name.md"
+  "$HOST_PY" -m edgeport.runtime.compat "$@" --no-probe --probes "${probes[@]}" ${WRITE_REPORT:-} >"$OUT/matrix-$name.md"
   "$HOST_PY" "$REPO/tools/device/compare_machines.py" "$OUT/$name"-*.json >>"$OUT/matrix-$name.md" || failed=1
 }
 mapfile -t host_models < <(bundles_in "$MODELS" "$MODELS")

@@ -16,8 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from runtime.manifest import Artifact, Manifest
-from runtime.preprocess import make_preprocessor, normalize
+from edgeport.runtime.manifest import Artifact, Manifest
+from edgeport.runtime.preprocess import make_preprocessor, normalize
 
 ROTATION = 4  # distinct batches per batch size, used in turn
 REVIEW_WORDS = (100, 360)

@@ -4,7 +4,7 @@ For every variant of a bundle: file size, load time, first inference, warm laten
 and throughput per thread count and batch size, next to the engine called directly on the same
 batches (the runtime's overhead); for text, raw strings end to end; a cold start in a fresh process
 with its peak memory. Then, where TensorFlow and `keras/model.keras` are present, the Keras model on
-the same batches and its own cold start (`runtime.bench_keras`, in a separate process: this module
+the same batches and its own cold start (`bench.keras`, in a separate process: this module
 never imports TensorFlow). Last, the manifest's `recommended` variant becomes the fastest one that
 passed its parity check (batch 1, one thread; within `TIE` of it, the smaller file wins).
 """
@@ -22,14 +22,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-import runtime
-from runtime.bench_engine import DirectEngine, engine_feeds, fixed_batch
-from runtime.bench_inputs import BenchInputs, make_inputs
-from runtime.bench_keras import keras_baseline
-from runtime.bench_timing import cold_start, machine, measure, timed
-from runtime.errors import EdgeportError, UsageError
-from runtime.quant import is_quantized
-from runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact, resolve_artifact_path, write_manifest
+from edgeport import runtime
+from edgeport.runtime.bench.engine import DirectEngine, engine_feeds, fixed_batch
+from edgeport.runtime.bench.inputs import BenchInputs, make_inputs
+from edgeport.runtime.bench.keras import keras_baseline
+from edgeport.runtime.bench.timing import cold_start, machine, measure, timed
+from edgeport.runtime.errors import EdgeportError, UsageError
+from edgeport.runtime.quant import is_quantized
+from edgeport.runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact, resolve_artifact_path, write_manifest
 
 SCHEMA = "edgeport-bench/1"
 TIE = 0.03  # p50s within 3% of the fastest count as a tie: the smaller file wins

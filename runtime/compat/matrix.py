@@ -17,8 +17,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from runtime import backends
-from runtime.manifest import Artifact, atomic_write_bytes, read_manifest
+from edgeport.runtime import backends
+from edgeport.runtime.manifest import Artifact, atomic_write_bytes, read_manifest
 
 ENGINES_SHOWN = ("litert", "tflite-runtime", "onnxruntime")
 ENGINE_TITLES = {"litert": "LiteRT", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime"}

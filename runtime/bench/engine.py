@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from runtime import tensors
-from runtime.api import Model
+from edgeport.runtime import tensors
+from edgeport.runtime.api import Model
 
 
 class DirectEngine:
@@ -23,7 +23,7 @@ class DirectEngine:
     def __init__(self, model_bytes: bytes, fmt: str, engine: str, threads: int):
         self.format, self.engine, self.threads = fmt, engine, threads
         if fmt == "tflite":
-            from runtime.backends.litert import _interpreter_class
+            from edgeport.runtime.backends.litert import _interpreter_class
 
             interpreter_class, _ = _interpreter_class(engine)
             self._it = interpreter_class(model_content=model_bytes, num_threads=threads)
@@ -34,7 +34,7 @@ class DirectEngine:
         else:
             import onnxruntime as ort
 
-            from runtime.backends.onnx import SILENT
+            from edgeport.runtime.backends.onnx import SILENT
 
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads

@@ -5,11 +5,11 @@ A *probe* loads one variant on one engine and runs it on fixed inputs made from 
 so probes made in different places — the workstation's .venv (LiteRT, onnxruntime), the device venv
 (tflite-runtime 2.14), an emulated Raspberry Pi — merge into one matrix:
 
-    python -m runtime.compat artifacts/imdb --save probes-x86.json            # every engine here
-    python -m runtime.compat artifacts/imdb --no-probe --probes probes-*.json --write-report
+    python -m edgeport.runtime.compat artifacts/imdb --save probes-x86.json            # every engine here
+    python -m edgeport.runtime.compat artifacts/imdb --no-probe --probes probes-*.json --write-report
 
 `probe_here` runs each engine's probes in a child process: an engine that crashes on a model gives a
-"crashed" cell, not a crashed run. `runtime.compat_matrix` compares probes and renders the matrix.
+"crashed" cell, not a crashed run. `runtime.compat.matrix` compares probes and renders the matrix.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from runtime import backends
-from runtime.errors import EdgeportError
-from runtime.compat_matrix import (
+from edgeport.runtime import backends
+from edgeport.runtime.errors import EdgeportError
+from edgeport.runtime.compat.matrix import (
     ENGINES_SHOWN, PROBE_BATCH, Probe, load_probes, merge_probes, render_markdown, save_probes, tolerance,
     write_report_section,
 )
-from runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact
+from edgeport.runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact
 
 DISTRIBUTIONS = {"litert": ("ai-edge-litert",), "tflite-runtime": ("tflite-runtime",),
                  "onnxruntime": ("onnxruntime",), "tf-lite": ("tensorflow", "tensorflow-cpu")}
@@ -97,7 +97,7 @@ def short_reason(exc: BaseException) -> str:
 
 def probe_variant(bundle: str | os.PathLike, variant: str, engine: str) -> Probe:
     """Load `variant` of `bundle` on `engine` here (in this process) and run it on `probe_inputs`."""
-    import runtime
+    from edgeport import runtime
 
     manifest = read_manifest(bundle)
     artifact = manifest.artifact(variant)
@@ -134,18 +134,16 @@ def probe_here(bundles: Sequence[str | os.PathLike], engines: Iterable[str] = EN
         if not isolate or not backends.installed(backends.ENGINES[engine]):
             probes += [probe_variant(b, v, engine) for b, v in jobs]
         else:
-            probes += _probe_in_children(engine, jobs)
+            probes += probe_in_children(engine, jobs)
     return probes
 
 
-def _probe_in_children(engine: str, jobs: list[tuple[str, str]]) -> list[Probe]:
-    root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+def probe_in_children(engine: str, jobs: list[tuple[str, str]]) -> list[Probe]:
     probes: list[Probe] = []
     while jobs:
-        command = [sys.executable, "-m", "runtime.compat", "--child", engine]
+        command = [sys.executable, "-m", "edgeport.runtime.compat", "--child", engine]
         try:
-            done = subprocess.run(command, input=json.dumps(jobs), capture_output=True, text=True, env=env,
+            done = subprocess.run(command, input=json.dumps(jobs), capture_output=True, text=True,
                                   timeout=CHILD_TIMEOUT_S)
             stdout, code, err = done.stdout, done.returncode, done.stderr
         except subprocess.TimeoutExpired as exc:
@@ -171,40 +169,6 @@ def _child(engine: str) -> int:
     for bundle, variant in json.load(sys.stdin):
         print(MARK + json.dumps(asdict(probe_variant(bundle, variant, engine))), flush=True)
     return 0
-
-
-def runnable_variants(bundle: str | os.PathLike, backend: str | None = None,
-                      exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
-    """(variant, engine) for every variant of `bundle` that loads here: on `backend` for its format
-    (when given), else on the first installed engine that opens it. Files are verified; nothing runs."""
-    manifest, skip, found = read_manifest(bundle), set(exclude), []
-    for artifact in manifest.artifacts:
-        if artifact.key in skip:
-            continue
-        engines = [e for e in backends.engines_for(artifact.format) if backends.installed(e)]
-        if backend is not None and backends.ENGINES[backend].format == artifact.format:
-            engines = [e for e in engines if e.name == backend]
-        for engine in engines:
-            try:
-                data = read_verified_artifact(bundle, artifact)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    backends.open_engine(data, artifact.format, 1, engine.name, verified=True, source=artifact.key)
-            except EdgeportError:
-                continue
-            found.append((artifact.key, engine.name))
-            break
-    return found
-
-
-def alternatives_text(bundle: str | os.PathLike, backend: str | None = None, exclude: Iterable[str] = ()) -> str:
-    """'variants that run here: tflite-fp32, tflite-int8 (tflite-runtime); onnx-fp32 (onnxruntime)'."""
-    by_engine: dict[str, list[str]] = {}
-    for variant, engine in runnable_variants(bundle, backend, exclude):
-        by_engine.setdefault(engine, []).append(variant)
-    if not by_engine:
-        return "no other variant of this bundle runs on the engines installed here"
-    return "variants that run here: " + "; ".join(f"{', '.join(v)} ({e})" for e, v in by_engine.items())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -239,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--child"]:
         return _child(argv[1])
-    parser = argparse.ArgumentParser(prog="python -m runtime.compat", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m edgeport.runtime.compat", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return cmd_compat(parser.parse_args(argv))
 

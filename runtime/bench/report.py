@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runtime.manifest import atomic_write_bytes
+from edgeport.runtime.manifest import atomic_write_bytes
 
 REPORT_MD = "report.md"
 PLOT = "report_bench.png"
