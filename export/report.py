@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgeport.export.utils import atomic_write_bytes
+from edgeport.runtime.files import atomic_write_bytes
 from edgeport.runtime.manifest import Artifact, Manifest
 
 REPORT_MD = "report.md"

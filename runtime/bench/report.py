@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgeport.runtime.manifest import atomic_write_bytes
+from edgeport.runtime.files import atomic_write_bytes, splice_section
 
 REPORT_MD = "report.md"
 PLOT = "report_bench.png"
@@ -119,8 +119,9 @@ def header_lines(results: dict[str, Any]) -> list[str]:
     if not results["keras"].get("available"):
         lines.append(f"Keras baseline: skipped ({results['keras'].get('reason')})")
     rec = results.get("recommended") or {}
-    lines.append(f"recommended: {rec.get('variant') or '—'} — {rec.get('reason')}"
-                 + ("" if rec.get("written") else " (not written to the manifest)"))
+    lines.append(f"fastest that passed: {rec.get('variant') or '—'} — {rec.get('reason')}"
+                 + ("; written to the manifest as its recommended variant" if rec.get("written") else
+                    "; the manifest's recommendation is unchanged (--recommend writes this one)"))
     return lines
 
 
@@ -136,12 +137,12 @@ def render_text(results: dict[str, Any]) -> str:
 
 
 def render_markdown(results: dict[str, Any], plot_note: str) -> str:
-    """The report.md section, markers included."""
-    parts = [BEGIN, "## Benchmark (edgeport-run bench)", "", *[f"- {line}" for line in header_lines(results)]]
+    """The report.md section (`write_report` puts it between the markers)."""
+    parts = ["## Benchmark (edgeport-run bench)", "", *[f"- {line}" for line in header_lines(results)]]
     for title, head, rows in tables(results):
         cells = lambda row: "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"  # noqa: E731
         parts += ["", f"**{title}**", "", cells(head), "|" + "---|" * len(head), *map(cells, rows)]
-    parts += ["", plot_note, END]
+    parts += ["", plot_note]
     return "\n".join(parts) + "\n"
 
 
@@ -192,13 +193,5 @@ def write_report(bundle: str | os.PathLike, results: dict[str, Any]) -> tuple[Pa
     except ImportError:
         plot.unlink(missing_ok=True)  # never leave a plot of an earlier run beside new figures
         plot, note = None, "_(plot skipped: matplotlib is not installed here; `pip install matplotlib` to draw it)_"
-    path = bundle / REPORT_MD
-    old = path.read_text(encoding="utf-8") if path.is_file() else f"# {results['task']}\n"
-    section = render_markdown(results, note)
-    if BEGIN in old and END in old:
-        before, rest = old.split(BEGIN, 1)
-        new = before + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    atomic_write_bytes(path, new.encode("utf-8"))
+    path = splice_section(bundle / REPORT_MD, BEGIN, END, render_markdown(results, note), results["task"])
     return path, plot
