@@ -69,6 +69,15 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def bullet(text: str) -> str:
+    """A markdown list item; a message of several lines keeps them all, as a text block inside the item."""
+    first, _, rest = str(text).strip().partition("\n")
+    if not rest.strip():
+        return f"- {first}"
+    block = "\n".join(f"  {line}".rstrip() for line in rest.strip("\n").splitlines())
+    return f"- {first}\n\n  ```text\n{block}\n  ```"
+
+
 def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = ()) -> str:
     """The whole `report.md`: what was exported from what, the table, and every failure in words."""
     reference = next((r.parity for r in rows if r.parity), {})
@@ -88,8 +97,8 @@ def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str
     ]
     if manifest.recommended:
         lines += ["", f"Recommended: **{manifest.recommended}** — {manifest.recommended_reason}"]
-    problems = [f"- {f}" for r in rows for f in r.parity.get("failures", [])]  # each names its variant
-    problems += [f"- {r.key}: export failed: {r.error}" for r in rows if r.error]
+    problems = [bullet(f) for r in rows for f in r.parity.get("failures", [])]  # each names its variant
+    problems += [bullet(f"{r.key}: export failed: {r.error}") for r in rows if r.error]
     if problems:
         lines += ["", "## Failures", "", *problems]
     if notes:
