@@ -71,7 +71,8 @@ def splice_section(path: str | os.PathLike, begin: str, end: str, markdown: str,
     section = f"{begin}\n{markdown.strip(chr(10))}\n{end}\n"
     if begin in text and end in text.split(begin, 1)[1]:
         head, rest = text.split(begin, 1)
-        text = head + section + rest.split(end, 1)[1].lstrip("\n")
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     return atomic_write_bytes(path, text.encode("utf-8"))
