@@ -253,6 +253,8 @@ def _previous_artifacts(bundle: Path, source_sha: str, redone: set[str]) -> list
 
 
 def _recommend(artifacts: Sequence[Artifact]) -> tuple[str | None, str | None]:
+    """Export's recommendation, the one the manifest keeps: the smallest file that passed its checks
+    (`edgeport-run bench --recommend` may replace it with the fastest on the machine that measured)."""
     passed = [a for a in artifacts if a.status == "passed"]
     if not passed:
         return None, None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgeport.runtime.files import atomic_write_bytes
+from edgeport.runtime.files import atomic_write_bytes, figure_png
 from edgeport.runtime.manifest import Artifact, Manifest
 
 REPORT_MD = "report.md"
@@ -142,11 +141,7 @@ def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
     ax.set_ylabel("test accuracy")
     ax.set_title(f"{manifest.task}: test accuracy against file size (labels: median single-sample latency, 1 thread)", fontsize=9)
     ax.grid(True, alpha=0.3)
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def write_report(bundle_dir: str | os.PathLike, manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = ()) -> tuple[Path, Path]:

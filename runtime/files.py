@@ -1,4 +1,4 @@
-"""Files edgeport writes: atomically (whole or not at all, durable once renamed), and report sections.
+"""Files edgeport writes: atomically (whole or not at all, durable once renamed), report sections, plots.
 
 One writer for every stage: a temporary file beside the target, fsynced, renamed over the target,
 then the directory fsynced so the rename itself survives a power cut (a Raspberry Pi's SD card).
@@ -7,10 +7,11 @@ then the directory fsynced so the rename itself survives a power cut (a Raspberr
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 def fsync_directory(directory: str | os.PathLike) -> None:
@@ -76,3 +77,16 @@ def splice_section(path: str | os.PathLike, begin: str, end: str, markdown: str,
     else:
         text = text.rstrip("\n") + "\n\n" + section
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure laid out and rendered as PNG bytes; the figure is closed."""
+    from matplotlib import pyplot as plt
+
+    buffer = io.BytesIO()
+    try:
+        fig.tight_layout()
+        fig.savefig(buffer, format="png")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()

@@ -7,12 +7,11 @@ sits between two marker comments, so export's report around it is kept and a new
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
 
-from edgeport.runtime.files import atomic_write_bytes, splice_section
+from edgeport.runtime.files import atomic_write_bytes, figure_png, splice_section
 
 REPORT_MD = "report.md"
 PLOT = "report_bench.png"
@@ -34,7 +33,8 @@ def _overhead(run: dict[str, Any] | None, prefix: str = "") -> str:
     return f"{run[prefix + 'overhead_ratio']:.2f}× ({run[prefix + 'overhead_us']:+.0f} µs)"
 
 
-def _run(row: dict[str, Any], threads: int, batch: int) -> dict[str, Any] | None:
+def run_of(row: dict[str, Any], threads: int, batch: int) -> dict[str, Any] | None:
+    """A variant's measured run at (threads, batch), or None where it was not measured."""
     return next((r for r in row.get("runs", []) if r["threads"] == threads and r["batch"] == batch), None)
 
 
@@ -50,7 +50,7 @@ def tables(results: dict[str, Any]) -> list[Table]:
             rows.append([r["variant"], f"{r['size']:,}"] + ["—"] * 11 + [_n(r.get("accuracy"), ".4f"), "—",
                          f"{r['status']} (cannot run here)"])
             continue
-        run, cold = _run(r, threads, batch), r.get("cold_start") or {}
+        run, cold = run_of(r, threads, batch), r.get("cold_start") or {}
         lat = run["latency_ms"] if run else {}
         rows.append([
             r["variant"], f"{r['size']:,}", _n(r["load_s"], ".3f"), _ms(1000 * r["first_inference_s"]),
@@ -67,7 +67,7 @@ def tables(results: dict[str, Any]) -> list[Table]:
     combos = [(run["threads"], run["batch"]) for run in next((r["runs"] for r in results["variants"] if r.get("runs")), [])]
     text = results["kind"] == "text"
     head = ["variant"] + [f"{t}t × b{b}" for t, b in combos]
-    rows = [[r["variant"]] + [_throughput(_run(r, t, b), text) for t, b in combos]
+    rows = [[r["variant"]] + [_throughput(run_of(r, t, b), text) for t, b in combos]
             for r in results["variants"] if "runs" in r]
     out.append(("throughput, items/s: runtime on tensors / engine direct" + (" / from raw text" if text else ""), head, rows))
 
@@ -159,7 +159,7 @@ def render_plot(results: dict[str, Any]) -> bytes:
     largest = max((r["size"] for r in results["variants"]), default=1)
     xs: list[float] = []
     for r in results["variants"]:
-        run = _run(r, threads, batch)
+        run = run_of(r, threads, batch)
         if not run or r.get("accuracy") is None:
             continue
         x, y = run["latency_ms"]["p50"], r["accuracy"]
@@ -176,11 +176,7 @@ def render_plot(results: dict[str, Any]) -> bytes:
     ax.set_ylabel("test accuracy (export's parity check)")
     ax.set_title(f"{results['task']}: latency against accuracy; marker area ∝ file size; red = failed parity", fontsize=9)
     ax.grid(True, alpha=0.3)
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def write_report(bundle: str | os.PathLike, results: dict[str, Any]) -> tuple[Path, Path | None]:

@@ -32,6 +32,7 @@ from edgeport import runtime
 from edgeport.runtime.bench.engine import DirectEngine, engine_feeds, fixed_batch
 from edgeport.runtime.bench.inputs import BenchInputs, make_inputs
 from edgeport.runtime.bench.keras import keras_baseline
+from edgeport.runtime.bench.report import run_of
 from edgeport.runtime.bench.timing import cold_start, machine, measure, timed
 from edgeport.runtime.errors import EdgeportError, UsageError
 from edgeport.runtime.quant import is_quantized
@@ -152,10 +153,6 @@ def bench_variant(bundle: Path, artifact: Artifact, inputs: BenchInputs, options
         except Exception as exc:  # noqa: BLE001 — reported in the table, the other figures stand
             row["cold_start"] = {"error": str(exc)}
     return row
-
-
-def run_of(row: dict[str, Any], threads: int, batch: int) -> dict[str, Any] | None:
-    return next((r for r in row.get("runs", []) if r["threads"] == threads and r["batch"] == batch), None)
 
 
 def reference_point(results: dict[str, Any]) -> tuple[int, int]:
