@@ -153,6 +153,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from edgeport.runtime.bench.runner import BenchOptions, run_bench
     from edgeport.runtime.bench.inputs import read_texts
     from edgeport.runtime.bench.report import render_text, write_report
+    from edgeport.runtime.files import atomic_write_bytes
 
     threads = args.threads or sorted({1, runtime.api.default_threads()})
     variants = [v for group in (args.variants or []) for v in group.split(",") if v]
@@ -166,8 +167,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print(render_text(results))
     if args.json and args.json != "-":
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        atomic_write_bytes(Path(args.json), (json.dumps(results, indent=2) + "\n").encode("utf-8"))
     if not args.no_report:
         md, png = write_report(args.bundle, results)
         print(f"\nreport: {md}" + (f", {png}" if png else " (no plot: matplotlib is not installed)"),
