@@ -64,9 +64,10 @@ test: setup runtime-models
 test-device: setup-device runtime-models
 	$(DEVICE_PY) -m pytest tests/runtime tests/device $(PYTEST_ARGS)
 
-# Benchmarks (runtime/bench.py): every variant of the demo bundles side by side, the engine called
-# directly and Keras as baselines; each bundle gets bench.json, a section in report.md, report_bench.png
-# and its manifest's recommended variant. Bundles are trained and exported first when missing.
+# Benchmarks (runtime/bench/): every variant of the demo bundles side by side, the engine called
+# directly and Keras as baselines; each bundle gets bench.json, a section in report.md and report_bench.png.
+# The manifests keep export's recommendation (BENCH_ARGS=--recommend writes the fastest instead).
+# Bundles are trained and exported first when missing.
 BENCH_ARGS ?=
 BENCH := $(PY) -m edgeport.runtime bench
 BUNDLES := $(TASKS:%=$(ARTIFACTS)/%/manifest.json)

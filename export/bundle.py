@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -41,7 +42,8 @@ class VariantOutcome:
     variant: Variant
     artifact: Artifact | None = None
     parity: ParityResult | None = None
-    error: str | None = None
+    error: str | None = None  # the whole message, every line (report.md shows it)
+    traceback: str | None = None  # where it was raised (`edgeport-export --verbose` prints it)
     seconds: float = 0.0
 
     @property
@@ -179,7 +181,7 @@ def export_bundle(
                 status = "passed" if outcome.parity.passed else "failed"
                 outcome.artifact = replace(artifact, status=status, parity=outcome.parity.to_dict())
             except Exception as exc:  # a converter or engine refusing this graph fails the variant, not the run
-                outcome.error = _one_line(exc)
+                outcome.error, outcome.traceback = error_message(exc), "".join(traceback.format_exception(exc))
                 if artifact is not None:  # written and readable, but the runtime could not run it
                     failure = f"{row.key}: the runtime could not run it: {outcome.error}"
                     outcome.artifact = replace(artifact, status="failed", parity={"failures": [failure]})
@@ -224,9 +226,10 @@ def _write_bundle(bundle: Path, task: dict[str, Any], source_sha: str, previous:
     return manifest, rows
 
 
-def _one_line(exc: Exception) -> str:
+def error_message(exc: BaseException) -> str:
+    """`Type: message`, the message whole (a converter's error often names the cause lines below its first)."""
     text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _previous_artifacts(bundle: Path, source_sha: str, redone: set[str]) -> list[Artifact]:
@@ -250,6 +253,8 @@ def _previous_artifacts(bundle: Path, source_sha: str, redone: set[str]) -> list
 
 
 def _recommend(artifacts: Sequence[Artifact]) -> tuple[str | None, str | None]:
+    """Export's recommendation, the one the manifest keeps: the smallest file that passed its checks
+    (`edgeport-run bench --recommend` may replace it with the fastest on the machine that measured)."""
     passed = [a for a in artifacts if a.status == "passed"]
     if not passed:
         return None, None

@@ -29,17 +29,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="data directory (default: $EDGEPORT_DATA_DIR, then the Keras cache)")
     parser.add_argument("--allow-failures", action="store_true", help="exit 0 even when a variant misses its tolerance")
     parser.add_argument("--no-latency", action="store_true", help="skip the single-sample latency measurement")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print the traceback of each variant whose conversion raised (report.md has the whole message)")
     args = parser.parse_args(argv)
     if args.calibration_samples < 1:
         parser.error(f"--calibration-samples must be at least 1, got {args.calibration_samples}")
     return args
 
 
-def progress_line(index: int, total: int, outcome) -> str:
-    """`[3/7] tflite-dynamic-int8  passed  24,120 B  acc 0.6590 (+0.00 pt)  agree 99.90%  max|Δp| 5.5e-03  1.2 s`."""
+def progress_line(index: int, total: int, outcome, verbose: bool = False) -> str:
+    """`[3/7] tflite-dynamic-int8  passed  24,120 B  acc 0.6590 (+0.00 pt)  agree 99.90%  max|Δp| 5.5e-03  1.2 s`.
+
+    A failed conversion shows the first line of its error (the whole message is in report.md), and
+    with `verbose` the traceback below it."""
     head = f"[{index}/{total}] {outcome.variant.key:<20}"
     if outcome.error:
-        return f"{head} FAILED  {outcome.error}  ({outcome.seconds:.1f} s)"
+        first, _, more = outcome.error.partition("\n")
+        line = f"{head} FAILED  {first}{' […]' if more.strip() else ''}  ({outcome.seconds:.1f} s)"
+        if verbose and outcome.traceback:
+            line += "\n" + "\n".join(f"      {text}" for text in outcome.traceback.rstrip("\n").splitlines())
+        return line
     p = outcome.artifact.parity
     line = (f"{head} {outcome.artifact.status.upper() if not outcome.passed else 'passed':<7} {outcome.artifact.size:>11,} B  "
             f"acc {p['accuracy']:.4f} ({p['accuracy_delta_points']:+.2f} pt)  agree {100 * p['class_agreement']:.2f}%  "
@@ -62,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edgeport.runtime.errors import EdgeportError
 
     def report(index: int, total: int, outcome) -> None:
-        print(progress_line(index, total, outcome), flush=True)
+        print(progress_line(index, total, outcome, args.verbose), flush=True)
 
     try:
         result = export_bundle(args.source, args.formats, args.variants, args.calibration_samples, args.data_dir,
@@ -75,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown_table(result.rows))
     if result.failed:
         verdict = "allowed by --allow-failures" if args.allow_failures else "exit status 1"
-        print(f"\n{len(result.failed)} variant(s) failed: {', '.join(result.failed)} ({verdict}); see {result.bundle_dir / 'report.md'}")
+        raised = not args.verbose and any(o.traceback for o in result.outcomes)
+        hint = "; --verbose prints where the conversion failed" if raised else ""
+        print(f"\n{len(result.failed)} variant(s) failed: {', '.join(result.failed)} ({verdict}); "
+              f"see {result.bundle_dir / 'report.md'}{hint}")
         return 0 if args.allow_failures else 1
     print(f"\nall {len(result.outcomes)} variants passed; manifest: {result.bundle_dir / 'manifest.json'}")
     return 0

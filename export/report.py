@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgeport.export.utils import atomic_write_bytes
+from edgeport.runtime.files import atomic_write_bytes, figure_png
 from edgeport.runtime.manifest import Artifact, Manifest
 
 REPORT_MD = "report.md"
@@ -69,6 +68,15 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def bullet(text: str) -> str:
+    """A markdown list item; a message of several lines keeps them all, as a text block inside the item."""
+    first, _, rest = str(text).strip().partition("\n")
+    if not rest.strip():
+        return f"- {first}"
+    block = "\n".join(f"  {line}".rstrip() for line in rest.strip("\n").splitlines())
+    return f"- {first}\n\n  ```text\n{block}\n  ```"
+
+
 def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = ()) -> str:
     """The whole `report.md`: what was exported from what, the table, and every failure in words."""
     reference = next((r.parity for r in rows if r.parity), {})
@@ -88,8 +96,8 @@ def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str
     ]
     if manifest.recommended:
         lines += ["", f"Recommended: **{manifest.recommended}** — {manifest.recommended_reason}"]
-    problems = [f"- {f}" for r in rows for f in r.parity.get("failures", [])]  # each names its variant
-    problems += [f"- {r.key}: export failed: {r.error}" for r in rows if r.error]
+    problems = [bullet(f) for r in rows for f in r.parity.get("failures", [])]  # each names its variant
+    problems += [bullet(f"{r.key}: export failed: {r.error}") for r in rows if r.error]
     if problems:
         lines += ["", "## Failures", "", *problems]
     if notes:
@@ -133,11 +141,7 @@ def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
     ax.set_ylabel("test accuracy")
     ax.set_title(f"{manifest.task}: test accuracy against file size (labels: median single-sample latency, 1 thread)", fontsize=9)
     ax.grid(True, alpha=0.3)
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def write_report(bundle_dir: str | os.PathLike, manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = ()) -> tuple[Path, Path]:

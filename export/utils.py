@@ -1,41 +1,16 @@
-"""Helpers shared by the format modules: atomic file output and silencing converter chatter."""
+"""Helpers shared by the format modules: silencing converter chatter, and the runtime's atomic writer
+(`edgeport.runtime.files.atomic_output`, the one every stage uses) under the name they import."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
-import tempfile
-from pathlib import Path
 from typing import Iterator
 
-from edgeport.runtime.manifest import atomic_write_bytes
+from edgeport.runtime.files import atomic_output
 
-__all__ = ["atomic_output", "atomic_write_bytes", "quiet"]
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
-
-    On any exception (or interrupt) the temporary file is removed and `path` is left as it was,
-    so a half-written model never appears under its real name.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        if not tmp.is_file() or tmp.stat().st_size == 0:
-            raise OSError(f"writing {path.name} produced no data")
-        os.chmod(tmp, 0o644)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+__all__ = ["atomic_output", "quiet"]
 
 
 @contextlib.contextmanager

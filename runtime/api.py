@@ -23,7 +23,7 @@ from edgeport.runtime.alternatives import alternatives_text
 from edgeport.runtime.errors import (
     EngineMissingError, EngineUnsupportedError, InferenceError, ManifestError, ModelFileError, UsageError,
 )
-from edgeport.runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact, resolve_bundle_path
+from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec, read_manifest, read_verified_artifact, resolve_bundle_path
 from edgeport.runtime.preprocess import Preprocessor, as_items, make_preprocessor
 from edgeport.runtime.quant import from_engine
 
@@ -112,11 +112,6 @@ def _open_first_runnable(bundle: Path, candidates: list[Artifact], threads: int,
     raise failures[0]
 
 
-def choose_artifact(manifest: Manifest, variant: str | None, backend: str | None) -> Artifact:
-    """The artifact `load` tries first: the named one, else as the module docstring says."""
-    return ranked_artifacts(manifest, variant, backend)[0]
-
-
 def ranked_artifacts(manifest: Manifest, variant: str | None, backend: str | None) -> list[Artifact]:
     """The artifacts `load` may use, best first: only the named one, or the usable ones ranked."""
     fmt = backends.ENGINES[backend].format if backend else None
@@ -193,6 +188,16 @@ class Model:
         if len(results) == 1:
             return results[0]
         return {spec.name: y for spec, y in zip(self._outputs, results)}
+
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        """The engine's inputs in order: name, shape (None: free), dtype, scale and zero point."""
+        return list(self._inputs)
+
+    def engine_input(self, batch: Any, index: int = 0) -> np.ndarray:
+        """`batch` for input `index` exactly as `predict_tensor` hands it to the engine: checked,
+        converted and quantised with the model's own parameters."""
+        return self._feeders[index](batch)
 
     def _run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         with self._lock:

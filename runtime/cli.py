@@ -19,10 +19,10 @@ import numpy as np
 from edgeport import runtime
 from edgeport.runtime import errors
 from edgeport.runtime.manifest import read_manifest
+from edgeport.runtime.preprocess import IMAGE_SUFFIXES
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_BAD_MODEL = 0, 1, 2, 3
 MODEL_ERRORS = (errors.ModelFileError, errors.ManifestError, errors.EngineMissingError, errors.EngineUnsupportedError)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def exit_code(exc: BaseException) -> int:
@@ -153,12 +153,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from edgeport.runtime.bench.runner import BenchOptions, run_bench
     from edgeport.runtime.bench.inputs import read_texts
     from edgeport.runtime.bench.report import render_text, write_report
+    from edgeport.runtime.files import atomic_write_bytes
 
     threads = args.threads or sorted({1, runtime.api.default_threads()})
     variants = [v for group in (args.variants or []) for v in group.split(",") if v]
     options = BenchOptions(variants=variants or None, threads=threads, batches=args.batch, repeats=args.repeats,
                            warmup=args.warmup, min_time_s=args.min_time, cold_start=not args.no_cold_start,
-                           keras=not args.no_keras, recommend=not args.no_recommend,
+                           keras=not args.no_keras, recommend=args.recommend,
                            texts=read_texts(args.texts) if args.texts else None)
     results = run_bench(args.bundle, options)
     if args.json == "-":
@@ -166,8 +167,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print(render_text(results))
     if args.json and args.json != "-":
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        atomic_write_bytes(Path(args.json), (json.dumps(results, indent=2) + "\n").encode("utf-8"))
     if not args.no_report:
         md, png = write_report(args.bundle, results)
         print(f"\nreport: {md}" + (f", {png}" if png else " (no plot: matplotlib is not installed)"),
@@ -176,7 +176,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def add_bench_parser(commands: Any) -> None:
-    bench = commands.add_parser("bench", help="measure every variant of a bundle side by side; mark the recommended one")
+    bench = commands.add_parser("bench", help="measure every variant of a bundle side by side (--recommend: mark the fastest)")
     bench.add_argument("bundle", help="bundle directory (with manifest.json)")
     bench.add_argument("--variants", nargs="+", metavar="VARIANT", help="variants to measure, e.g. tflite-fp32,tflite-int8 (default: all)")
     bench.add_argument("--threads", type=_integers, help="engine thread counts, e.g. 1,2 (default: 1 and the CPUs, at most 4)")
@@ -189,7 +189,9 @@ def add_bench_parser(commands: Any) -> None:
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE (- for stdout only)")
     bench.add_argument("--no-cold-start", action="store_true", help="skip the fresh-process cold starts")
     bench.add_argument("--no-keras", action="store_true", help="skip the Keras baseline even where TensorFlow is installed")
-    bench.add_argument("--no-recommend", action="store_true", help="leave the manifest's recommended variant as it is")
+    bench.add_argument("--recommend", action="store_true",
+                       help="write the fastest variant that passed its checks into the manifest as `recommended` "
+                            "(default: the manifest keeps export's choice, the smallest passing file)")
     bench.add_argument("--no-report", action="store_true", help="leave report.md and report_bench.png as they are")
     bench.set_defaults(func=cmd_bench)
 

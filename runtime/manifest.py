@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeport.runtime.errors import ManifestError, ModelFileError
+from edgeport.runtime.files import atomic_write_bytes
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -222,28 +222,10 @@ def read_manifest(bundle_dir: str | os.PathLike) -> Manifest:
 
 
 def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> Path:
-    """Validate and write the manifest atomically (temporary file, then rename)."""
+    """Validate and write the manifest atomically (`files.atomic_write_bytes`)."""
     doc = manifest.to_dict()
     manifest_from_dict(json.loads(json.dumps(doc)))  # never write what cannot be read back
     return atomic_write_bytes(Path(bundle_dir) / MANIFEST_NAME, (json.dumps(doc, indent=2) + "\n").encode())
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -269,23 +251,9 @@ def resolve_artifact_path(bundle_dir: str | os.PathLike, artifact: Artifact) -> 
 
 
 def verify_artifact(bundle_dir: str | os.PathLike, artifact: Artifact) -> Path:
-    """Check size and sha256 of an artifact before any engine reads it; return its path."""
-    path = resolve_artifact_path(bundle_dir, artifact)
-    if not path.is_file():
-        raise ModelFileError(f"{artifact.key}: model file {path} is missing; re-export the bundle")
-    size = path.stat().st_size
-    if size != artifact.size:
-        raise ModelFileError(
-            f"{artifact.key}: {path.name} is {size} bytes, the manifest says {artifact.size}; "
-            "the file is truncated or was replaced: re-export or re-copy the bundle"
-        )
-    digest = sha256_file(path)
-    if digest != artifact.sha256:
-        raise ModelFileError(
-            f"{artifact.key}: sha256 of {path.name} is {digest[:12]}…, the manifest says {artifact.sha256[:12]}…; "
-            "the file is corrupt or was modified: re-export or re-copy the bundle"
-        )
-    return path
+    """Check size and sha256 of an artifact (as `read_verified_artifact` does); return its path."""
+    read_verified_artifact(bundle_dir, artifact)
+    return resolve_artifact_path(bundle_dir, artifact)
 
 
 def read_verified_artifact(bundle_dir: str | os.PathLike, artifact: Artifact) -> bytes:

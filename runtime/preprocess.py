@@ -3,8 +3,11 @@
 Text follows Keras' classic pipeline exactly: `text_to_word_sequence` (lower-case, every filter
 character becomes the split string, split on it, drop empty words), the `keras.datasets` id rules
 (`start_char` first, then the word's id when `skip_top <= id < num_words`, else `oov_char`), then
-`pad_sequences`. Images follow `keras.utils.load_img` (RGB, resize to (width, height) with the
-training interpolation, no EXIF rotation) + `img_to_array` + `mobilenet.preprocess_input`.
+`keras.utils.pad_sequences` (`TextPreprocessor` cuts and pads). Images follow `keras.utils.load_img`
+(RGB, resize to (width, height) with the training interpolation, no EXIF rotation) + `img_to_array`
++ `mobilenet.preprocess_input`.
+
+`KERAS_FILTERS` and `IMAGE_SUFFIXES` are defined here once; training imports them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import numpy as np
 from edgeport.runtime.errors import DtypeError, EmptyBatchError, EngineMissingError, ImageError, ManifestError, ValueRangeError
 from edgeport.runtime.manifest import resolve_bundle_path
 
-KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' `Tokenizer` default: each becomes a split
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # files Pillow decodes
 TEXT_DEFAULTS: dict[str, Any] = {
     "num_words": None, "skip_top": 0, "start_char": 1, "oov_char": 2, "index_from": 3, "maxlen": None,
     "padding": "pre", "truncating": "pre", "lowercase": True, "filters": KERAS_FILTERS, "split": " ",
@@ -47,29 +51,8 @@ def text_to_word_sequence(text: str, filters: str = KERAS_FILTERS, lower: bool =
     return list(filter(None, text.translate(_filter_table(filters, split)).split(split)))
 
 
-def pad_sequences(
-    sequences: Sequence[Sequence[int]], maxlen: int | None = None, padding: str = "pre",
-    truncating: str = "pre", value: int = 0, dtype: str = "int32",
-) -> np.ndarray:
-    """`keras.utils.pad_sequences` for integer sequences: cut and pad each to `maxlen`."""
-    if padding not in ("pre", "post") or truncating not in ("pre", "post"):
-        raise ValueError(f"padding and truncating must be 'pre' or 'post', got {padding!r}, {truncating!r}")
-    if maxlen is None:
-        maxlen = max((len(s) for s in sequences), default=0)
-    out = np.full((len(sequences), maxlen), value, dtype=dtype)
-    for row, seq in enumerate(sequences):
-        if not len(seq) or maxlen == 0:
-            continue
-        kept = seq[-maxlen:] if truncating == "pre" else seq[:maxlen]
-        if padding == "post":
-            out[row, : len(kept)] = kept
-        else:
-            out[row, -len(kept):] = kept
-    return out
-
-
 class TextPreprocessor:
-    """Strings → int32 token ids of shape (n, maxlen), as the Keras datasets and `pad_sequences` give them."""
+    """Strings → int32 token ids of shape (n, maxlen), as the Keras datasets and `keras.utils.pad_sequences` give them."""
 
     def __init__(self, spec: dict[str, Any], vocabulary: dict[str, int], input_length: int | None = None):
         self.spec = {**TEXT_DEFAULTS, **spec}

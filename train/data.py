@@ -15,10 +15,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from edgeport.runtime.preprocess import IMAGE_SUFFIXES
 from edgeport.train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR
 
 DATA_DIR_ENV = "EDGEPORT_DATA_DIR"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 KERAS_SEED = 113  # the shuffle seed of keras.datasets.imdb / reuters
 
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edgeport.runtime.manifest import atomic_write_bytes
+from edgeport.runtime.files import atomic_output, atomic_write_bytes
 from edgeport.train import data as datasets
 from edgeport.train.distribute import AtomicBackupAndRestore, Placement, array_dataset, choose_strategy, describe, prepare_model, split_for_validation
 from edgeport.train.models import build_image_model, build_text_model, mobilenet_weights_name, resolve_base_weights
@@ -254,9 +254,8 @@ def write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageRecip
     atomic_write_bytes(out / "labels.json", json.dumps(task_data.labels).encode())
     atomic_write_bytes(keras_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
     model_path = keras_dir / "model.keras"
-    tmp = keras_dir / ".model.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, model_path)
+    with atomic_output(model_path) as tmp:
+        model.save(tmp)
     task = {
         "task": recipe.task,
         "kind": recipe.kind,

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from edgeport.runtime.preprocess import KERAS_FILTERS
+
 # Keras' own text conventions (keras.datasets.imdb / reuters).
 START_CHAR, OOV_CHAR, INDEX_FROM = 1, 2, 3
 # Keras' classic `text_to_word_sequence` filters: punctuation without the apostrophe,
 # which the IMDB and Reuters word indexes keep inside words ("it's", "company's").
-TEXT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+TEXT_FILTERS = KERAS_FILTERS  # the device tokeniser's, defined once in the runtime
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ import importlib.metadata
 import os
 import platform
 import re
+import struct
 import subprocess
 import sys
 import warnings
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -47,7 +48,7 @@ except BaseException:
 """
 
 
-def _interpreter_class(engine: str) -> tuple[Any, str]:
+def import_interpreter(engine: str) -> tuple[Any, str]:
     """The engine's `Interpreter` class and version; `EngineMissingError` when it cannot be imported."""
     try:
         if engine == "litert":
@@ -133,14 +134,51 @@ def _spec(detail: dict[str, Any]) -> TensorSpec:
     )
 
 
-def tflite_runtime_rounding(machine: str | None = None) -> str:
-    """How tflite-runtime 2.14's QUANTIZE rounds, which differs by architecture (measured on each)."""
-    machine = (machine or platform.machine()).lower()
-    if machine in ("aarch64", "arm64"):
-        return "xnnpack"
-    if machine.startswith("arm"):
-        return "multiply-away"
-    return "reference"
+ROUNDING_BY_ARCH = {"arm64": "xnnpack", "arm32": "multiply-away", "x86": "reference"}  # measured on each;
+# any other architecture is taken to use the reference kernel, as x86 does
+
+
+def wheel_platforms(distribution: str = "tflite-runtime") -> list[str]:
+    """The platform tags of an installed wheel, from its WHEEL file's `Tag:` lines (e.g.
+    `cp311-cp311-manylinux_2_17_aarch64` → `manylinux_2_17_aarch64`); [] when not installed or unknown."""
+    try:
+        text = importlib.metadata.distribution(distribution).read_text("WHEEL") or ""
+    except (importlib.metadata.PackageNotFoundError, OSError):
+        return []
+    return [line.split(":", 1)[1].strip().rsplit("-", 1)[-1].lower()
+            for line in text.splitlines() if line.startswith("Tag:") and "-" in line]
+
+
+def wheel_arch(platforms: Sequence[str]) -> str | None:
+    """"arm64", "arm32" or "x86" for a wheel's platform tags; None when they name none of these (`any`, or none)."""
+    for tag in platforms:
+        if tag.endswith(("aarch64", "arm64")):
+            return "arm64"
+        if re.search(r"(^|_)armv?\d*[lh]?f?$", tag):
+            return "arm32"
+        if tag.endswith(("x86_64", "amd64", "i686", "i386", "win32")):
+            return "x86"
+    return None
+
+
+def tflite_runtime_rounding(pointer_bits: int | None = None, platforms: Sequence[str] | None = None,
+                            machine: str | None = None) -> str:
+    """How tflite-runtime 2.14's QUANTIZE rounds, which differs by the architecture its wheel was built
+    for: XNNPACK's on arm64, multiply-by-reciprocal with ties away from zero on 32-bit Arm, the reference
+    kernel's on x86. The architecture is the interpreter's, not the kernel's: a 32-bit Raspberry Pi OS
+    on a 64-bit kernel reports `aarch64` from `platform.machine()` while it runs the armv7l wheel. So the
+    installed wheel's platform tag decides; without one (a source build), `platform.machine()` corrected
+    by the interpreter's pointer size. Each input defaults to this process's (`struct.calcsize("P")`,
+    `wheel_platforms()`, `platform.machine()`)."""
+    bits = pointer_bits if pointer_bits is not None else 8 * struct.calcsize("P")
+    arch = wheel_arch(wheel_platforms() if platforms is None else platforms)
+    if arch is None:
+        name = (machine or platform.machine()).lower()
+        if name in ("aarch64", "arm64") or name.startswith("arm"):
+            arch = "arm64" if bits == 64 and name in ("aarch64", "arm64") else "arm32"
+        else:
+            arch = "x86"
+    return ROUNDING_BY_ARCH[arch]
 
 
 class TFLiteBackend:
@@ -186,7 +224,7 @@ def load(model: bytes, threads: int, *, engine: str, verified: bool, source: str
     check_header(model, source)
     if not verified:
         check_flatbuffer(model, source)
-    interpreter_class, version = _interpreter_class(engine)
+    interpreter_class, version = import_interpreter(engine)
     if engine == "tflite-runtime" and not verified:
         probe_in_subprocess(model, source)
     try:

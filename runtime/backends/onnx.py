@@ -19,6 +19,19 @@ ONNX_DTYPES = {
 SILENT = 4  # onnxruntime's FATAL-only log level: failures are reported as runtime exceptions instead
 
 
+def new_session(model: bytes, threads: int) -> Any:
+    """An onnxruntime `InferenceSession` on the CPU provider as edgeport runs it: `threads` intra-op
+    threads, one inter-op thread, sequential execution, engine logs silenced. Raises what onnxruntime raises."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = SILENT
+    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
 def _spec(node: Any) -> TensorSpec:
     shape = [d if isinstance(d, int) and d > 0 else None for d in (node.shape or [])]
     return TensorSpec(name=node.name, shape=shape, dtype=ONNX_DTYPES.get(node.type, node.type))
@@ -69,13 +82,8 @@ def load(model: bytes, threads: int, *, engine: str = "onnxruntime", verified: b
         raise EngineMissingError(f"onnxruntime is installed but cannot be imported ({type(exc).__name__}: {exc})") from None
     if not model:
         raise ModelFileError(f"{source} is empty (0 bytes); re-export or re-copy the model")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = SILENT
     try:
-        session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+        session = new_session(model, threads)
     except Exception as exc:  # noqa: BLE001
         raise load_error(exc, ort.__version__, source) from None
     return OnnxBackend(session, ort.__version__, threads, source)

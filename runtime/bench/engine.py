@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgeport.runtime import tensors
 from edgeport.runtime.api import Model
 
 
@@ -23,25 +22,18 @@ class DirectEngine:
     def __init__(self, model_bytes: bytes, fmt: str, engine: str, threads: int):
         self.format, self.engine, self.threads = fmt, engine, threads
         if fmt == "tflite":
-            from edgeport.runtime.backends.litert import _interpreter_class
+            from edgeport.runtime.backends.litert import import_interpreter
 
-            interpreter_class, _ = _interpreter_class(engine)
+            interpreter_class, _ = import_interpreter(engine)
             self._it = interpreter_class(model_content=model_bytes, num_threads=threads)
             self._it.allocate_tensors()
             self._in = [d["index"] for d in self._it.get_input_details()]
             self._out = [d["index"] for d in self._it.get_output_details()]
             self._shapes = [tuple(d["shape"]) for d in self._it.get_input_details()]
         else:
-            import onnxruntime as ort
+            from edgeport.runtime.backends.onnx import new_session
 
-            from edgeport.runtime.backends.onnx import SILENT
-
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.log_severity_level = SILENT
-            self._session = ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+            self._session = new_session(model_bytes, threads)
             self._names = [node.name for node in self._session.get_inputs()]
 
     def prepare(self, feeds: list[np.ndarray]) -> None:
@@ -75,12 +67,10 @@ class DirectEngine:
 
 def engine_feeds(model: Model, batch: np.ndarray) -> list[np.ndarray]:
     """A single-input batch as the engine takes it (quantised with the model's own parameters)."""
-    spec = model._inputs[0]
-    x = tensors.as_array(batch, spec)
-    return [np.ascontiguousarray(tensors.to_engine_dtype(x, spec, model._id_range, model.engine.rounding))]
+    return [np.ascontiguousarray(model.engine_input(batch))]
 
 
 def fixed_batch(model: Model) -> int | None:
     """The batch size the model's file is fixed at, or None when the batch dimension is free."""
-    shape = model._inputs[0].shape
+    shape = model.input_specs[0].shape
     return shape[0] if shape and shape[0] is not None else None

@@ -7,12 +7,11 @@ sits between two marker comments, so export's report around it is kept and a new
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
 
-from edgeport.runtime.manifest import atomic_write_bytes
+from edgeport.runtime.files import atomic_write_bytes, figure_png, splice_section
 
 REPORT_MD = "report.md"
 PLOT = "report_bench.png"
@@ -34,7 +33,8 @@ def _overhead(run: dict[str, Any] | None, prefix: str = "") -> str:
     return f"{run[prefix + 'overhead_ratio']:.2f}× ({run[prefix + 'overhead_us']:+.0f} µs)"
 
 
-def _run(row: dict[str, Any], threads: int, batch: int) -> dict[str, Any] | None:
+def run_of(row: dict[str, Any], threads: int, batch: int) -> dict[str, Any] | None:
+    """A variant's measured run at (threads, batch), or None where it was not measured."""
     return next((r for r in row.get("runs", []) if r["threads"] == threads and r["batch"] == batch), None)
 
 
@@ -50,7 +50,7 @@ def tables(results: dict[str, Any]) -> list[Table]:
             rows.append([r["variant"], f"{r['size']:,}"] + ["—"] * 11 + [_n(r.get("accuracy"), ".4f"), "—",
                          f"{r['status']} (cannot run here)"])
             continue
-        run, cold = _run(r, threads, batch), r.get("cold_start") or {}
+        run, cold = run_of(r, threads, batch), r.get("cold_start") or {}
         lat = run["latency_ms"] if run else {}
         rows.append([
             r["variant"], f"{r['size']:,}", _n(r["load_s"], ".3f"), _ms(1000 * r["first_inference_s"]),
@@ -67,7 +67,7 @@ def tables(results: dict[str, Any]) -> list[Table]:
     combos = [(run["threads"], run["batch"]) for run in next((r["runs"] for r in results["variants"] if r.get("runs")), [])]
     text = results["kind"] == "text"
     head = ["variant"] + [f"{t}t × b{b}" for t, b in combos]
-    rows = [[r["variant"]] + [_throughput(_run(r, t, b), text) for t, b in combos]
+    rows = [[r["variant"]] + [_throughput(run_of(r, t, b), text) for t, b in combos]
             for r in results["variants"] if "runs" in r]
     out.append(("throughput, items/s: runtime on tensors / engine direct" + (" / from raw text" if text else ""), head, rows))
 
@@ -119,8 +119,9 @@ def header_lines(results: dict[str, Any]) -> list[str]:
     if not results["keras"].get("available"):
         lines.append(f"Keras baseline: skipped ({results['keras'].get('reason')})")
     rec = results.get("recommended") or {}
-    lines.append(f"recommended: {rec.get('variant') or '—'} — {rec.get('reason')}"
-                 + ("" if rec.get("written") else " (not written to the manifest)"))
+    lines.append(f"fastest that passed: {rec.get('variant') or '—'} — {rec.get('reason')}"
+                 + ("; written to the manifest as its recommended variant" if rec.get("written") else
+                    "; the manifest's recommendation is unchanged (--recommend writes this one)"))
     return lines
 
 
@@ -136,12 +137,12 @@ def render_text(results: dict[str, Any]) -> str:
 
 
 def render_markdown(results: dict[str, Any], plot_note: str) -> str:
-    """The report.md section, markers included."""
-    parts = [BEGIN, "## Benchmark (edgeport-run bench)", "", *[f"- {line}" for line in header_lines(results)]]
+    """The report.md section (`write_report` puts it between the markers)."""
+    parts = ["## Benchmark (edgeport-run bench)", "", *[f"- {line}" for line in header_lines(results)]]
     for title, head, rows in tables(results):
         cells = lambda row: "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"  # noqa: E731
         parts += ["", f"**{title}**", "", cells(head), "|" + "---|" * len(head), *map(cells, rows)]
-    parts += ["", plot_note, END]
+    parts += ["", plot_note]
     return "\n".join(parts) + "\n"
 
 
@@ -158,7 +159,7 @@ def render_plot(results: dict[str, Any]) -> bytes:
     largest = max((r["size"] for r in results["variants"]), default=1)
     xs: list[float] = []
     for r in results["variants"]:
-        run = _run(r, threads, batch)
+        run = run_of(r, threads, batch)
         if not run or r.get("accuracy") is None:
             continue
         x, y = run["latency_ms"]["p50"], r["accuracy"]
@@ -175,11 +176,7 @@ def render_plot(results: dict[str, Any]) -> bytes:
     ax.set_ylabel("test accuracy (export's parity check)")
     ax.set_title(f"{results['task']}: latency against accuracy; marker area ∝ file size; red = failed parity", fontsize=9)
     ax.grid(True, alpha=0.3)
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def write_report(bundle: str | os.PathLike, results: dict[str, Any]) -> tuple[Path, Path | None]:
@@ -192,13 +189,5 @@ def write_report(bundle: str | os.PathLike, results: dict[str, Any]) -> tuple[Pa
     except ImportError:
         plot.unlink(missing_ok=True)  # never leave a plot of an earlier run beside new figures
         plot, note = None, "_(plot skipped: matplotlib is not installed here; `pip install matplotlib` to draw it)_"
-    path = bundle / REPORT_MD
-    old = path.read_text(encoding="utf-8") if path.is_file() else f"# {results['task']}\n"
-    section = render_markdown(results, note)
-    if BEGIN in old and END in old:
-        before, rest = old.split(BEGIN, 1)
-        new = before + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    atomic_write_bytes(path, new.encode("utf-8"))
+    path = splice_section(bundle / REPORT_MD, BEGIN, END, render_markdown(results, note), results["task"])
     return path, plot

@@ -5,8 +5,14 @@ and throughput per thread count and batch size, next to the engine called direct
 batches (the runtime's overhead); for text, raw strings end to end; a cold start in a fresh process
 with its peak memory. Then, where TensorFlow and `keras/model.keras` are present, the Keras model on
 the same batches and its own cold start (`bench.keras`, in a separate process: this module
-never imports TensorFlow). Last, the manifest's `recommended` variant becomes the fastest one that
-passed its parity check (batch 1, one thread; within `TIE` of it, the smaller file wins).
+never imports TensorFlow). Last, the fastest variant that passed its parity check (batch 1, one
+thread; within `TIE` of it, the smaller file wins) is recorded in the results.
+
+One recommendation policy: export's stands. Export recommends the smallest file that passed its
+checks, which needs no measurement and is what a device short of storage and memory wants; speed
+belongs to the machine that measured it. So the bench only records its fastest variant, and writes
+it to the manifest's `recommended` when asked (`BenchOptions.recommend`, `edgeport-run bench
+--recommend`), best on the device itself.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from edgeport import runtime
 from edgeport.runtime.bench.engine import DirectEngine, engine_feeds, fixed_batch
 from edgeport.runtime.bench.inputs import BenchInputs, make_inputs
 from edgeport.runtime.bench.keras import keras_baseline
+from edgeport.runtime.bench.report import run_of
 from edgeport.runtime.bench.timing import cold_start, machine, measure, timed
 from edgeport.runtime.errors import EdgeportError, UsageError
 from edgeport.runtime.quant import is_quantized
@@ -47,7 +54,7 @@ class BenchOptions:
     min_time_s: float = 0.2  # fast calls repeat until this much time has passed (at most 20,000 times)
     cold_start: bool = True
     keras: bool = True
-    recommend: bool = True
+    recommend: bool = False  # write the fastest passing variant into the manifest's `recommended`
     texts: Sequence[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -94,7 +101,7 @@ def bench_runs(bundle: Path, artifact: Artifact, inputs: BenchInputs, options: B
             calls = {"runtime": cycling([lambda x=x: model.predict_tensor(x) for x in xs])}
             if fixed in (None, batch):
                 calls["engine"] = cycling([direct.caller(engine_feeds(model, x)) for x in xs])
-            if is_quantized(model._inputs[0]):  # also timed on input already quantised: the runtime minus quantising
+            if is_quantized(model.input_specs[0]):  # also timed on input already quantised: the runtime minus quantising
                 ready = [engine_feeds(model, x)[0] for x in xs]
                 calls["ready"] = cycling([lambda r=r: model.predict_tensor(r) for r in ready])
             if kind == "text":
@@ -146,10 +153,6 @@ def bench_variant(bundle: Path, artifact: Artifact, inputs: BenchInputs, options
         except Exception as exc:  # noqa: BLE001 — reported in the table, the other figures stand
             row["cold_start"] = {"error": str(exc)}
     return row
-
-
-def run_of(row: dict[str, Any], threads: int, batch: int) -> dict[str, Any] | None:
-    return next((r for r in row.get("runs", []) if r["threads"] == threads and r["batch"] == batch), None)
 
 
 def reference_point(results: dict[str, Any]) -> tuple[int, int]:
@@ -220,7 +223,8 @@ def keras_ratios(results: dict[str, Any]) -> None:
 
 
 def run_bench(bundle: str | os.PathLike, options: BenchOptions | None = None) -> dict[str, Any]:
-    """Benchmark the bundle's variants; update its manifest's recommendation (see the module doc)."""
+    """Benchmark the bundle's variants; with `options.recommend`, write the fastest passing one into the
+    manifest's `recommended` (see the module doc)."""
     options = options or BenchOptions()
     options.check()
     options = replace(options, threads=list(dict.fromkeys(options.threads)), batches=sorted(set(options.batches)))

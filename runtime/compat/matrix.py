@@ -18,7 +18,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from edgeport.runtime import backends
-from edgeport.runtime.manifest import Artifact, atomic_write_bytes, read_manifest
+from edgeport.runtime.files import atomic_write_bytes, splice_section
+from edgeport.runtime.manifest import Artifact, read_manifest
 
 ENGINES_SHOWN = ("litert", "tflite-runtime", "onnxruntime")
 ENGINE_TITLES = {"litert": "LiteRT", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime"}
@@ -172,11 +173,5 @@ def machine_differences(probes: Sequence[Probe]) -> list[dict[str, Any]]:
 def write_report_section(bundle: str | os.PathLike, markdown: str) -> Path:
     """Put `markdown` into the bundle's report.md between compat markers (replacing an older one)."""
     path = Path(bundle) / "report.md"
-    text = path.read_text(encoding="utf-8") if path.is_file() else f"# {read_manifest(bundle).task}\n"
-    section = f"{SECTION_START}\n{markdown.rstrip()}\n{SECTION_END}"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + section + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    title = read_manifest(bundle).task if not path.is_file() else ""
+    return splice_section(path, SECTION_START, SECTION_END, markdown, title)

@@ -47,6 +47,28 @@ def test_failed_variant_exits_1_unless_allowed(cli_bundle, capsys, monkeypatch):
     assert "allowed by --allow-failures" in capsys.readouterr().out
 
 
+def test_multi_line_converter_error_kept_whole_in_report_traceback_with_verbose(cli_bundle, capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("converter could not lower the graph:\n  op FooBar at dense_1/MatMul: unsupported\n"
+                         "  hint: enable select ops")
+
+    monkeypatch.setattr(tflite_module, "export_tflite", broken)
+    argv = [str(cli_bundle), "--variants", "tflite-fp16,onnx-fp32", "--no-latency", "--allow-failures"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("[1/2] tflite-fp16"))
+    assert "ValueError: converter could not lower the graph:" in line and "[…]" in line
+    assert "Traceback" not in out and "--verbose prints where the conversion failed" in out
+    report = (cli_bundle / "report.md").read_text()
+    failure = report.split("## Failures", 1)[1]
+    assert "- tflite-fp16: export failed: ValueError: converter could not lower the graph:" in failure
+    assert "op FooBar at dense_1/MatMul: unsupported" in failure and "hint: enable select ops" in failure
+    assert main(argv + ["--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert "Traceback (most recent call last)" in out and "in broken" in out
+    assert "hint: enable select ops" in out and "--verbose prints" not in out
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -16,7 +16,7 @@ from edgeport.runtime.bench.runner import BenchOptions, recommend, run_bench
 from edgeport.runtime.bench.keras import keras_baseline
 from edgeport.runtime.bench.report import BEGIN, END, render_text
 from edgeport.runtime.manifest import read_manifest
-from edgeport.runtime.preprocess import TextPreprocessor, pad_sequences
+from edgeport.runtime.preprocess import TextPreprocessor
 from edgeport.runtime.manifest import TensorSpec
 from edgeport.runtime.quant import from_engine, quantize
 from tests.runtime.conftest import HAS_TF, manifest_doc, run_cli, run_python
@@ -39,6 +39,7 @@ def _set_status(bundle: Path, statuses: dict[str, str]) -> None:
 
 def test_bench_json_has_every_figure(text_binary, copy_bundle):
     bundle = copy_bundle(text_binary)
+    before = read_manifest(bundle).recommended
     results = json.loads(json.dumps(run_bench(bundle, BenchOptions(**QUICK))))  # JSON-clean
     assert results["schema"] == "edgeport-bench/1" and results["task"] == "sentiment" and results["kind"] == "text"
     m = results["machine"]
@@ -67,8 +68,8 @@ def test_bench_json_has_every_figure(text_binary, copy_bundle):
     assert comparison["variant"] == "tflite-int8" and comparison["against"] == "tflite-fp32"
     assert comparison["size_ratio"] == pytest.approx(results["variants"][1]["size"] / results["variants"][0]["size"])
     rec = results["recommended"]
-    assert rec["written"] and rec["variant"] in keys and "parity check" in rec["reason"]
-    assert read_manifest(bundle).recommended == rec["variant"]
+    assert not rec["written"] and rec["variant"] in keys and "parity check" in rec["reason"]
+    assert read_manifest(bundle).recommended == before  # measured and recorded, not written unless asked
     assert "latency at batch 1, 1 thread" in render_text(results)
 
 
@@ -78,9 +79,13 @@ def test_cli_bench_writes_json_table_and_report_section(image_bundle, copy_bundl
     out = tmp_path / "bench.json"
     args = ["bench", bundle, "--variants", "tflite-fp32,tflite-int8", "--threads", "1", "--batch", "1,2",
             "--repeats", "12", "--warmup", "1", "--min-time", "0", "--no-keras", "--no-cold-start"]
-    for _ in range(2):  # a second bench replaces its section, and keeps export's report
-        done = run_cli(*args, "--json", out)
+    _set_status(bundle, {})  # the manifest recommends nothing
+    for extra in ([], ["--recommend"]):  # a second bench replaces its section, and keeps export's report
+        done = run_cli(*args, *extra, "--json", out)
         assert done.returncode == 0, done.stderr[-3000:]
+        recommended = read_manifest(bundle).recommended
+        assert recommended == (json.loads(out.read_text())["recommended"]["variant"] if extra else None)
+    assert recommended in ("tflite-fp32", "tflite-int8")
     assert "latency at batch 1, 1 thread" in done.stdout and "tflite-int8" in done.stdout
     results = json.loads(out.read_text())
     assert [v["variant"] for v in results["variants"]] == ["tflite-fp32", "tflite-int8"]
@@ -123,15 +128,16 @@ def test_recommend_fastest_passing_never_a_failed_one():
 def test_bench_marks_only_a_passing_variant(text_topics, copy_bundle):
     bundle = copy_bundle(text_topics)
     _set_status(bundle, {"tflite-fp32": "failed", "tflite-dynamic-int8": "failed"})
-    results = run_bench(bundle, BenchOptions(**{**QUICK, "batches": (1,)}, cold_start=False))
-    assert results["recommended"]["variant"] == "onnx-fp32"
+    results = run_bench(bundle, BenchOptions(**{**QUICK, "batches": (1,)}, cold_start=False, recommend=True))
+    assert results["recommended"]["variant"] == "onnx-fp32" and results["recommended"]["written"]
     assert read_manifest(bundle).recommended == "onnx-fp32"
     info = runtime.load(bundle).info()
     assert info["variant"] == "onnx-fp32" and info["selected_because"].startswith("the manifest's recommended")
     assert "parity check" in info["selected_because"]
     assert runtime.load(bundle, variant="onnx-fp32").info()["selected_because"] == "named by variant='onnx-fp32'"
     _set_status(bundle, {"onnx-fp32": "failed"})
-    assert run_bench(bundle, BenchOptions(**{**QUICK, "batches": (1,)}, cold_start=False))["recommended"]["variant"] is None
+    assert run_bench(bundle, BenchOptions(**{**QUICK, "batches": (1,)}, cold_start=False,
+                                          recommend=True))["recommended"]["variant"] is None
     assert read_manifest(bundle).recommended is None  # nothing passed: nothing written
 
 
@@ -170,6 +176,13 @@ def test_bench_modules_import_no_tensorflow():
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 
 
+def _cut_and_pad(ids: list[int], maxlen: int, padding: str, truncating: str) -> list[int]:
+    """Keras' `pad_sequences` for one sequence, written plainly."""
+    kept = ids[-maxlen:] if truncating == "pre" else ids[:maxlen]
+    pad = [0] * (maxlen - len(kept))
+    return pad + kept if padding == "pre" else kept + pad
+
+
 def test_fast_text_path_equals_plain_keras_pipeline():
     vocab = {w: i + 3 for i, w in enumerate(["the", "film", "it's", "great", "dull", "a", "plot", "far", "café"], start=1)}
     rng = np.random.default_rng(0)
@@ -182,8 +195,8 @@ def test_fast_text_path_equals_plain_keras_pipeline():
               {"filters": "é!", "maxlen": 7}]
     for spec in specs:
         text = TextPreprocessor({"num_words": 11, "skip_top": 1, **spec}, vocab)
-        plain = pad_sequences([text.token_ids(t) for t in texts], spec["maxlen"], text.spec["padding"],
-                              text.spec["truncating"])
+        plain = [_cut_and_pad(text.token_ids(t), spec["maxlen"], text.spec["padding"], text.spec["truncating"])
+                 for t in texts]
         np.testing.assert_array_equal(text(texts), plain, err_msg=str(spec))
 
 

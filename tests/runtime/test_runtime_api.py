@@ -10,7 +10,7 @@ import pytest
 
 from edgeport import runtime
 from edgeport.runtime import backends
-from edgeport.runtime.api import choose_artifact
+from edgeport.runtime.api import ranked_artifacts
 from edgeport.runtime.errors import (
     DtypeError, EmptyBatchError, EngineMissingError, EngineUnsupportedError, ManifestError, ModelFileError,
     ShapeError, UsageError, ValueRangeError,
@@ -247,22 +247,22 @@ def _manifest(keys_status, recommended=None):
 
 def test_default_variant_choice():
     m = _manifest([("onnx-fp32", "passed"), ("tflite-int8", "passed"), ("tflite-fp32", "passed")])
-    assert choose_artifact(m, None, None).key == "tflite-fp32"
-    assert choose_artifact(m, None, "onnxruntime").key == "onnx-fp32"
+    assert [a.key for a in ranked_artifacts(m, None, None)] == ["tflite-fp32", "tflite-int8", "onnx-fp32"]
+    assert [a.key for a in ranked_artifacts(m, None, "onnxruntime")] == ["onnx-fp32"]
     m = _manifest([("tflite-fp32", "failed"), ("tflite-int8", "unchecked"), ("onnx-fp32", "passed")])
-    assert choose_artifact(m, None, None).key == "onnx-fp32"  # passed beats unchecked, failed never by default
+    assert ranked_artifacts(m, None, None)[0].key == "onnx-fp32"  # passed beats unchecked, failed never by default
     m = _manifest([("tflite-fp32", "passed"), ("tflite-int8", "passed")], recommended="tflite-int8")
-    assert choose_artifact(m, None, None).key == "tflite-int8"
+    assert ranked_artifacts(m, None, None)[0].key == "tflite-int8"
     m = _manifest([("tflite-fp32", "failed")])
     with pytest.raises(ManifestError, match="no variant of this bundle passed"):
-        choose_artifact(m, None, None)
+        ranked_artifacts(m, None, None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert choose_artifact(m, "tflite-fp32", None).key == "tflite-fp32"
+        assert ranked_artifacts(m, "tflite-fp32", None)[0].key == "tflite-fp32"
     assert "failed export's parity checks" in str(caught[0].message)
     with pytest.raises(UsageError, match="runs .onnx models"):
-        choose_artifact(m, "tflite-fp32", "onnxruntime")
-    assert choose_artifact(_manifest([("onnx-static-int8", "passed")]), "static-int8", None).key == "onnx-static-int8"
+        ranked_artifacts(m, "tflite-fp32", "onnxruntime")
+    assert ranked_artifacts(_manifest([("onnx-static-int8", "passed")]), "static-int8", None)[0].key == "onnx-static-int8"
 
 
 def test_recommended_variant_is_loaded(text_topics):

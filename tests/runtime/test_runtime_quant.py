@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeport import runtime
-from edgeport.runtime.backends.litert import _interpreter_class
+from edgeport.runtime.backends.litert import import_interpreter
 from edgeport.runtime.errors import DtypeError, ValueRangeError
 from edgeport.runtime.manifest import TensorSpec
 from edgeport.runtime.quant import dequantize, from_engine, is_quantized, quantize, to_engine
@@ -70,7 +70,7 @@ def test_quantised_input_equals_the_engines_own_quantize_op(models_dir, image_bu
     spec = model.info()["inputs"][0]
     assert spec["dtype"] == "int8" and spec["scale"] > 0
     x = _hard_inputs(image_bundle, spec["scale"])
-    interpreter_class, _ = _interpreter_class(TFLITE_ENGINE)
+    interpreter_class, _ = import_interpreter(TFLITE_ENGINE)
     engine = interpreter_class(model_path=str(models_dir / "bare" / "image_int8_floatio.tflite"),
                                experimental_preserve_all_tensors=True)
     detail = engine.get_input_details()[0]
@@ -109,10 +109,58 @@ def test_int8_outputs_are_dequantised_on_the_output_grid(text_binary):
     assert np.abs(out - y).max() <= 0.08
 
 
-def test_tflite_runtime_rounding_follows_the_architecture():
+def test_tflite_runtime_rounding_follows_the_wheel_not_the_kernel():
     from edgeport.runtime.backends.litert import tflite_runtime_rounding
 
-    assert [tflite_runtime_rounding(m) for m in ("x86_64", "aarch64", "armv7l")] == ["reference", "xnnpack", "multiply-away"]
+    arm64_wheel, armv7_wheel, x86_wheel = ["manylinux_2_17_aarch64"], ["linux_armv7l"], ["manylinux2014_x86_64"]
+    assert tflite_runtime_rounding(64, arm64_wheel, "aarch64") == "xnnpack"
+    # 32-bit Raspberry Pi OS on a 64-bit kernel: platform.machine() says aarch64, the armv7l wheel runs
+    assert tflite_runtime_rounding(32, armv7_wheel, "aarch64") == "multiply-away"
+    assert tflite_runtime_rounding(32, [], "aarch64") == "multiply-away"  # no wheel tag: the pointer size decides
+    assert tflite_runtime_rounding(64, [], "aarch64") == "xnnpack"
+    assert tflite_runtime_rounding(32, [], "armv7l") == "multiply-away"
+    assert tflite_runtime_rounding(64, x86_wheel, "x86_64") == "reference"
+    assert tflite_runtime_rounding(64, [], "x86_64") == "reference"
+
+
+def test_tflite_runtime_rounding_reads_the_installed_wheel_and_pointer_size(monkeypatch):
+    import importlib.metadata
+    import platform
+    import struct
+
+    from edgeport.runtime.backends import litert
+
+    class Wheel:
+        def __init__(self, tag: str):
+            self.text = f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp311-cp311-{tag}\n"
+
+        def read_text(self, name: str) -> str | None:
+            return self.text if name == "WHEEL" else None
+
+    installed = {}
+
+    def distribution(name: str):
+        if name not in installed:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed[name]
+
+    monkeypatch.setattr(importlib.metadata, "distribution", distribution)
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")  # a 64-bit kernel in every case below
+    pointer = {"P": 8}
+    monkeypatch.setattr(struct, "calcsize", lambda fmt: pointer[fmt])
+    installed["tflite-runtime"] = Wheel("manylinux_2_17_aarch64")
+    assert litert.wheel_platforms() == ["manylinux_2_17_aarch64"]
+    assert litert.tflite_runtime_rounding() == "xnnpack"
+    installed["tflite-runtime"], pointer["P"] = Wheel("linux_armv7l"), 4
+    assert litert.wheel_platforms() == ["linux_armv7l"]
+    assert litert.tflite_runtime_rounding() == "multiply-away"
+    del installed["tflite-runtime"]  # built from source, no wheel tag: the 32-bit interpreter decides
+    assert litert.wheel_platforms() == []
+    assert litert.tflite_runtime_rounding() == "multiply-away"
+    pointer["P"] = 8
+    assert litert.tflite_runtime_rounding() == "xnnpack"
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert litert.tflite_runtime_rounding() == "reference"
 
 
 def test_multiply_away_rounds_ties_away_from_zero_after_a_float32_reciprocal():
