@@ -47,11 +47,12 @@ demo: train bundles
 	@$(MAKE) --no-print-directory bench-short
 
 # The runtime tests run twice: here, and in the device environment (no TensorFlow) against
-# models the main environment builds once (tests/runtime/make_models.py).
+# models the main environment builds once (tests/runtime/make_models.py) and exports with export/.
 RUNTIME_MODELS := build/runtime-models
 export EDGEPORT_RUNTIME_MODELS := $(abspath $(RUNTIME_MODELS))
 
-$(RUNTIME_MODELS)/MODELS.json: $(VENV)/.installed tests/runtime/make_models.py runtime/manifest.py
+$(RUNTIME_MODELS)/MODELS.json: $(VENV)/.installed tests/runtime/make_models.py $(wildcard export/*.py) \
+		$(wildcard runtime/*.py) $(wildcard runtime/backends/*.py)
 	rm -rf $(RUNTIME_MODELS)
 	$(PY) tests/runtime/make_models.py $(RUNTIME_MODELS)
 

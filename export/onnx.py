@@ -15,6 +15,7 @@ from typing import Any
 from edgeport.export.calibrate import RepresentativeData, onnx_reader
 from edgeport.export.utils import atomic_output, quiet
 from edgeport.export.variants import ONNX_OPSET, Variant
+from edgeport.runtime import backends
 from edgeport.runtime.manifest import TensorSpec
 
 OUTPUT_NAME = "probabilities"
@@ -119,25 +120,9 @@ def quantize_static_qdq(
     }
 
 
-ONNX_DTYPES = {"float": "float32", "double": "float64", "float16": "float16", "int8": "int8", "uint8": "uint8",
-               "int32": "int32", "int64": "int64", "bool": "bool"}
-
-
-def _dtype(onnx_type: str) -> str:
-    name = onnx_type.removeprefix("tensor(").removesuffix(")")
-    return ONNX_DTYPES.get(name, name)
-
-
 def onnx_tensor_specs(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Inputs and outputs of an .onnx file as onnxruntime sees them (a named or unknown dimension is None)."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-    def spec(arg: Any) -> TensorSpec:
-        return TensorSpec(arg.name, [d if isinstance(d, int) else None for d in arg.shape], _dtype(arg.type))
-
-    return [spec(a) for a in session.get_inputs()], [spec(a) for a in session.get_outputs()]
+    """Inputs and outputs of an .onnx file as the runtime's backend reads them (what the manifest lists)."""
+    return backends.tensor_specs(Path(path).read_bytes(), "onnx", Path(path).name)
 
 
 def onnx_opset(path: str | os.PathLike) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from edgeport.export.calibrate import RepresentativeData, tflite_dataset
 from edgeport.export.utils import atomic_output, quiet
 from edgeport.export.variants import Variant
+from edgeport.runtime import backends
 from edgeport.runtime.manifest import TensorSpec
 
 FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -76,18 +78,9 @@ def interpreter(path: str | os.PathLike, threads: int | None = None) -> Any:
     return interp
 
 
-def _spec(detail: dict) -> TensorSpec:
-    shape = [None if d < 0 else int(d) for d in detail.get("shape_signature", detail["shape"])]
-    scale, zero_point = detail["quantization"]
-    dtype = np.dtype(detail["dtype"]).name
-    quantized = scale != 0.0 and dtype not in FLOAT_DTYPES
-    return TensorSpec(detail["name"], shape, dtype, float(scale) if quantized else None, int(zero_point) if quantized else None)
-
-
 def tflite_tensor_specs(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Inputs and outputs of a .tflite file: name, shape (None for a dynamic dimension), dtype, scale/zero point."""
-    interp = interpreter(path)
-    return [_spec(d) for d in interp.get_input_details()], [_spec(d) for d in interp.get_output_details()]
+    """Inputs and outputs of a .tflite file as the runtime's backend reads them (what the manifest lists)."""
+    return backends.tensor_specs(Path(path).read_bytes(), "tflite", Path(path).name)
 
 
 def tflite_ops(path: str | os.PathLike) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ next is loaded with a warning.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import warnings
@@ -23,7 +24,9 @@ from edgeport.runtime.alternatives import alternatives_text
 from edgeport.runtime.errors import (
     EngineMissingError, EngineUnsupportedError, InferenceError, ManifestError, ModelFileError, UsageError,
 )
-from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec, read_manifest, read_verified_artifact, resolve_bundle_path
+from edgeport.runtime.manifest import (
+    Artifact, Manifest, TensorSpec, read_manifest, read_verified_artifact, resolve_bundle_path,
+)
 from edgeport.runtime.preprocess import Preprocessor, as_items, make_preprocessor
 from edgeport.runtime.quant import from_engine
 
@@ -31,6 +34,7 @@ DEFAULT_ORDER = ("tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-in
                  "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8")
 SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 MAX_DEFAULT_THREADS = 4
+SPEC_FIELDS = ("name", "shape", "dtype", "scale", "zero_point")
 
 
 def default_threads() -> int:
@@ -42,7 +46,7 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
          backend: str | None = None) -> "Model":
     """Load a bundle directory (`variant` picks the artifact, e.g. "tflite-int8") or a bare
     `.tflite`/`.onnx` file (tensor input only). The file's size and sha256 are checked against the
-    manifest before the engine sees a byte. `backend` forces an engine ("litert", "tflite-runtime",
+    manifest before the engine sees a byte, and the engine's tensors against the manifest's after. `backend` forces an engine ("litert", "tflite-runtime",
     "tf-lite", "onnxruntime"); `threads` sets the engine's thread count."""
     if threads is None:
         threads = default_threads()
@@ -103,6 +107,7 @@ def _open_first_runnable(bundle: Path, candidates: list[Artifact], threads: int,
         except (EngineUnsupportedError, EngineMissingError) as exc:
             failures.append(exc)
             continue
+        check_specs(artifact, engine.inputs(), engine.outputs())
         if failures:
             warnings.warn(f"loaded {artifact.key} instead: {failures[0]}", stacklevel=4)
         return artifact, engine
@@ -110,6 +115,31 @@ def _open_first_runnable(bundle: Path, candidates: list[Artifact], threads: int,
         tried = [a.key for a in candidates]
         raise EngineUnsupportedError(f"{failures[0]}; {alternatives_text(bundle, backend, exclude=tried)}") from None
     raise failures[0]
+
+
+def check_specs(artifact: Artifact, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
+    """Refuse an artifact whose manifest entry describes other tensors than the engine reads in its file:
+    count, then name, shape, dtype, scale and zero point of each input and output, in order."""
+    redo = "the manifest does not describe this file: re-export the bundle (edgeport-export)"
+    for role, listed, found in (("input", artifact.inputs, inputs), ("output", artifact.outputs, outputs)):
+        if len(listed) != len(found):
+            raise ModelFileError(f"{artifact.key}: the manifest lists {len(listed)} {role}s, {artifact.file} has "
+                                 f"{len(found)}; {redo}")
+        for i, (expected, actual) in enumerate(zip(listed, found)):
+            for name in SPEC_FIELDS:
+                want, got = getattr(expected, name), getattr(actual, name)
+                if not _same_field(name, want, got):
+                    raise ModelFileError(f"{artifact.key}: {role} {i} ({expected.name!r}) {name}: the manifest "
+                                         f"expects {want!r}, {artifact.file} has {got!r}; {redo}")
+
+
+def _same_field(name: str, want: Any, got: Any) -> bool:
+    if name != "scale":
+        return want == got
+    want, got = want or None, got or None  # a scale of 0 means "not quantised", as no scale does
+    if want is None or got is None:
+        return want is got
+    return math.isclose(want, got, rel_tol=1e-6)
 
 
 def ranked_artifacts(manifest: Manifest, variant: str | None, backend: str | None) -> list[Artifact]:

@@ -113,3 +113,13 @@ def open_engine(model: bytes, fmt: str, threads: int, backend: str | None, *, ve
         raise EngineMissingError(f"backend {backend!r} cannot run {source}: " + "; ".join(missing).split(": ", 1)[1])
     raise EngineMissingError(f"no engine for .{fmt} models is installed, so {source} cannot run; install one — "
                              + "; ".join(missing))
+
+
+def tensor_specs(model: bytes, fmt: str, source: str = "model") -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """Inputs and outputs of a model as the first installed engine for `fmt` reads them.
+
+    The one source of a manifest's tensor specs: export writes what this returns, and `runtime.load`
+    compares the manifest with what the engine it opened reports.
+    """
+    engine = open_engine(model, fmt, 1, None, verified=False, source=source)
+    return engine.inputs(), engine.outputs()

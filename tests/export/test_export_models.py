@@ -8,7 +8,7 @@ import pytest
 
 from edgeport import runtime
 from edgeport.export.bundle import parameter_bytes
-from edgeport.export.onnx import onnx_tensor_specs, unwrapped_compute_ops
+from edgeport.export.onnx import onnx_tensor_specs, quantize_dynamic_int8, unwrapped_compute_ops
 from edgeport.export.tflite import float_ops, tflite_ops, tflite_tensor_specs
 from edgeport.export.validate import class_probabilities
 from edgeport.export.variants import VARIANTS, variant
@@ -75,21 +75,74 @@ def test_tflite_int8_is_integer_on_the_compute_path(exported, task):
     assert (manifest_out.scale, manifest_out.zero_point) == (outputs[0].scale, outputs[0].zero_point)
 
 
+def weighted_nodes(path, op_types=("MatMul", "Gemm", "Conv")) -> dict[str, list[str]]:
+    """Compute nodes of `op_types` that read a weight, by how they read it: "float" (a float initializer,
+    directly), "dequantized" (DequantizeLinear of an int8/uint8 initializer), "other"."""
+    graph = onnx.load(str(path)).graph
+    initializers = {i.name: i.data_type for i in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
+    integers = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+    found: dict[str, list[str]] = {"float": [], "dequantized": [], "other": []}
+    for node in graph.node:
+        if node.op_type not in op_types or len(node.input) < 2:
+            continue
+        weight = node.input[1]
+        producer = producers.get(weight)
+        if initializers.get(weight) in floats:
+            found["float"].append(node.name)
+        elif producer is not None and producer.op_type == "DequantizeLinear" and initializers.get(producer.input[0]) in integers:
+            found["dequantized"].append(node.name)
+        else:
+            found["other"].append(node.name)
+    return found
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_onnx_static_int8_has_qdq_around_every_compute_op(exported, task):
-    path = exported(task).bundle / "model.static-int8.onnx"
+    bundle = exported(task).bundle
+    path = bundle / "model.static-int8.onnx"
     assert unwrapped_compute_ops(path) == []
     ops = [n.op_type for n in onnx.load(str(path)).graph.node]
     assert ops.count("QuantizeLinear") >= 2 and ops.count("DequantizeLinear") >= 3
-    assert unwrapped_compute_ops(exported(task).bundle / "model.fp32.onnx")  # the float file is not QDQ
+    assert unwrapped_compute_ops(bundle / "model.fp32.onnx")  # the float file is not QDQ
+    # every weight is stored as int8 and dequantised right before its node: no float weight is left
+    float_file, static = weighted_nodes(bundle / "model.fp32.onnx"), weighted_nodes(path)
+    assert float_file["float"] and not float_file["dequantized"]
+    assert static["float"] == [] and static["other"] == []
+    assert len(static["dequantized"]) == len(float_file["float"])
+
+
+def float_matmuls_left(float_path, quantised_path) -> list[str]:
+    """What a dynamically quantised file leaves undone: each MatMul/Gemm that reads a float weight, and a
+    count of integer MatMuls that differs from the float file's weighted MatMul/Gemm count."""
+    weighted = weighted_nodes(float_path, ("MatMul", "Gemm"))["float"]
+    assert weighted, f"{float_path} has no MatMul/Gemm with a weight: nothing to check"
+    problems = [f"float {name}" for name in weighted_nodes(quantised_path, ("MatMul", "Gemm"))["float"]]
+    ops = [n.op_type for n in onnx.load(str(quantised_path)).graph.node]
+    integer = ops.count("MatMulInteger") + ops.count("DynamicQuantizeMatMul") + sum(op.startswith("QLinear") for op in ops)
+    if integer != len(weighted):
+        problems.append(f"{integer} integer MatMuls for {len(weighted)} weighted MatMul/Gemm")
+    return problems
 
 
 @pytest.mark.parametrize("task", TASKS)
 def test_dynamic_int8_variants_hold_int8_weights(exported, task):
     bundle = exported(task).bundle
     assert any("int8" in op["inputs"] for op in tflite_ops(bundle / "model.dynamic-int8.tflite"))
-    ops = {n.op_type for n in onnx.load(str(bundle / "model.dynamic-int8.onnx")).graph.node}
-    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops or "ConvInteger" in ops or "DequantizeLinear" in ops
+    assert float_matmuls_left(bundle / "model.fp32.onnx", bundle / "model.dynamic-int8.onnx") == []
+
+
+def test_the_dynamic_int8_check_sees_a_float_matmul(exported, tmp_path):
+    """Quantising the embedding's Gather alone gives int8 weights and DequantizeLinear nodes, but leaves the
+    MatMul float: the check above refuses it."""
+    fp32 = exported("imdb").bundle / "model.fp32.onnx"
+    gather_only = tmp_path / "gather-only.onnx"
+    quantize_dynamic_int8(fp32, gather_only, op_types=("Gather",))
+    assert "DequantizeLinear" in {n.op_type for n in onnx.load(str(gather_only)).graph.node}
+    problems = float_matmuls_left(fp32, gather_only)
+    assert len(problems) == 2 and problems[0].startswith("float ") and problems[0].endswith("MatMul"), problems
+    assert problems[1] == "0 integer MatMuls for 1 weighted MatMul/Gemm"
 
 
 @pytest.mark.parametrize("task", ["imdb", "reuters"])

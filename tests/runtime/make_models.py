@@ -1,15 +1,21 @@
-"""Small trained models and bundles for the runtime tests. Needs TensorFlow (the main environment).
+"""Small trained models and bundles for the runtime tests, written by edgeport's own export. Needs TensorFlow
+(the main environment).
 
     python tests/runtime/make_models.py OUTDIR
 
-`make test` runs this once, then points both test environments at OUTDIR through
-$EDGEPORT_RUNTIME_MODELS; without it, the tests' fixtures call `build_all` themselves.
+Each model is built and trained here on data made here, saved as `train` saves a bundle (keras/model.keras,
+keras/task.json, vocab.json or labels.json) and exported by `edgeport.export.bundle.export_bundle`, the path
+`edgeport-export` takes: the model files, their manifest (tensor specs included) and the parity checks are
+export's own, so the device suites run on what export writes. `make test` runs this once, then points both
+test environments at OUTDIR through $EDGEPORT_RUNTIME_MODELS; without it, the tests' fixtures call
+`build_all` themselves.
 
 OUTDIR/
   text_binary/   Embedding → Flatten → Dense(1, sigmoid); tflite-fp32, tflite-int8, onnx-fp32
   text_topics/   Embedding → Flatten → Dense(32) → Dense(5, softmax); tflite-fp32, tflite-dynamic-int8, onnx-fp32
   image/         Conv → GAP → Dense(3, softmax) on 32×32; tflite-fp32, tflite-int8 (int8 I/O), onnx-fp32
-  bare/          text_batch1.{tflite,onnx} (batch fixed at 1), image_int8_floatio.tflite (int8 inside, float I/O)
+  bare/          text_batch1.{tflite,onnx} (batch fixed at 1), image_int8_floatio.tflite (int8 inside, float I/O),
+                 written by export's format modules
   images/        photos with awkward names, and what Keras predicts for them
   */expected.npz Keras' own outputs on fixed inputs
 """
@@ -17,12 +23,13 @@ OUTDIR/
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType, SimpleNamespace
 
 import numpy as np
 
@@ -38,6 +45,8 @@ TEXT_SPEC = {"type": "text", "vocabulary": "vocab.json", "num_words": NUM_WORDS,
              "oov_char": 2, "index_from": INDEX_FROM, "maxlen": MAXLEN, "padding": "pre", "truncating": "pre",
              "lowercase": True, "filters": FILTERS, "split": " "}
 IMAGE_SIZE = 32
+TEST_ITEMS = 200  # what export checks each variant on against Keras
+CALIBRATION_SAMPLES = 64
 IMAGE_SPEC = {"type": "image", "size": [IMAGE_SIZE, IMAGE_SIZE], "interpolation": "bilinear", "color_mode": "rgb",
               "normalization": "mobilenet"}
 SENTIMENT = (["great", "fun", "good", "wonderful"], ["dull", "bad", "long", "boring"])
@@ -74,55 +83,61 @@ def _colour_images(rng: np.random.Generator, n: int, size: int = IMAGE_SIZE):
     return x / 127.5 - 1.0, y
 
 
-def _tflite(model, variant: str, representative=None, int8_io: bool = True) -> bytes:
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if variant != "fp32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if variant == "int8":
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if int8_io:
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-    return converter.convert()
-
-
-def _onnx(model, shape: tuple, dtype, name: str, path: Path) -> None:
-    import tensorflow as tf
-    import tf2onnx
-
-    function = tf.function(lambda x: model(x))
-    tf2onnx.convert.from_function(function, input_signature=[tf.TensorSpec(shape, dtype, name=name)],
-                                  opset=17, output_path=str(path))
+def _save_for_export(bundle: Path, model, task: str, kind: str, labels: list[str], preprocessing: dict,
+                     description: str) -> None:
+    """Write the model as `train` writes a bundle: keras/model.keras, keras/task.json, vocab.json or labels.json."""
+    keras_dir = bundle / "keras"
+    keras_dir.mkdir(parents=True)
+    if kind == "text":
+        (bundle / "vocab.json").write_text(json.dumps(VOCAB))
+    (bundle / "labels.json").write_text(json.dumps(labels))
+    model.save(keras_dir / "model.keras")
+    recipe = {"task": task, "kind": kind, "model": description, "made_by": "tests/runtime/make_models.py"}
+    task_doc = {"task": task, "kind": kind, "labels": labels, "preprocessing": preprocessing, "recipe": recipe, "seed": 0}
+    (keras_dir / "task.json").write_text(json.dumps(task_doc, indent=2) + "\n")
 
 
-def _write_bundle(out: Path, task: str, kind: str, labels: list[str], spec: dict, files: dict[str, bytes],
-                  recommended: str | None = None) -> None:
-    from edgeport import runtime
-    from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec, atomic_write_bytes, write_manifest
+def _export(bundle: Path, variants: list[str], x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+            recommended: str | None = None) -> None:
+    """`export_bundle` on the saved model, with the data made here; every variant must pass export's checks.
 
-    artifacts = []
-    for key, data in files.items():
-        fmt, variant = key.split("-", 1)
-        name = f"model.{variant}.{fmt}"
-        atomic_write_bytes(out / name, data)
-        info = runtime.load(out / name).info()
-        specs = {role: [TensorSpec(t["name"], t["shape"], t["dtype"], t["scale"], t["zero_point"]) for t in info[role]]
-                 for role in ("inputs", "outputs")}
-        artifacts.append(Artifact(fmt, variant, name, hashlib.sha256(data).hexdigest(), len(data), specs["inputs"],
-                                  specs["outputs"], converter={"made_by": "tests/runtime/make_models.py"},
-                                  opset=17 if fmt == "onnx" else None, status="passed"))
-    write_manifest(out, Manifest(task=task, kind=kind, labels=labels, preprocessing=spec, artifacts=artifacts,
-                                 recommended=recommended))
+    The tests choose the default variant themselves (`recommended`, else the runtime's default order):
+    export's own choice, the smallest file that passed, is tested in tests/export."""
+    from edgeport.export.bundle import export_bundle
+    from edgeport.runtime.manifest import read_manifest, write_manifest
+
+    data = SimpleNamespace(x_train=x_train, x_test=x_test, y_test=y_test)
+    result = export_bundle(bundle, variants=variants, task_data=data, calibration_samples=CALIBRATION_SAMPLES,
+                           measure_latency=False)
+    failures = {o.variant.key: o.error or o.artifact.parity.get("failures") for o in result.outcomes if not o.passed}
+    if failures:
+        raise RuntimeError(f"{bundle.name}: export failed for {failures}")
+    reason = "chosen by tests/runtime/make_models.py" if recommended else None
+    write_manifest(bundle, replace(read_manifest(bundle), recommended=recommended, recommended_reason=reason))
+
+
+def _bare_onnx_batch1(model, path: Path) -> None:
+    """The float32 ONNX export with its batch dimension fixed at 1, as some third-party files come."""
+    import onnx
+
+    from edgeport.export.onnx import export_onnx
+    from edgeport.export.variants import variant
+
+    export_onnx(model, path, variant("onnx-fp32"))
+    proto = onnx.load(str(path))
+    for value in [*proto.graph.input, *proto.graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(proto, str(path))
 
 
 def build_text(out: Path) -> None:
     import keras
 
+    from edgeport.export.tflite import export_tflite
+    from edgeport.export.variants import variant
+
     rng = np.random.default_rng(0)
-    representative = lambda: ([rng.integers(0, NUM_WORDS, (1, MAXLEN)).astype(np.int32)] for _ in range(50))  # noqa: E731
+    sentiment = {1: SENTIMENT[0], 0: SENTIMENT[1]}
 
     # binary: the lecture's IMDB model
     keras.utils.set_random_seed(0)
@@ -130,25 +145,20 @@ def build_text(out: Path) -> None:
     x = keras.layers.Flatten()(keras.layers.Embedding(NUM_WORDS, 8)(inputs))
     binary = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
     binary.compile("rmsprop", "binary_crossentropy")
-    x_train, y_train = _text_data(rng, {1: SENTIMENT[0], 0: SENTIMENT[1]}, 600)
+    x_train, y_train = _text_data(rng, sentiment, 600)
     binary.fit(x_train, y_train, epochs=12, batch_size=32, verbose=0)
     bundle = out / "text_binary"
-    bundle.mkdir(parents=True)
-    (bundle / "vocab.json").write_text(json.dumps(VOCAB))
-    _onnx(binary, (None, MAXLEN), "int32", "tokens", bundle / "onnx.tmp")
-    _write_bundle(bundle, "sentiment", "text", ["negative", "positive"], TEXT_SPEC, {
-        "tflite-fp32": _tflite(binary, "fp32"), "tflite-int8": _tflite(binary, "int8", representative),
-        "onnx-fp32": (bundle / "onnx.tmp").read_bytes()})
-    (bundle / "onnx.tmp").unlink()
+    _save_for_export(bundle, binary, "sentiment", "text", ["negative", "positive"], TEXT_SPEC,
+                     "Embedding(50, 8) -> Flatten -> Dense(1, sigmoid)")
+    _export(bundle, ["tflite-fp32", "tflite-int8", "onnx-fp32"], x_train, *_text_data(rng, sentiment, TEST_ITEMS))
     _save_expected(bundle, binary, rng.integers(0, NUM_WORDS, (9, MAXLEN)).astype(np.int32))
 
     # fixed batch 1: the same model, as some third-party files come
     bare = out / "bare"
     bare.mkdir(parents=True, exist_ok=True)
     one = keras.Input((MAXLEN,), batch_size=1, dtype="int32", name="tokens")
-    fixed = keras.Model(one, binary(one))
-    (bare / "text_batch1.tflite").write_bytes(_tflite(fixed, "fp32"))
-    _onnx(binary, (1, MAXLEN), "int32", "tokens", bare / "text_batch1.onnx")
+    export_tflite(keras.Model(one, binary(one)), bare / "text_batch1.tflite", variant("tflite-fp32"))
+    _bare_onnx_batch1(binary, bare / "text_batch1.onnx")
 
     # topics: a Reuters-like softmax model with a hidden layer large enough for dynamic-range int8
     keras.utils.set_random_seed(1)
@@ -157,16 +167,14 @@ def build_text(out: Path) -> None:
     x = keras.layers.Dense(32, activation="relu")(x)
     topics = keras.Model(inputs, keras.layers.Dense(len(TOPICS), activation="softmax")(x))
     topics.compile("adam", "sparse_categorical_crossentropy")
-    x_train, y_train = _text_data(rng, dict(enumerate(TOPICS.values())), 800)
+    keywords = dict(enumerate(TOPICS.values()))
+    x_train, y_train = _text_data(rng, keywords, 800)
     topics.fit(x_train, y_train, epochs=15, batch_size=32, verbose=0)
     bundle = out / "text_topics"
-    bundle.mkdir(parents=True)
-    (bundle / "vocab.json").write_text(json.dumps(VOCAB))
-    _onnx(topics, (None, MAXLEN), "int32", "tokens", bundle / "onnx.tmp")
-    _write_bundle(bundle, "topics", "text", list(TOPICS), TEXT_SPEC, {
-        "tflite-fp32": _tflite(topics, "fp32"), "tflite-dynamic-int8": _tflite(topics, "dynamic-int8"),
-        "onnx-fp32": (bundle / "onnx.tmp").read_bytes()}, recommended="tflite-fp32")
-    (bundle / "onnx.tmp").unlink()
+    _save_for_export(bundle, topics, "topics", "text", list(TOPICS), TEXT_SPEC,
+                     "Embedding(50, 8) -> Flatten -> Dense(32, relu) -> Dense(5, softmax)")
+    _export(bundle, ["tflite-fp32", "tflite-dynamic-int8", "onnx-fp32"], x_train,
+            *_text_data(rng, keywords, TEST_ITEMS), recommended="tflite-fp32")
     _save_expected(bundle, topics, rng.integers(0, NUM_WORDS, (9, MAXLEN)).astype(np.int32))
 
 
@@ -174,6 +182,10 @@ def build_image(out: Path) -> None:
     import keras
     import PIL
     from PIL import Image
+
+    from edgeport.export.calibrate import representative_batches
+    from edgeport.export.tflite import export_tflite
+    from edgeport.export.variants import variant
 
     keras.utils.set_random_seed(2)
     rng = np.random.default_rng(2)
@@ -184,18 +196,15 @@ def build_image(out: Path) -> None:
     model.compile("adam", "sparse_categorical_crossentropy")
     x_train, y_train = _colour_images(rng, 300)
     model.fit(x_train, y_train, epochs=20, batch_size=32, verbose=0)
-    calibration = x_train[:64]
-    representative = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))  # noqa: E731
     bundle = out / "image"
-    bundle.mkdir(parents=True)
-    (bundle / "labels.json").write_text(json.dumps(IMAGE_LABELS))
-    _onnx(model, (None, IMAGE_SIZE, IMAGE_SIZE, 3), "float32", "image", bundle / "onnx.tmp")
-    _write_bundle(bundle, "pets", "image", IMAGE_LABELS, IMAGE_SPEC, {
-        "tflite-fp32": _tflite(model, "fp32"), "tflite-int8": _tflite(model, "int8", representative),
-        "onnx-fp32": (bundle / "onnx.tmp").read_bytes()})
-    (bundle / "onnx.tmp").unlink()
+    _save_for_export(bundle, model, "pets", "image", IMAGE_LABELS, IMAGE_SPEC, "Conv2D(4, 3) -> GAP -> Dense(3, softmax)")
+    _export(bundle, ["tflite-fp32", "tflite-int8", "onnx-fp32"], x_train, *_colour_images(rng, TEST_ITEMS))
+    # int8 inside, float input and output: the int8 row without its int8 I/O
+    int8 = variant("tflite-int8")
+    float_io = replace(int8, options=MappingProxyType({k: v for k, v in int8.options.items() if k != "io_type"}))
     (out / "bare").mkdir(exist_ok=True)
-    (out / "bare" / "image_int8_floatio.tflite").write_bytes(_tflite(model, "int8", representative, int8_io=False))
+    export_tflite(model, out / "bare" / "image_int8_floatio.tflite", float_io,
+                  representative_batches(x_train, CALIBRATION_SAMPLES))
     _save_expected(bundle, model, _colour_images(rng, 12)[0].astype(np.float32))
 
     # photos of other sizes with awkward names, and Keras' own answer for them
@@ -208,12 +217,12 @@ def build_image(out: Path) -> None:
     paths = [images / name for name in IMAGE_NAMES]
     batch = np.stack([keras.applications.mobilenet.preprocess_input(keras.utils.img_to_array(
         keras.utils.load_img(p, target_size=(IMAGE_SIZE, IMAGE_SIZE), interpolation="bilinear"))) for p in paths])
-    np.savez(images / "expected.npz", names=np.array(IMAGE_NAMES), x=batch, y=model.predict(batch, verbose=0),
+    np.savez(images / "expected.npz", names=np.array(IMAGE_NAMES), x=batch, y=np.asarray(model(batch, training=False)),
              pillow=np.array(PIL.__version__))  # Pillow 13 resizes differently from earlier releases
 
 
 def _save_expected(bundle: Path, model, x: np.ndarray) -> None:
-    np.savez(bundle / "expected.npz", x=x, y=model.predict(x, verbose=0))
+    np.savez(bundle / "expected.npz", x=x, y=np.asarray(model(x, training=False)))  # a call: no predict function to trace
 
 
 def build_all(out: str | os.PathLike) -> Path:
