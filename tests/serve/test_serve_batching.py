@@ -1,0 +1,128 @@
+"""Request batching: concurrent requests share engine calls, and each caller gets its own rows back."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeport.runtime.errors import ValueRangeError
+from edgeport.runtime.serve.batching import Batcher
+from tests.serve.conftest import started
+
+
+class Engine:
+    """A stand-in engine: row i → (10 * x[i], x[i] + 1), refusing any batch that holds a negative value."""
+
+    def __init__(self, delay: float = 0.0):
+        self.calls: list[int] = []
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        with self.lock:
+            self.calls.append(len(x))
+        if self.delay:
+            threading.Event().wait(self.delay)
+        if (x < 0).any():
+            raise ValueRangeError("negative values are refused")
+        return np.stack([10 * x[:, 0], x[:, 0] + 1], axis=1)
+
+
+async def _submit_all(batcher: Batcher, batches: list[np.ndarray]) -> list:
+    batcher.start()
+    try:
+        return await asyncio.gather(*(batcher.submit(b) for b in batches), return_exceptions=True)
+    finally:
+        await batcher.close()
+
+
+def test_concurrent_requests_share_calls_and_get_their_own_rows():
+    engine = Engine(delay=0.01)
+    sizes = [1, 3, 2, 1, 5, 4, 1, 2, 3, 1] * 4
+    batches, start = [], 0
+    for n in sizes:
+        batches.append(np.arange(start, start + n, dtype=np.float32)[:, None])
+        start += n
+    results = asyncio.run(_submit_all(Batcher(engine, max_batch=8, max_wait_ms=50), batches))
+    for x, y in zip(batches, results):
+        np.testing.assert_array_equal(y, np.stack([10 * x[:, 0], x[:, 0] + 1], axis=1))
+    assert sum(engine.calls) == sum(sizes)
+    assert max(engine.calls) <= 8
+    assert len(engine.calls) < len(sizes) / 2  # gathered: far fewer calls than requests
+
+
+def test_a_request_larger_than_max_batch_runs_alone():
+    engine = Engine()
+    batches = [np.ones((20, 1), np.float32), np.full((2, 1), 2, np.float32)]
+    results = asyncio.run(_submit_all(Batcher(engine, max_batch=8, max_wait_ms=20), batches))
+    assert [len(y) for y in results] == [20, 2]
+    assert sorted(engine.calls) == [2, 20]
+
+
+def test_max_batch_one_is_one_call_per_request():
+    engine = Engine()
+    batches = [np.full((2, 1), i, np.float32) for i in range(6)]
+    results = asyncio.run(_submit_all(Batcher(engine, max_batch=1, max_wait_ms=50), batches))
+    assert engine.calls == [2] * 6
+    assert [float(y[0, 0]) for y in results] == [10.0 * i for i in range(6)]
+
+
+def test_a_refused_request_does_not_fail_the_others_of_its_call():
+    engine = Engine(delay=0.01)
+    batches = [np.full((1, 1), i, np.float32) for i in range(6)]
+    batches[3] = np.full((2, 1), -1, np.float32)
+    results = asyncio.run(_submit_all(Batcher(engine, max_batch=32, max_wait_ms=50), batches))
+    assert isinstance(results[3], ValueRangeError)
+    for i in (0, 1, 2, 4, 5):
+        np.testing.assert_array_equal(results[i], [[10.0 * i, i + 1.0]])
+    assert max(engine.calls) > 2  # they were gathered, then retried one by one
+
+
+def test_waits_at_most_max_wait_for_company():
+    async def one() -> float:
+        batcher = Batcher(Engine(), max_batch=32, max_wait_ms=30)
+        batcher.start()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await batcher.submit(np.ones((1, 1), np.float32))
+        elapsed = loop.time() - t0
+        await batcher.close()
+        return elapsed
+
+    assert 0.025 <= asyncio.run(one()) < 1.0
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError):
+        Batcher(Engine(), max_batch=0)
+    with pytest.raises(ValueError):
+        Batcher(Engine(), max_wait_ms=-1)
+
+
+def test_served_callers_get_their_own_rows_under_concurrency(text_topics: Path):
+    texts = [f"{' '.join(['oil'] * (i % 4))} {' '.join(['bank'] * (i % 3))} merger {'profit ' * (i % 5)}"
+             for i in range(48)]
+    with started(text_topics, variant="tflite-fp32", max_batch=16, max_wait_ms=100) as (client, model):
+        expected = model.predict(texts)
+
+        def ask(i: int) -> dict:
+            r = client.post("/v1/predict", json={"inputs": [texts[i], texts[(i + 1) % len(texts)]]})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(ask, range(len(texts))))
+        for i, answer in enumerate(answers):
+            for row, prediction in zip((expected[i], expected[(i + 1) % len(texts)]), answer["predictions"]):
+                got = [prediction["probabilities"][label] for label in model.labels]
+                np.testing.assert_allclose(got, row, rtol=0, atol=1e-6)
+        metrics = client.get("/metrics").text
+    count = float(metrics.split("edgeport_batch_items_count ", 1)[1].split()[0])
+    total = float(metrics.split("edgeport_batch_items_sum ", 1)[1].split()[0])
+    assert total == 2 * len(texts)
+    assert count < len(texts)  # some requests shared an engine call
