@@ -1,21 +1,25 @@
 """Request batching: preprocessed batches from concurrent requests gathered into one engine call.
 
 A request waits at most `max_wait_ms` for others, and one call takes at most `max_batch` items (a
-request larger than that runs alone). Engine calls run one at a time in a worker thread, never on the
-event loop; requests that arrive meanwhile queue up and go together in the next call. When a gathered
-call fails, each request is retried alone, so an input the model refuses fails only its own request.
+request larger than that runs alone). The wait ends early when no other request is on its way (read or
+preprocessed under `coming()`): waiting then would only add latency. Engine calls run one at a time in
+a worker thread, never on the event loop; requests that arrive meanwhile queue up and go together in
+the next call. When a gathered call fails, each request is retried alone, so an input the model
+refuses fails only its own request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 RunBatch = Callable[[np.ndarray], np.ndarray]
+POLL_S = 0.0005  # how often a waiting call looks again whether requests are still on their way
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Batcher:
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task | None = None
         self._waiting = 0
+        self._coming = 0
         self._engine = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgeport-engine")
 
     def start(self) -> None:
@@ -58,6 +63,15 @@ class Batcher:
             self._task = None
         self._engine.shutdown(wait=True)
 
+    @contextlib.contextmanager
+    def coming(self) -> Iterator[None]:
+        """Mark a request as on its way (being read or preprocessed): calls wait for it, up to max_wait_ms."""
+        self._coming += 1
+        try:
+            yield
+        finally:
+            self._coming -= 1
+
     async def submit(self, x: np.ndarray) -> np.ndarray:
         """The model's output rows for the items of `x`, computed with whatever else is waiting."""
         if self._task is None:
@@ -65,7 +79,7 @@ class Batcher:
         future = asyncio.get_running_loop().create_future()
         self._waiting += len(x)
         self.on_queue(self._waiting)
-        await self._queue.put(_Pending(x, future))
+        self._queue.put_nowait(_Pending(x, future))
         return await future
 
     async def _loop(self) -> None:
@@ -81,12 +95,12 @@ class Batcher:
                         nxt = queue.get_nowait()
                     else:
                         left = deadline - loop.time()
-                        if left <= 0:
+                        if left <= 0 or not self._coming:
                             break
-                        try:
-                            nxt = await asyncio.wait_for(queue.get(), left)
+                        try:  # look again soon: the requests on their way may be refused before they come
+                            nxt = await asyncio.wait_for(queue.get(), min(left, POLL_S))
                         except asyncio.TimeoutError:
-                            break
+                            continue
                     if items + len(nxt.x) > self.max_batch:
                         carry = nxt  # first of the next call
                         break

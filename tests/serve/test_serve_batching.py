@@ -6,11 +6,14 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from edgeport import runtime
 from edgeport.runtime.errors import ValueRangeError
+from edgeport.runtime.serve.app import rows_independent
 from edgeport.runtime.serve.batching import Batcher
 from tests.serve.conftest import started
 
@@ -83,18 +86,51 @@ def test_a_refused_request_does_not_fail_the_others_of_its_call():
     assert max(engine.calls) > 2  # they were gathered, then retried one by one
 
 
-def test_waits_at_most_max_wait_for_company():
-    async def one() -> float:
-        batcher = Batcher(Engine(), max_batch=32, max_wait_ms=30)
+def _timed(coroutine_fn, **batcher_options):
+    async def run():
+        engine = Engine()
+        batcher = Batcher(engine, **batcher_options)
         batcher.start()
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        await batcher.submit(np.ones((1, 1), np.float32))
-        elapsed = loop.time() - t0
+        t0 = asyncio.get_running_loop().time()
+        results = await coroutine_fn(batcher)
+        elapsed = asyncio.get_running_loop().time() - t0
         await batcher.close()
-        return elapsed
+        return elapsed, engine.calls, results
 
-    assert 0.025 <= asyncio.run(one()) < 1.0
+    return asyncio.run(run())
+
+
+def test_a_lone_request_does_not_wait_when_nothing_is_coming():
+    elapsed, calls, _ = _timed(lambda b: b.submit(np.ones((1, 1), np.float32)), max_batch=32, max_wait_ms=500)
+    assert elapsed < 0.25 and calls == [1]
+
+
+def test_waits_for_a_request_on_its_way():
+    async def two(batcher: Batcher):
+        async def late():
+            with batcher.coming():
+                await asyncio.sleep(0.05)  # being read and preprocessed
+                x = np.full((2, 1), 2, np.float32)
+            return await batcher.submit(x)
+
+        task = asyncio.ensure_future(late())
+        await asyncio.sleep(0)  # it is on its way before the first request arrives
+        return await asyncio.gather(batcher.submit(np.ones((1, 1), np.float32)), task)
+
+    elapsed, calls, (first, second) = _timed(two, max_batch=32, max_wait_ms=500)
+    assert calls == [3]  # one engine call for both
+    np.testing.assert_array_equal(first, [[10, 2]])
+    np.testing.assert_array_equal(second, [[20, 3], [20, 3]])
+    assert 0.04 < elapsed < 0.4
+
+
+def test_waits_at_most_max_wait_for_a_request_that_never_comes():
+    async def stuck(batcher: Batcher):
+        with batcher.coming():  # on its way, but never submitted while we wait
+            return await batcher.submit(np.ones((1, 1), np.float32))
+
+    elapsed, calls, _ = _timed(stuck, max_batch=32, max_wait_ms=60)
+    assert 0.055 <= elapsed < 0.5 and calls == [1]
 
 
 def test_bad_options_are_refused():
@@ -126,3 +162,22 @@ def test_served_callers_get_their_own_rows_under_concurrency(text_topics: Path):
     total = float(metrics.split("edgeport_batch_items_sum ", 1)[1].split()[0])
     assert total == 2 * len(texts)
     assert count < len(texts)  # some requests shared an engine call
+
+
+class RowModel:
+    """A stand-in model for `rows_independent`: text in, one output column per row."""
+
+    def __init__(self, per_batch: bool):
+        self.per_batch = per_batch
+        self.manifest = SimpleNamespace(kind="text")
+        self.preprocessor = lambda items: np.array([[float(len(t))] for t in items], np.float32)
+        self.preprocessor.vocabulary = {f"w{i}": i for i in range(50)}
+
+    def predict_tensor(self, x: np.ndarray) -> np.ndarray:
+        return x / x.max() if self.per_batch else x / 1000.0  # scaled by the batch's range, or not
+
+
+def test_rows_independent_spots_answers_that_depend_on_the_batch(text_binary: Path):
+    assert rows_independent(RowModel(per_batch=False)) is True
+    assert rows_independent(RowModel(per_batch=True)) is False
+    assert rows_independent(runtime.load(text_binary, variant="tflite-int8")) is True
