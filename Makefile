@@ -110,3 +110,14 @@ test-arm64: setup setup-device runtime-models
 
 test-armv7: setup setup-device runtime-models
 	ARTIFACTS=$(abspath $(ARTIFACTS)) tools/device/test-device.sh armv7
+
+# The HTTP service under load, on loopback only (runtime/serve/loadtest.py): 8 client threads, a fixed mix
+# of valid and invalid requests (2,000 each on text bundles, 250 on image bundles, at most 60 s a run),
+# batching on, without waiting, and off; every status and answer checked against runtime.load().predict.
+# Serves the demo bundles when they exist, else the runtime tests' small ones.
+LOADTEST_BUNDLES ?= $(or $(wildcard $(ARTIFACTS)/imdb/manifest.json $(ARTIFACTS)/pets/manifest.json),\
+	$(RUNTIME_MODELS)/text_binary/manifest.json $(RUNTIME_MODELS)/image/manifest.json)
+LOADTEST_ARGS ?=
+.PHONY: loadtest
+loadtest: setup runtime-models
+	$(PY) -m edgeport.runtime.serve.loadtest $(dir $(LOADTEST_BUNDLES)) $(LOADTEST_ARGS)
