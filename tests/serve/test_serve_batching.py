@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -181,3 +183,34 @@ def test_rows_independent_spots_answers_that_depend_on_the_batch(text_binary: Pa
     assert rows_independent(RowModel(per_batch=False)) is True
     assert rows_independent(RowModel(per_batch=True)) is False
     assert rows_independent(runtime.load(text_binary, variant="tflite-int8")) is True
+
+
+@pytest.fixture
+def onnx_dynamic_int8(copy_bundle, text_topics: Path) -> Path:
+    """text_topics with an onnxruntime dynamic-int8 variant: activations quantised over the whole batch."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    bundle = copy_bundle(text_topics)
+    quantization.quantize_dynamic(str(bundle / "model.fp32.onnx"), str(bundle / "model.dynamic-int8.onnx"),
+                                  weight_type=quantization.QuantType.QInt8)
+    data = (bundle / "model.dynamic-int8.onnx").read_bytes()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    fp32 = next(a for a in manifest["artifacts"] if a["format"] == "onnx" and a["variant"] == "fp32")
+    manifest["artifacts"].append({**fp32, "variant": "dynamic-int8", "file": "model.dynamic-int8.onnx",
+                                  "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return bundle
+
+
+def test_a_variant_that_answers_rows_by_batch_is_never_gathered(onnx_dynamic_int8: Path):
+    model = runtime.load(onnx_dynamic_int8, variant="onnx-dynamic-int8", threads=1)
+    texts = ["oil", " ".join(["oil barrels crude exports trade tariffs bank rates"] * 3), "merger stake profit"]
+    assert not np.array_equal(model.predict(texts)[:1], model.predict(texts[:1]))  # the premise: rows depend on company
+    assert rows_independent(model) is False
+    with started(onnx_dynamic_int8, variant="onnx-dynamic-int8", max_batch=32, max_wait_ms=200) as (client, _):
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda t: client.post("/v1/predict", json={"inputs": [t]}).json(), texts * 2))
+        calls = client.get("/metrics").text
+    for text, answer in zip(texts * 2, answers):
+        got = [answer["predictions"][0]["probabilities"][label] for label in model.labels]
+        np.testing.assert_array_equal(np.float32(got), model.predict([text])[0])  # as if it had been alone
+    assert "edgeport_batch_items_sum 6.0" in calls and "edgeport_batch_items_count 6.0" in calls
