@@ -77,7 +77,7 @@ class Request:
     items: tuple[int, ...] = ()
 
 
-Expected = dict  # a valid request's items → one {label: probability} per item
+Expected = dict  # a valid request's items → one (label, {label: probability}) per item
 
 
 def make_requests(kind: str, pool: list[Any], count: int, rng: random.Random) -> list[Request]:
@@ -106,14 +106,16 @@ def make_requests(kind: str, pool: list[Any], count: int, rng: random.Random) ->
 
 
 def expected_answers(model: runtime.Model, pool: list[Any], requests: list[list[Request]]) -> Expected:
-    """What `model.predict` gives for each valid request's items, as the service spells it (label → p)."""
+    """What `model.predict` gives for each valid request's items, as the service spells it:
+    (label, {label: probability}) per item."""
     expected: Expected = {}
     for request in (r for client_requests in requests for r in client_requests if r.status == 200):
         if request.items not in expected:
             rows = model.predict([pool[i] for i in request.items])
             expected[request.items] = [
-                dict(zip(model.labels, [1.0 - float(row[0]), float(row[0])] if row.shape[0] == 1 else row.tolist()))
-                for row in rows]
+                (label, dict(zip(model.labels, [1.0 - float(row[0]), float(row[0])] if row.shape[0] == 1
+                                 else row.tolist())))
+                for row, (label, _) in zip(rows, model.labels_of(rows))]
     return expected
 
 
@@ -234,15 +236,15 @@ def check(request: Request, status: int, body: bytes, expected: Expected) -> tup
     if len(predictions) != len(request.items):
         return [f"{len(predictions)} predictions for {len(request.items)} inputs"], 0.0
     problems, worst = [], 0.0
-    for index, prediction, want in zip(request.items, predictions, expected[request.items]):
+    for index, prediction, (label, want) in zip(request.items, predictions, expected[request.items]):
         got = prediction["probabilities"]
         if set(got) != set(want):
             problems.append(f"labels {sorted(got)} != {sorted(want)}")
             continue
         diff = max(abs(got[k] - want[k]) for k in want)
         worst = max(worst, diff)
-        if diff > TOLERANCE or prediction["label"] != max(want, key=want.get):
-            problems.append(f"item {index}: {prediction['label']} {got} != {want}")
+        if diff > TOLERANCE or prediction["label"] != label:
+            problems.append(f"item {index}: {prediction['label']} {got} != {label} {want}")
     return problems, worst
 
 
