@@ -121,3 +121,11 @@ LOADTEST_ARGS ?=
 .PHONY: loadtest
 loadtest: setup runtime-models
 	$(PY) -m edgeport.runtime.serve.loadtest $(dir $(LOADTEST_BUNDLES)) $(LOADTEST_ARGS)
+
+# Debian's headless Chromium and its driver, for the browser test of the serve page
+# (tests/serve/test_serve_page.py skips without them). Needs root and apt-get.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@chromium --version 2>/dev/null | head -n1
