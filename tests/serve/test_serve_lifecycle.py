@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,18 +51,40 @@ def test_serves_and_answers_like_the_runtime(server_for, text_binary: Path):
         assert b'edgeport_requests_total{endpoint="/v1/predict",status="200"} 1.0' in r.read()
 
 
+def slow_post(port: int, doc: dict, resume: threading.Event, started: threading.Barrier) -> tuple[int, dict]:
+    """POST `doc`, sending half the body, then the rest only once `resume` is set: a request in flight."""
+    body = json.dumps(doc).encode()
+
+    def parts():
+        yield body[: len(body) // 2]
+        started.wait(30)
+        resume.wait(30)
+        yield body[len(body) // 2:]
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", "/v1/predict", body=parts(),
+                           headers={"content-type": "application/json", "content-length": str(len(body))})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
 def test_sigterm_finishes_requests_in_flight_and_exits_0(server_for, text_binary: Path):
-    # each request waits up to 2 s for company, so SIGTERM arrives while all of them are in flight
-    server = server_for(text_binary, "--max-wait-ms", "2000", "--max-batch", "64", "--shutdown-timeout", "10")
+    server = server_for(text_binary, "--shutdown-timeout", "10")
     texts = [f"{'great ' * i}{'boring ' * (5 - i)}" for i in range(6)]
+    resume, started = threading.Event(), threading.Barrier(len(texts) + 1)
     with ThreadPoolExecutor(len(texts)) as pool:
-        futures = [pool.submit(post, server.url, {"inputs": [t]}) for t in texts]
-        time.sleep(0.8)
-        assert not any(f.done() for f in futures)
+        futures = [pool.submit(slow_post, server.port, {"inputs": [t]}, resume, started) for t in texts]
+        started.wait(30)  # every request has sent its headers and half its body
+        time.sleep(0.3)
         t0 = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        time.sleep(0.5)
         assert not listening(server.port)  # stopped accepting while the requests are still in flight
+        assert server.proc.poll() is None and not any(f.done() for f in futures)
+        resume.set()
         answers = [f.result(timeout=30) for f in futures]
     assert server.proc.wait(SHUTDOWN_BOUND_S) == 0, server.output()
     assert time.monotonic() - t0 < SHUTDOWN_BOUND_S
@@ -69,6 +93,23 @@ def test_sigterm_finishes_requests_in_flight_and_exits_0(server_for, text_binary
     positive = [answer["predictions"][0]["probabilities"][model.labels[1]] for _, answer in answers]
     np.testing.assert_allclose(positive, model.predict(texts)[:, 0], rtol=0, atol=1e-6)
     assert "Traceback" not in server.output()
+
+
+def test_sigterm_cuts_a_stuck_request_after_the_timeout(server_for, text_binary: Path):
+    server = server_for(text_binary, "--shutdown-timeout", "2")
+    resume, started = threading.Event(), threading.Barrier(2)
+    with ThreadPoolExecutor(1) as pool:
+        stuck = pool.submit(slow_post, server.port, {"inputs": ["good"]}, resume, started)
+        started.wait(30)
+        t0 = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(SHUTDOWN_BOUND_S) == 0  # its body never comes: the bound holds
+        assert 1.5 < time.monotonic() - t0 < 8
+        resume.set()
+        try:
+            stuck.result(timeout=30)
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
 
 
 def test_sigterm_when_idle_exits_0_quickly(server_for, text_binary: Path):
