@@ -115,12 +115,12 @@ test-armv7: setup setup-device runtime-models
 # of valid and invalid requests (2,000 each on text bundles, 250 on image bundles, at most 60 s a run),
 # batching on, without waiting, and off; every status and answer checked against runtime.load().predict.
 # Serves the demo bundles when they exist, else the runtime tests' small ones.
-LOADTEST_BUNDLES ?= $(or $(wildcard $(ARTIFACTS)/imdb/manifest.json $(ARTIFACTS)/pets/manifest.json),\
-	$(RUNTIME_MODELS)/text_binary/manifest.json $(RUNTIME_MODELS)/image/manifest.json)
+LOADTEST_DEMO := $(wildcard $(ARTIFACTS)/imdb/manifest.json $(ARTIFACTS)/pets/manifest.json)
+LOADTEST_BUNDLES ?= $(dir $(or $(LOADTEST_DEMO),$(RUNTIME_MODELS)/text_binary/manifest.json $(RUNTIME_MODELS)/image/manifest.json))
 LOADTEST_ARGS ?=
 .PHONY: loadtest
-loadtest: setup runtime-models
-	$(PY) -m edgeport.runtime.serve.loadtest $(dir $(LOADTEST_BUNDLES)) $(LOADTEST_ARGS)
+loadtest: setup $(if $(LOADTEST_DEMO),,runtime-models)
+	$(PY) -m edgeport.runtime.serve.loadtest $(LOADTEST_BUNDLES) $(LOADTEST_ARGS)
 
 # Debian's headless Chromium and its driver, for the browser test of the serve page
 # (tests/serve/test_serve_page.py skips without them). Needs root and apt-get.
