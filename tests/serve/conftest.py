@@ -1,6 +1,7 @@
 """Fixtures for the service tests: the runtime tests' small bundles, a started app, a real server.
 
-Skips without the serve extra (the device test environment does not install it)."""
+Each test module calls `require_serve()` first: it skips without the serve extra (the device test
+environment does not install it), so nothing here imports it at module level."""
 
 from __future__ import annotations
 
@@ -18,22 +19,26 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("starlette", reason="needs the serve extra: pip install 'edgeport[serve]'")
-if importlib.util.find_spec("httpx2") is None and importlib.util.find_spec("httpx") is None:
-    pytest.skip("starlette's TestClient needs httpx2 (the dev extra)", allow_module_level=True)
-
-from starlette.testclient import TestClient  # noqa: E402
-
-from edgeport import runtime  # noqa: E402
-from edgeport.runtime.serve.app import ServeOptions, create_app  # noqa: E402
-from tests.runtime.conftest import (  # noqa: E402,F401 — the runtime tests' bundles, shared
+from edgeport import runtime
+from tests.runtime.conftest import (  # noqa: F401 — the runtime tests' bundles, shared
     REPO, copy_bundle, image_bundle, models_dir, text_binary, text_topics,
 )
 
 READY_TIMEOUT_S = 60
+SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "python_multipart")
 
 
-def wait_ready(client: TestClient, timeout: float = READY_TIMEOUT_S) -> None:
+def require_serve(test_client: bool = False) -> None:
+    """Skip the calling test module without the serve extra (or, for `test_client`, without httpx2)."""
+    missing = [m for m in SERVE_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"needs the serve extra ({', '.join(missing)} missing): pip install 'edgeport[serve]'",
+                    allow_module_level=True)
+    if test_client and importlib.util.find_spec("httpx2") is None and importlib.util.find_spec("httpx") is None:
+        pytest.skip("starlette's TestClient needs httpx2 (the dev extra)", allow_module_level=True)
+
+
+def wait_ready(client, timeout: float = READY_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if client.get("/healthz").status_code == 200:
@@ -45,6 +50,10 @@ def wait_ready(client: TestClient, timeout: float = READY_TIMEOUT_S) -> None:
 @contextlib.contextmanager
 def started(bundle: Path, variant: str | None = None, **options):
     """A TestClient on the app for `bundle`, ready (model loaded and warmed up)."""
+    from starlette.testclient import TestClient
+
+    from edgeport.runtime.serve.app import ServeOptions, create_app
+
     model = runtime.load(bundle, variant=variant, threads=1)
     with TestClient(create_app(lambda: model, ServeOptions(**options)), raise_server_exceptions=False) as client:
         wait_ready(client)

@@ -10,11 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from starlette.testclient import TestClient
 
-from edgeport import runtime
-from edgeport.runtime.serve.app import ServeOptions, create_app
-from tests.serve.conftest import started, wait_ready
+from tests.serve.conftest import require_serve
+
+require_serve(test_client=True)  # before anything that imports the serve extra
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from edgeport import runtime  # noqa: E402
+from edgeport.runtime.serve.app import ServeOptions, create_app  # noqa: E402
+from tests.serve.conftest import started, wait_ready  # noqa: E402
 
 TEXTS = ["A great, fun film!", "Dull and far too long: boring.", "", "zzz unknown words only", "It's a wonderful story"]
 

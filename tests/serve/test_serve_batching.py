@@ -13,11 +13,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edgeport import runtime
-from edgeport.runtime.errors import ValueRangeError
-from edgeport.runtime.serve.app import rows_independent
-from edgeport.runtime.serve.batching import Batcher
-from tests.serve.conftest import started
+from tests.serve.conftest import require_serve
+
+require_serve(test_client=True)  # before anything that imports the serve extra
+
+from edgeport import runtime  # noqa: E402
+from edgeport.runtime.errors import ValueRangeError  # noqa: E402
+from edgeport.runtime.serve.app import rows_independent  # noqa: E402
+from edgeport.runtime.serve.batching import Batcher  # noqa: E402
+from tests.serve.conftest import started  # noqa: E402
 
 
 class Engine:

@@ -6,15 +6,18 @@ import json
 from pathlib import Path
 
 from tests.runtime.conftest import run_python
+from tests.serve.conftest import require_serve
+
+require_serve()
 
 SCRIPT = r'''
-import json, sys
-from edgeport import runtime
-from edgeport.runtime import cli
+import json, sys  # noqa: E402
+from edgeport import runtime  # noqa: E402
+from edgeport.runtime import cli  # noqa: E402
 cli.build_parser()
 runtime.load(sys.argv[1]).predict(["a great film"])
 core = sorted(m for m in sys.modules if m.startswith("edgeport.runtime.serve") or m.split(".")[0] in ("starlette", "uvicorn"))
-import edgeport.runtime.serve.app, edgeport.runtime.serve.server
+import edgeport.runtime.serve.app, edgeport.runtime.serve.server  # noqa: E402
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
 print(json.dumps({"core": core, "heavy": heavy}))
 '''

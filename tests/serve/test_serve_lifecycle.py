@@ -17,8 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeport import runtime
-from tests.serve.conftest import REPO, free_port
+from tests.serve.conftest import require_serve
+
+require_serve()  # before anything that imports the serve extra
+
+from edgeport import runtime  # noqa: E402
+from tests.serve.conftest import REPO, free_port  # noqa: E402
 
 SHUTDOWN_BOUND_S = 15
 

@@ -10,9 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from edgeport import runtime
-from tests.serve.conftest import free_port
-from tests.serve.webdriver import Browser, find_browser
+from tests.serve.conftest import require_serve
+
+require_serve()  # before anything that imports the serve extra
+
+from edgeport import runtime  # noqa: E402
+from tests.serve.conftest import free_port  # noqa: E402
+from tests.serve.webdriver import Browser, find_browser  # noqa: E402
 
 BROWSER = find_browser()
 pytestmark = pytest.mark.skipif(BROWSER is None, reason="needs chromium and chromedriver "
