@@ -18,7 +18,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[train,litert,onnx,image,dev]"
+	$(PY) -m pip install --quiet -e ".[train,litert,onnx,image,serve,dev]"
 	touch $@
 
 # A device-like environment: no TensorFlow, numpy 1.x, tflite-runtime, onnxruntime, Pillow.
@@ -112,3 +112,22 @@ test-arm64: setup setup-device runtime-models
 
 test-armv7: setup setup-device runtime-models
 	ARTIFACTS=$(abspath $(ARTIFACTS)) tools/device/test-device.sh armv7
+
+# The HTTP service under load, on loopback only (runtime/serve/loadtest.py): 8 client threads, a fixed mix
+# of valid and invalid requests (2,000 each on text bundles, 250 on image bundles, at most 60 s a run),
+# batching on, without waiting, and off; every status and answer checked against runtime.load().predict.
+# Serves the demo bundles when they exist, else the runtime tests' small ones.
+LOADTEST_DEMO := $(wildcard $(ARTIFACTS)/imdb/manifest.json $(ARTIFACTS)/pets/manifest.json)
+LOADTEST_BUNDLES ?= $(dir $(or $(LOADTEST_DEMO),$(RUNTIME_MODELS)/text_binary/manifest.json $(RUNTIME_MODELS)/image/manifest.json))
+LOADTEST_ARGS ?=
+.PHONY: loadtest
+loadtest: setup $(if $(LOADTEST_DEMO),,runtime-models)
+	$(PY) -m edgeport.runtime.serve.loadtest $(LOADTEST_BUNDLES) $(LOADTEST_ARGS)
+
+# Debian's headless Chromium and its driver, for the browser test of the serve page
+# (tests/serve/test_serve_page.py skips without them). Needs root and apt-get.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@chromium --version 2>/dev/null | head -n1

@@ -1,4 +1,5 @@
-"""`edgeport-run` / `python -m edgeport.runtime`: parse, call the runtime, print. Subcommands: info, predict, bench.
+"""`edgeport-run` / `python -m edgeport.runtime`: parse, call the runtime, print. Subcommands: info, predict, bench,
+compat, serve.
 
 Exit codes: 0 ok, 1 internal failure, 2 bad input or usage, 3 missing or bad model (file, manifest,
 engine). Set EDGEPORT_DEBUG=1 to see the traceback of an internal failure.
@@ -196,6 +197,56 @@ def add_bench_parser(commands: Any) -> None:
     bench.set_defaults(func=cmd_bench)
 
 
+# ---------------------------------------------------------------- serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from edgeport.runtime.serve.app import MB, ServeOptions
+    from edgeport.runtime.serve.server import run_server
+
+    options = ServeOptions(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                           api_key=args.api_key or os.environ.get("EDGEPORT_API_KEY") or None,
+                           max_body_bytes=int(args.max_body_mb * MB))
+    return run_server(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend, host=args.host,
+                      port=args.port, options=options, shutdown_timeout=args.shutdown_timeout,
+                      log_level=args.log_level, access_log=args.access_log)
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value < (1 if kind is int else 0):
+            raise argparse.ArgumentTypeError(f"expected a {'positive integer' if kind is int else 'number >= 0'}, "
+                                             f"got {text!r}")
+        return value
+    return parse
+
+
+def add_serve_parser(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="serve a bundle over HTTP (JSON API, metrics, a page to try it)")
+    serve.add_argument("bundle", help="bundle directory (with manifest.json)")
+    serve.add_argument("--variant", help="artifact to load, e.g. tflite-int8 (default: the manifest's recommended one)")
+    serve.add_argument("--threads", type=_positive(int), help="engine threads (default: CPUs, at most 4)")
+    serve.add_argument("--backend", help="force an engine: litert, tflite-runtime, tf-lite, onnxruntime")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--max-batch", type=_positive(int), default=32,
+                       help="most items per engine call when requests are gathered (default 32; 1: no batching)")
+    serve.add_argument("--max-wait-ms", type=_positive(float), default=5.0,
+                       help="longest a request waits for others to share its engine call (default 5)")
+    serve.add_argument("--api-key", help="require this key (header 'Authorization: Bearer KEY' or 'X-API-Key') "
+                       "on /v1/*; default $EDGEPORT_API_KEY, else none")
+    serve.add_argument("--max-body-mb", type=_positive(float), default=10.0, help="largest request body (default 10)")
+    serve.add_argument("--shutdown-timeout", type=_positive(float), default=10.0, metavar="S",
+                       help="on SIGTERM, wait at most S seconds for requests in flight (default 10)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -224,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     matrix = commands.add_parser("compat", help="which variant runs on which engine and machine")
     compat.add_arguments(matrix)
     matrix.set_defaults(func=compat.cmd_compat)
+    add_serve_parser(commands)
     return parser
 
 

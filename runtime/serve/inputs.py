@@ -1,0 +1,106 @@
+"""A predict request's body → the raw items the runtime takes (texts, or image file bytes).
+
+Text bundles take JSON `{"inputs": ["a great film", ...]}`; image bundles take JSON
+`{"inputs": [{"b64": "..."}, ...]}` or multipart/form-data files (any field name, in order).
+Whatever is malformed raises `RequestError` with the HTTP status to answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+JSON_TYPE, FORM_TYPE = "application/json", "multipart/form-data"
+
+
+class RequestError(Exception):
+    """A request the service refuses before the model sees it: `status` and a message saying why."""
+
+    def __init__(self, status: int, message: str, kind: str = "RequestError"):
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+
+
+class BodyTooLarge(RequestError):
+    """The body is over the service's limit (413)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"the body is over the limit of {limit:,} bytes: send fewer or smaller inputs "
+                              "(the server's --max-body-mb sets the limit)", "BodyTooLarge")
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_items(request: Request, kind: str) -> list[Any]:
+    """The request's items: str for text bundles, bytes (an image file) for image bundles."""
+    media = media_type(request)
+    if media == JSON_TYPE:
+        return json_items(await request.body(), kind)
+    if media == FORM_TYPE and kind == "image":
+        return await form_items(request)
+    accepted = f"{JSON_TYPE} or {FORM_TYPE}" if kind == "image" else JSON_TYPE
+    raise RequestError(415, f"content type {media or '(none)'!r} is not accepted here: send {accepted}",
+                       "UnsupportedMediaType")
+
+
+def json_items(body: bytes, kind: str) -> list[Any]:
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(400, f"the body is not valid JSON ({exc})", "MalformedJSON") from None
+    if not isinstance(doc, dict) or "inputs" not in doc:
+        raise RequestError(400, 'the body must be a JSON object with a list "inputs", e.g. '
+                           + ('{"inputs": ["a great film"]}' if kind == "text" else '{"inputs": [{"b64": "..."}]}'),
+                           "WrongField")
+    unknown = sorted(set(doc) - {"inputs"})
+    if unknown:
+        raise RequestError(400, f"unknown fields {unknown}: the body takes only \"inputs\"", "WrongField")
+    inputs = doc["inputs"]
+    if not isinstance(inputs, list):
+        raise RequestError(400, f'"inputs" must be a list, got {type(inputs).__name__}', "WrongField")
+    if kind == "text":
+        for i, item in enumerate(inputs):
+            if not isinstance(item, str):
+                raise RequestError(400, f'inputs[{i}] is a {_json_type(item)}; this text model takes strings',
+                                   "WrongField")
+        return inputs
+    return [_b64_image(item, i) for i, item in enumerate(inputs)]
+
+
+def _b64_image(item: Any, position: int) -> bytes:
+    if not (isinstance(item, dict) and set(item) == {"b64"} and isinstance(item["b64"], str)):
+        raise RequestError(400, f'inputs[{position}] must be {{"b64": "<base64 of an image file>"}}, '
+                           f"got a {_json_type(item)}", "WrongField")
+    try:
+        return base64.b64decode(item["b64"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RequestError(400, f"inputs[{position}].b64 is not valid base64 ({exc})", "WrongField") from None
+
+
+async def form_items(request: Request) -> list[bytes]:
+    try:
+        form = await request.form()
+    except RequestError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — Starlette raises several types for a broken multipart body
+        raise RequestError(400, f"the multipart body cannot be parsed ({exc})", "MalformedForm") from None
+    try:
+        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        if not files:
+            raise RequestError(400, "the form holds no file: upload images as multipart/form-data files",
+                               "WrongField")
+        return [await f.read() for f in files]
+    finally:
+        await form.close()
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
