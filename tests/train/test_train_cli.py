@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -36,11 +39,15 @@ def test_text_task_trains_end_to_end(task, text_data_dir, tmp_path, capsys):
     assert line.startswith(f"{task}: test accuracy ") and str(out) in line
 
 
-def test_seeded_runs_repeat(text_data_dir, tmp_path):
+@pytest.mark.parametrize("task", ["imdb", "pets"])
+def test_seeded_runs_repeat(task, text_data_dir, tmp_path):
+    write_image_folder(text_data_dir / "pets", {"cats": 6, "dogs": 6})
+    image = ["--image-size", "32", "--base-weights", "none", "--batch-size", "4"] if task == "pets" else []
     runs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        cli.main(["imdb", "--data-dir", str(text_data_dir), "--out", str(out), "--epochs", "1", "--quiet", "--seed", "4"])
+        args = [task, "--data-dir", str(text_data_dir), "--out", str(out), "--epochs", "2", "--quiet", "--seed", "4"]
+        assert cli.main(args + image) == 0
         runs.append(read_outputs(out)[2].get_weights())
     assert len(runs[0]) == len(runs[1]) > 0
     for a, b in zip(*runs):
@@ -142,3 +149,37 @@ def test_a_malformed_cluster_description_is_one_clear_line(text_data_dir, tmp_pa
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("edgeport-train: TF_CONFIG is not valid JSON") and "Training on several machines" in err
+
+
+def quiet_environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY", "EDGEPORT_DATA_DIR")}
+    env.update(extra)
+    return env
+
+
+def test_tensorflow_start_up_lines_stay_off_stderr(text_data_dir, tmp_path):
+    cmd = [sys.executable, "-m", "edgeport.train", "imdb", "--data-dir", str(text_data_dir), "--out", str(tmp_path / "o"),
+           "--epochs", "1", "--quiet"]
+    done = subprocess.run(cmd, env=quiet_environment(), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0 and done.stdout.startswith("imdb: test accuracy ")
+    assert done.stderr == ""
+
+
+def test_a_logging_level_the_user_set_is_kept():
+    show = "import os, edgeport.train.cli; print(os.environ['TF_CPP_MIN_LOG_LEVEL'], os.environ['GRPC_VERBOSITY'])"
+    default = subprocess.run([sys.executable, "-c", show], env=quiet_environment(), capture_output=True, text=True)
+    chosen = subprocess.run([sys.executable, "-c", show], env=quiet_environment(TF_CPP_MIN_LOG_LEVEL="0"), capture_output=True, text=True)
+    assert (default.stdout.split(), chosen.stdout.split()) == (["2", "ERROR"], ["0", "ERROR"])
+
+
+def test_the_progress_bar_is_kept_for_a_terminal():
+    from edgeport.train.loop import fit_verbosity
+
+    class Stream:
+        def __init__(self, tty: bool):
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    assert [fit_verbosity("auto", Stream(True)), fit_verbosity("auto", Stream(False)), fit_verbosity(0, Stream(True))] == [1, 2, 0]
