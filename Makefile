@@ -33,8 +33,8 @@ $(DEVICE_VENV)/.installed: pyproject.toml
 TASKS := imdb reuters pets
 MODELS := $(TASKS:%=$(ARTIFACTS)/%/keras/model.keras)
 
-# Trains a task when its model is missing, or the environment or the recipes changed.
-$(ARTIFACTS)/%/keras/model.keras: $(VENV)/.installed train/recipes.py
+# Trains a task when its model is missing, or the environment or any file of train/ changed.
+$(ARTIFACTS)/%/keras/model.keras: $(VENV)/.installed $(wildcard train/*.py)
 	$(PY) -m edgeport.train $* --out $(ARTIFACTS)/$*
 
 train: $(MODELS)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Set before TensorFlow's first import: its C++ start-up and log lines (and gRPC's, in a multi-worker
+# run) stay off the terminal. A value the user set is kept.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import argparse
 import sys
 from typing import Sequence
 
@@ -58,7 +64,6 @@ def progress_line(index: int, total: int, outcome, verbose: bool = False) -> str
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from edgeport.export.variants import select_variants
 
     try:

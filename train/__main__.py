@@ -1,5 +1,6 @@
 import sys
 
+# cli sets TensorFlow's logging variables before anything imports TensorFlow: import it first.
 from edgeport.train.cli import main
 
 sys.exit(main())

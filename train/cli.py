@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Set before TensorFlow's first import: its C++ start-up and log lines (and gRPC's, in a multi-worker
+# run) stay off the terminal. A value the user set is kept.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import argparse
 import sys
 from pathlib import Path
 
@@ -36,7 +42,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     recipe = RECIPES[args.task].with_overrides(epochs=args.epochs, batch_size=args.batch_size)
     if isinstance(recipe, ImageRecipe):
         recipe = recipe.with_overrides(alpha=args.alpha, image_size=args.image_size, base_weights=args.base_weights)
@@ -46,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from edgeport.train.data import DataError, DataNotFoundError
     from edgeport.train.distribute import ClusterConfigError, use_logical_cpus
+    from edgeport.train.keras_fixes import KerasVersionError
     from edgeport.train.loop import train_task
 
     if args.logical_cpus:
@@ -55,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         result = train_task(
             recipe, out, data_dir=args.data_dir, seed=args.seed, verbose=0 if args.quiet else "auto", strategy=args.strategy
         )
-    except (DataNotFoundError, DataError, ClusterConfigError) as exc:
+    except (DataNotFoundError, DataError, ClusterConfigError, KerasVersionError) as exc:
         print(f"edgeport-train: {exc}", file=sys.stderr)
         return 2
     m = result.metrics

@@ -1,6 +1,7 @@
 """Scale-out through TensorFlow's own `tf.distribute`: strategy choice, sharded `tf.data` input, chief role.
 
-The cluster is described the standard way, by `TF_CONFIG`; edgeport adds no layer of its own.
+The cluster is described the standard way, by `TF_CONFIG`; edgeport adds no layer of its own. The Keras
+workarounds a multi-worker run needs are in `train.keras_fixes`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ import math
 import os
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 import tensorflow as tf
-
-from edgeport.runtime.manifest import atomic_write_bytes
 
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 
@@ -89,40 +87,6 @@ def choose_strategy(name: str = "auto") -> Placement:
     return Placement(strategy, name, 1, strategy.num_replicas_in_sync, True, "local")
 
 
-def prepare_model(model, placement: Placement, sample: tf.data.Dataset) -> None:
-    """Work around Keras 3's two failures under `MultiWorkerMirroredStrategy` (keras-team/keras#20585).
-
-    1. `fit` builds metrics and losses from a first batch that it reduces across replicas, which fails:
-       build them here from a plain, undistributed batch and let `fit` skip that step.
-    2. Each step's logs (scalars) are reduced with `reduce("MEAN", axis=0)`, which fails on scalars:
-       average them across replicas element-wise instead (`axis=None`), as Keras does for one worker.
-    """
-    if placement.name != "multi-worker":
-        return
-    x, y = next(iter(sample.take(1)))
-    with placement.strategy.scope():
-        model._symbolic_build(data_batch=(x, y, None))
-    model._maybe_symbolic_build = lambda *args, **kwargs: None
-    _average_logs_across_workers()
-
-
-def _average_logs_across_workers() -> None:
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer
-
-    if getattr(trainer.reduce_per_replica, "edgeport_patched", False):
-        return
-    keras_reduce = trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction="auto"):
-        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
-            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
-        return keras_reduce(values, strategy, reduction)
-
-    reduce_per_replica.edgeport_patched = True
-    trainer.reduce_per_replica = reduce_per_replica
-
-
 def split_for_validation(n: int, validation_split: float) -> int:
     """The index where Keras' `validation_split` cuts (the last fraction is validation, unshuffled)."""
     return int(math.ceil(n * (1.0 - validation_split))) if validation_split else n
@@ -148,16 +112,3 @@ def describe(placement: Placement, global_batch: int) -> str:
         f"strategy {placement.name}, {placement.workers} worker(s), {placement.replicas} replica(s), "
         f"global batch {global_batch} ({per_replica:g} per replica)"
     )
-
-
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` whose files are replaced atomically: a run killed while saving leaves the last
-    complete backup (Keras overwrites its files in place, and a half-written one stops the restart)."""
-
-    def _save_model(self) -> None:
-        os.makedirs(self.backup_dir, exist_ok=True)
-        partial = os.path.join(self.backup_dir, ".partial.weights.h5")
-        self.model.save_weights(partial, overwrite=True)
-        os.replace(partial, self._weights_path)
-        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        atomic_write_bytes(self._training_metadata_path, json.dumps(state).encode())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
-import tempfile
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,8 +18,10 @@ import tensorflow as tf
 
 from edgeport.runtime.files import atomic_output, atomic_write_bytes
 from edgeport.train import data as datasets
-from edgeport.train.distribute import AtomicBackupAndRestore, Placement, array_dataset, choose_strategy, describe, prepare_model, split_for_validation
-from edgeport.train.models import build_image_model, build_text_model, mobilenet_weights_name, resolve_base_weights
+from edgeport.train import backup
+from edgeport.train.distribute import array_dataset, choose_strategy, describe, split_for_validation
+from edgeport.train.keras_fixes import multi_worker_fixes
+from edgeport.train.models import build_image_model, build_text_model, download_imagenet_weights, resolve_base_weights
 from edgeport.train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR, TEXT_FILTERS, ImageRecipe, TextRecipe
 
 TASK_FILE = "task.json"
@@ -124,12 +127,9 @@ def build_model(recipe: TextRecipe | ImageRecipe, task_data: TaskData, data_dir:
     if isinstance(recipe, TextRecipe):
         return build_text_model(recipe)
     weights = resolve_base_weights(recipe.base_weights, recipe.alpha, recipe.image_size, data_dir)
-    name = mobilenet_weights_name(recipe.alpha, recipe.image_size) if weights == "imagenet" else ""
-    message = (
-        f"ImageNet weights {name} not found: put the file into DATA_DIR/weights/ (with --data-dir DATA_DIR "
-        f"or ${datasets.DATA_DIR_ENV}) or into {datasets.keras_cache_dir('models')}, or train with --base-weights none"
-    )
-    return datasets.download_or_explain(lambda: build_image_model(recipe, len(task_data.labels), weights), message)
+    if weights == "imagenet":
+        weights = download_imagenet_weights(recipe.alpha, recipe.image_size)
+    return build_image_model(recipe, len(task_data.labels), weights)
 
 
 class TestSetEvaluation(keras.callbacks.Callback):
@@ -158,19 +158,12 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
-def backup_dir(out: Path, placement: Placement) -> Path:
-    """Where `BackupAndRestore` keeps the last epoch: inside the bundle for the chief, outside it for
-    other workers (each worker restores its own copy)."""
-    if placement.is_chief:
-        return out / "keras" / "backup"
-    tag = f"{out.resolve()}".replace(os.sep, "_").strip("_")
-    return Path(tempfile.gettempdir()) / "edgeport-backup" / f"{tag}-{placement.task.replace(':', '-')}"
-
-
-def finished_epochs(directory: Path) -> int:
-    """How many epochs the backup holds: a restarted run resumes after them (0 when there is none)."""
-    metadata = directory / "training_metadata.json"
-    return int(json.loads(metadata.read_text())["epoch"]) if metadata.is_file() else 0
+def fit_verbosity(verbose: int | str, stream=None) -> int | str:
+    """Keras' progress bar on a terminal; one line per epoch (`verbose=2`) into a log or a pipe."""
+    if verbose != "auto":
+        return verbose
+    stream = stream or sys.stdout
+    return 1 if stream.isatty() else 2
 
 
 def train_task(
@@ -180,14 +173,19 @@ def train_task(
     seed: int = 0,
     verbose: int | str = "auto",
     strategy: str = "default",
+    deterministic: bool = True,
 ) -> TrainResult:
     """Train one recipe and write `keras/model.keras`, `keras/metrics.json`, `keras/task.json` and
     `vocab.json` or `labels.json` under `out_dir` (on the chief only).
 
     A run killed part-way resumes from its last finished epoch when started again with the same command.
+    The same seed gives the same weights: `deterministic` makes TensorFlow choose deterministic kernels
+    (`tf.config.experimental.enable_op_determinism`, for the whole process; see README for its cost).
     """
     placement = choose_strategy(strategy)  # first: multi-worker must exist before other TensorFlow work
     keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     started = time.perf_counter()
     out = Path(out_dir)
     by_file = isinstance(recipe, ImageRecipe) and placement.workers > 1
@@ -204,20 +202,23 @@ def train_task(
     train_data = array_dataset(task_data.x_train[:cut], y_train[:cut], batch, seed, already_sharded=by_file)
     validation = array_dataset(task_data.x_train[cut:], y_train[cut:], batch, None, by_file) if cut < len(y_train) else None
     test_data = array_dataset(task_data.x_test, y_test, batch, None)
-    prepare_model(model, placement, train_data)
-    backup = backup_dir(out, placement)
-    first_epoch = finished_epochs(backup)
-    if first_epoch:
-        print(f"{recipe.task}: restored from backup in {backup}: resuming at epoch {first_epoch + 1}", flush=True)
-    history = model.fit(
-        train_data,
-        validation_data=validation,
-        shuffle=False,  # the tf.data pipeline shuffles, seeded
-        epochs=recipe.epochs,
-        callbacks=[TestSetEvaluation(test_data), AtomicBackupAndRestore(str(backup))],
-        verbose=verbose,
-    )
-    test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
+    fixes = multi_worker_fixes(model, placement.strategy, train_data) if placement.name == "multi-worker" else contextlib.nullcontext()
+    backup_dir = backup.backup_dir(out, placement.is_chief, placement.task)
+    with fixes:
+        with placement.strategy.scope():
+            first_epoch = backup.restore(model, backup_dir)
+        if first_epoch:
+            print(f"{recipe.task}: restored from backup in {backup_dir}: resuming at epoch {first_epoch + 1}", flush=True)
+        history = model.fit(
+            train_data,
+            validation_data=validation,
+            shuffle=False,  # the tf.data pipeline shuffles, seeded
+            epochs=recipe.epochs,
+            initial_epoch=first_epoch,
+            callbacks=[TestSetEvaluation(test_data), backup.EpochBackup(backup_dir)],
+            verbose=fit_verbosity(verbose),
+        )
+        test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
     wall = time.perf_counter() - started
     metrics = {
         "task": recipe.task,

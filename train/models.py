@@ -7,11 +7,12 @@ from pathlib import Path
 
 import keras
 
-from edgeport.train.data import DataError, DataNotFoundError, data_dirs, keras_cache_dir
+from edgeport.train.data import DATA_DIR_ENV, DataError, DataNotFoundError, data_dirs, download_or_explain, keras_cache_dir
 from edgeport.train.recipes import ImageRecipe, TextRecipe
 
 TOKENS_INPUT = "tokens"
 IMAGE_INPUT = "image"
+MOBILENET_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"  # as Keras
 
 
 def _optimizer(name: str, learning_rate: float | None) -> keras.optimizers.Optimizer:
@@ -77,6 +78,23 @@ def resolve_base_weights(base_weights: str, alpha: float, size: int, data_dir: s
     places = [d / "weights" / name for d in data_dirs(data_dir)] + [keras_cache_dir("models") / name]
     found = next((p for p in places if p.is_file()), None)
     return str(found) if found else "imagenet"
+
+
+def download_imagenet_weights(alpha: float, size: int) -> str:
+    """Download MobileNet's ImageNet file into the Keras cache as Keras itself would; offline, a
+    `DataNotFoundError` that says where to put the file. Only the download is covered: an error while
+    building the model afterwards keeps its own message."""
+    name = mobilenet_weights_name(alpha, size)
+    cache = keras_cache_dir("models")
+    message = (
+        f"ImageNet weights {name} not found: put the file into DATA_DIR/weights/ (with --data-dir DATA_DIR "
+        f"or ${DATA_DIR_ENV}) or into {cache}, or train with --base-weights none"
+    )
+
+    def download() -> str:
+        return keras.utils.get_file(name, MOBILENET_WEIGHTS_URL + name, cache_dir=str(cache.parent), cache_subdir=cache.name)
+
+    return str(download_or_explain(download, message))
 
 
 def build_image_model(recipe: ImageRecipe, num_classes: int, weights: str | None) -> keras.Model:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -36,13 +39,29 @@ def test_text_task_trains_end_to_end(task, text_data_dir, tmp_path, capsys):
     assert line.startswith(f"{task}: test accuracy ") and str(out) in line
 
 
-def test_seeded_runs_repeat(text_data_dir, tmp_path):
+@pytest.mark.parametrize("task", ["imdb", "pets"])
+def test_seeded_runs_repeat(task, text_data_dir, tmp_path):
+    write_image_folder(text_data_dir / "pets", {"cats": 6, "dogs": 6})
+    image = ["--image-size", "32", "--base-weights", "none", "--batch-size", "4"] if task == "pets" else []
     runs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        cli.main(["imdb", "--data-dir", str(text_data_dir), "--out", str(out), "--epochs", "1", "--quiet", "--seed", "4"])
-        runs.append(read_outputs(out)[2].get_layer("embedding").get_weights()[0])
-    np.testing.assert_allclose(runs[0], runs[1], atol=1e-6)
+        args = [task, "--data-dir", str(text_data_dir), "--out", str(out), "--epochs", "2", "--quiet", "--seed", "4"]
+        assert cli.main(args + image) == 0
+        runs.append(read_outputs(out)[2].get_weights())
+    assert len(runs[0]) == len(runs[1]) > 0
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)  # bit for bit: the same seed gives the same weights
+
+
+def test_progress_is_one_line_per_epoch_when_not_a_terminal(text_data_dir, tmp_path, capsys):
+    assert cli.main(["imdb", "--data-dir", str(text_data_dir), "--out", str(tmp_path / "o"), "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "\b" not in out and "\r" not in out  # no progress bar redrawn in place
+    lines = out.strip().splitlines()
+    assert [line for line in lines if line.startswith("Epoch ")] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    assert len(lines) == 2 * 3 + 1  # "Epoch i/n", its one line of figures, and the summary line
+    assert all("loss: " in lines[i] for i in (1, 3, 5))
 
 
 def test_image_task_trains_end_to_end(tmp_path):
@@ -69,16 +88,34 @@ def test_missing_data_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch)
 
 
 def test_missing_imagenet_weights_offline_names_the_file(tmp_path, capsys, monkeypatch):
-    def offline(*args, **kwargs):
+    urls = []
+
+    def offline(fname, origin, **kwargs):
+        urls.append(origin)
         raise OSError("URL fetch failure: no network")
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    monkeypatch.setattr(keras.applications, "MobileNet", offline)
+    monkeypatch.setattr(keras.utils, "get_file", offline)
     data_dir = write_image_folder(tmp_path / "data", {"cats": 3, "dogs": 3})
     args = ["pets", "--data-dir", str(data_dir), "--out", str(tmp_path / "o"), "--alpha", "0.5", "--image-size", "32"]
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert "mobilenet_5_0_32_tf_no_top.h5" in err and "weights/" in err and "--base-weights none" in err
+    assert urls == ["https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_5_0_32_tf_no_top.h5"]
+
+
+def test_a_model_error_after_the_weights_are_found_keeps_its_own_message(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("layer conv1 got an input of the wrong rank")
+
+    data_dir = write_image_folder(tmp_path / "data" / "pets", {"cats": 3, "dogs": 3}).parent
+    (data_dir / "weights").mkdir()
+    (data_dir / "weights" / "mobilenet_5_0_32_tf_no_top.h5").write_bytes(b"found")  # found locally: no download
+    monkeypatch.setattr(keras.applications, "MobileNet", broken)
+    args = ["pets", "--data-dir", str(data_dir), "--out", str(tmp_path / "o"), "--alpha", "0.5", "--image-size", "32"]
+    with pytest.raises(ValueError) as raised:
+        cli.main(args)
+    assert type(raised.value) is ValueError and str(raised.value) == "layer conv1 got an input of the wrong rank"
 
 
 def test_image_options_are_refused_for_text_tasks(capsys):
@@ -112,3 +149,37 @@ def test_a_malformed_cluster_description_is_one_clear_line(text_data_dir, tmp_pa
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("edgeport-train: TF_CONFIG is not valid JSON") and "Training on several machines" in err
+
+
+def quiet_environment(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY", "EDGEPORT_DATA_DIR")}
+    env.update(extra)
+    return env
+
+
+def test_tensorflow_start_up_lines_stay_off_stderr(text_data_dir, tmp_path):
+    cmd = [sys.executable, "-m", "edgeport.train", "imdb", "--data-dir", str(text_data_dir), "--out", str(tmp_path / "o"),
+           "--epochs", "1", "--quiet"]
+    done = subprocess.run(cmd, env=quiet_environment(), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0 and done.stdout.startswith("imdb: test accuracy ")
+    assert done.stderr == ""
+
+
+def test_a_logging_level_the_user_set_is_kept():
+    show = "import os, edgeport.train.cli; print(os.environ['TF_CPP_MIN_LOG_LEVEL'], os.environ['GRPC_VERBOSITY'])"
+    default = subprocess.run([sys.executable, "-c", show], env=quiet_environment(), capture_output=True, text=True)
+    chosen = subprocess.run([sys.executable, "-c", show], env=quiet_environment(TF_CPP_MIN_LOG_LEVEL="0"), capture_output=True, text=True)
+    assert (default.stdout.split(), chosen.stdout.split()) == (["2", "ERROR"], ["0", "ERROR"])
+
+
+def test_the_progress_bar_is_kept_for_a_terminal():
+    from edgeport.train.loop import fit_verbosity
+
+    class Stream:
+        def __init__(self, tty: bool):
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    assert [fit_verbosity("auto", Stream(True)), fit_verbosity("auto", Stream(False)), fit_verbosity(0, Stream(True))] == [1, 2, 0]
