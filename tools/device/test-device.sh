@@ -8,7 +8,8 @@
 #
 #   EDGEPORT_RUNTIME_MODELS  the runtime test models the host exported (default build/runtime-models)
 #   ARTIFACTS                demo bundles: compared too, and given a compatibility section in report.md
-#   SMOKE=1                  the CI subset: one small model per engine, no test suite (ci-smoke.sh)
+#   SMOKE=1                  the CI subset: one small model per engine and the serve check, no test suite
+#                            (ci-smoke.sh)
 set -euo pipefail
 ARCH=${1:-${ARCH:-arm64}}
 source "$(dirname "$0")/common.sh"
@@ -109,6 +110,10 @@ sys.exit(0 if machine == '$MACHINE' else f'expected $MACHINE, got {machine}')"
   [ "$ARCH" = armv7 ] && engines=tflite-runtime,litert,onnxruntime  # the matrix shows the two missing
   timed "probes-$set" in_chroot -C /src "$py" -m edgeport.runtime.compat "${models[@]}" \
     --engines "$engines" --save "/out/models-$MACHINE-$set.json" >/dev/null || failed=1
+  if [ "$set" = litert ]; then
+    log "$set venv: edgeport-run serve answers /healthz and a prediction, emulated"
+    timed "serve-$set" in_chroot -C /src "$py" tools/device/serve_check.py /models/text_binary || failed=1
+  fi
   if [ ${#demo[@]} -gt 0 ]; then
     timed "probes-demo-$set" in_chroot -C /src "$py" -m edgeport.runtime.compat "${demo[@]}" \
       --engines "$engines" --save "/out/demo-$MACHINE-$set.json" >/dev/null || failed=1
