@@ -3,6 +3,12 @@
 A bundle is a directory holding model files, the files preprocessing needs
 (`vocab.json` or `labels.json`) and `manifest.json`. Paths in the manifest are
 relative to the bundle and may not leave it.
+
+Every file the runtime reads is listed with its size and sha256: model files as `artifacts`, the
+others (vocabulary, labels, golden samples, external model data) as `files`. The runtime reads each
+file once, checks exactly those bytes and uses them; it reads nothing the manifest does not list, and
+refuses a bundle that holds a symbolic link. `manifest.json` itself is bounded (`limits`) before it
+is parsed.
 """
 
 from __future__ import annotations
@@ -10,14 +16,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from edgeport.runtime import limits
 from edgeport.runtime.errors import ManifestError, ModelFileError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 FORMATS = ("tflite", "onnx")
 TASK_KINDS = ("text", "image")
@@ -62,6 +73,15 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class FileEntry:
+    """One file other than a model that the runtime reads (vocabulary, labels, golden samples)."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything the device needs to know about a bundle."""
 
@@ -73,7 +93,13 @@ class Manifest:
     source_model: dict[str, Any] = field(default_factory=dict)
     recommended: str | None = None
     recommended_reason: str | None = None
+    files: list[FileEntry] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+
+    def file_entry(self, path: str) -> FileEntry | None:
+        """The `files` entry for `path` (relative to the bundle), or None when the manifest lists none."""
+        wanted = path.replace("\\", "/")
+        return next((f for f in self.files if f.path == wanted), None)
 
     def artifact(self, key: str) -> Artifact:
         """The artifact named `key` (`tflite-int8`), or by bare variant (`static-int8`) when that is unique."""
@@ -134,18 +160,38 @@ def _tensor_from_dict(doc: Any, where: str) -> TensorSpec:
     return TensorSpec(name, shape, dtype, None if scale is None else float(scale), zero_point)
 
 
-def _artifact_from_dict(doc: Any, where: str) -> Artifact:
-    if not isinstance(doc, dict):
-        raise ManifestError(f"{where}: expected an object")
-    fmt = _require(doc, "format", str, where)
-    if fmt not in FORMATS:
-        raise ManifestError(f"{where}: format {fmt!r} is not one of {', '.join(FORMATS)}")
+def _hash_and_size(doc: dict, where: str) -> tuple[str, int]:
     sha = _require(doc, "sha256", str, where)
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise ManifestError(f"{where}: sha256 must be 64 lowercase hex digits")
     size = _require(doc, "size", int, where)
     if size < 0:
         raise ManifestError(f"{where}: size must not be negative")
+    return sha, size
+
+
+def _file_from_dict(doc: Any, where: str) -> FileEntry:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: expected an object")
+    sha, size = _hash_and_size(doc, where)
+    path = safe_relative_path(_require(doc, "path", str, where), where)
+    return FileEntry(path.replace("\\", "/"), size, sha)
+
+
+def _optional(doc: dict, key: str, kind: type | tuple, where: str) -> Any:
+    value = doc.get(key)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
+        raise ManifestError(f"{where}: field {key!r} should be {_kind_name(kind)} or absent, got {type(value).__name__}")
+    return value
+
+
+def _artifact_from_dict(doc: Any, where: str) -> Artifact:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: expected an object")
+    fmt = _require(doc, "format", str, where)
+    if fmt not in FORMATS:
+        raise ManifestError(f"{where}: format {fmt!r} is not one of {', '.join(FORMATS)}")
+    sha, size = _hash_and_size(doc, where)
     status = doc.get("status", "unchecked")
     if status not in STATUSES:
         raise ManifestError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
@@ -159,10 +205,10 @@ def _artifact_from_dict(doc: Any, where: str) -> Artifact:
         size=size,
         inputs=inputs,
         outputs=outputs,
-        converter=dict(doc.get("converter") or {}),
-        opset=doc.get("opset"),
+        converter=dict(_optional(doc, "converter", dict, where) or {}),
+        opset=_optional(doc, "opset", int, where),
         status=status,
-        parity=dict(doc.get("parity") or {}),
+        parity=dict(_optional(doc, "parity", dict, where) or {}),
     )
 
 
@@ -182,26 +228,35 @@ def manifest_from_dict(doc: Any) -> Manifest:
     preprocessing = _require(doc, "preprocessing", dict, "manifest")
     for key in ("vocabulary",):
         if key in preprocessing:
+            if not isinstance(preprocessing[key], str):
+                raise ManifestError(f"manifest.preprocessing.{key} must be a file name, got {preprocessing[key]!r}")
             safe_relative_path(preprocessing[key], f"manifest.preprocessing.{key}")
     artifacts = [_artifact_from_dict(a, f"manifest.artifacts[{i}]") for i, a in enumerate(_require(doc, "artifacts", list, "manifest"))]
     keys = [a.key for a in artifacts]
     if len(set(keys)) != len(keys):
         raise ManifestError(f"manifest: variants are listed twice: {keys}")
     recommended = doc.get("recommended")
-    if recommended is not None and recommended not in keys:
+    if recommended is not None and (not isinstance(recommended, str) or recommended not in keys):
         raise ManifestError(f"manifest: recommended variant {recommended!r} is not among the artifacts {keys}")
     labels = _require(doc, "labels", list, "manifest")
     if not all(isinstance(label, str) for label in labels):
         raise ManifestError("manifest: labels must be strings")
+    files = [_file_from_dict(f, f"manifest.files[{i}]") for i, f in enumerate(_optional(doc, "files", list, "manifest") or [])]
+    paths = [f.path for f in files] + [a.file.replace("\\", "/") for a in artifacts]
+    if len(set(paths)) != len(paths):
+        raise ManifestError(f"manifest: a file is listed twice: {sorted(p for p in paths if paths.count(p) > 1)}")
+    if MANIFEST_NAME in paths:
+        raise ManifestError(f"manifest: {MANIFEST_NAME} cannot list itself")
     return Manifest(
         task=_require(doc, "task", str, "manifest"),
         kind=kind,
         labels=labels,
         preprocessing=preprocessing,
         artifacts=artifacts,
-        source_model=dict(doc.get("source_model") or {}),
+        source_model=dict(_optional(doc, "source_model", dict, "manifest") or {}),
         recommended=recommended,
-        recommended_reason=doc.get("recommended_reason"),
+        recommended_reason=_optional(doc, "recommended_reason", str, "manifest"),
+        files=files,
         schema_version=version,
     )
 
@@ -210,15 +265,76 @@ def manifest_from_dict(doc: Any) -> Manifest:
 
 
 def read_manifest(bundle_dir: str | os.PathLike) -> Manifest:
-    """Read and validate `bundle_dir/manifest.json`."""
+    """Read and validate `bundle_dir/manifest.json` (bounded in size and depth before parsing)."""
     path = Path(bundle_dir) / MANIFEST_NAME
+    if path.is_symlink():
+        raise ManifestError(f"{path} is a symbolic link; a bundle holds plain files only: re-copy the bundle")
     if not path.is_file():
         raise ManifestError(f"no {MANIFEST_NAME} in {bundle_dir}: export the model first (edgeport-export)")
+    return manifest_from_bytes(read_bounded(path, limits.MAX_MANIFEST_BYTES, ManifestError), str(path))
+
+
+def manifest_from_bytes(data: bytes, where: str = MANIFEST_NAME) -> Manifest:
+    """Parse and validate manifest bytes: bounded size and depth, UTF-8, no duplicate keys."""
+    return manifest_from_dict(parse_json(data, where, limits.MAX_MANIFEST_BYTES))
+
+
+def read_bounded(path: Path, limit: int, error: type[Exception]) -> bytes:
+    """The bytes of `path`, refusing a link or a file larger than `limit` before reading it."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc}); re-export the bundle") from None
-    return manifest_from_dict(doc)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror}; re-copy the bundle") from None
+    with os.fdopen(fd, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise error(f"{path} is {size:,} bytes, more than the {limit:,} allowed; it is no edgeport bundle file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{path} is more than the {limit:,} bytes allowed; it is no edgeport bundle file")
+    return data
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STEP = np.zeros(256, np.int8)
+_STEP[[ord("["), ord("{")]], _STEP[[ord("]"), ord("}")]] = 1, -1
+
+
+def json_depth(data: bytes) -> int:
+    """The deepest nesting of arrays and objects in JSON text (brackets inside strings not counted)."""
+    if not any(c in data for c in (b"[", b"{")):
+        return 0
+    steps = _STEP[np.frombuffer(_STRING.sub(b"", data), np.uint8)]
+    return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ManifestError(f"key {twice!r} appears twice in one object")
+    return doc
+
+
+def parse_json(data: bytes, where: str, limit: int, error: type[Exception] = ManifestError) -> Any:
+    """Parse bundle JSON: refuse more than `limit` bytes or `limits.MAX_JSON_DEPTH` levels before
+    parsing, then text that is not UTF-8 JSON, duplicate keys, NaN and Infinity."""
+    if len(data) > limit:
+        raise error(f"{where} is {len(data):,} bytes, more than the {limit:,} allowed; re-export the bundle")
+    depth = json_depth(data)
+    if depth > limits.MAX_JSON_DEPTH:
+        raise error(f"{where} is nested {depth} levels deep, more than the {limits.MAX_JSON_DEPTH} allowed; re-export the bundle")
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise error(f"{where} is not valid JSON ({exc}); re-export the bundle") from None
+    except ManifestError as exc:
+        raise error(f"{where}: {exc}; re-export the bundle") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> Path:
@@ -294,19 +410,119 @@ def read_verified_artifact(bundle_dir: str | os.PathLike, artifact: Artifact) ->
     The runtime hands these bytes to the engine, so the file cannot change between the check
     and the load.
     """
-    path = resolve_artifact_path(bundle_dir, artifact)
-    if not path.is_file():
-        raise ModelFileError(f"{artifact.key}: model file {path} is missing; re-export the bundle")
-    data = path.read_bytes()
-    if len(data) != artifact.size:
-        raise ModelFileError(
-            f"{artifact.key}: {path.name} is {len(data)} bytes, the manifest says {artifact.size}; "
-            "the file is truncated or was replaced: re-export or re-copy the bundle"
-        )
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != artifact.sha256:
-        raise ModelFileError(
-            f"{artifact.key}: sha256 of {path.name} is {digest[:12]}…, the manifest says {artifact.sha256[:12]}…; "
-            "the file is corrupt or was modified: re-export or re-copy the bundle"
-        )
-    return data
+    with BundleFiles(bundle_dir) as files:
+        return files.artifact(artifact)
+
+
+MAX_BUNDLE_ENTRIES = 100_000
+
+
+def refuse_links(bundle_dir: str | os.PathLike) -> None:
+    """Raise `ManifestError` when anything inside the bundle is a symbolic link, whatever it points to."""
+    pending, seen = [Path(bundle_dir)], 0
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError as exc:
+            raise ManifestError(f"cannot list {exc.filename}: {exc.strerror}; re-copy the bundle") from None
+        for entry in entries:
+            seen += 1
+            if entry.is_symlink():
+                raise ManifestError(f"{entry.path} is a symbolic link; a bundle holds plain files only, "
+                                    "whatever a link points to: replace it with the file (re-copy the bundle)")
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+        if seen > MAX_BUNDLE_ENTRIES:
+            raise ManifestError(f"{bundle_dir} holds more than {MAX_BUNDLE_ENTRIES:,} entries; it is no edgeport bundle")
+
+
+class BundleFiles:
+    """Reads a bundle's listed files through one open handle on its directory, so that every file of
+    one load comes from the same directory even when a re-export swaps a new bundle in meanwhile.
+    Each file is read once; size and sha256 are checked on exactly the bytes returned."""
+
+    def __init__(self, bundle_dir: str | os.PathLike):
+        self.root = Path(bundle_dir)
+        self._fd: int | None = None
+        if os.open in os.supports_dir_fd:
+            try:
+                self._fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            except OSError as exc:
+                raise ManifestError(f"cannot open the bundle directory {self.root}: {exc.strerror}") from None
+
+    def __enter__(self) -> "BundleFiles":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def swapped(self) -> bool:
+        """Whether the bundle's path names another directory than the one this reader opened."""
+        if self._fd is None:
+            return False
+        try:
+            here, opened = os.stat(self.root), os.fstat(self._fd)
+        except OSError:
+            return True
+        return (here.st_dev, here.st_ino) != (opened.st_dev, opened.st_ino)
+
+    def manifest(self) -> Manifest:
+        data = self._read(MANIFEST_NAME, limits.MAX_MANIFEST_BYTES, MANIFEST_NAME, ManifestError, missing=(
+            f"no {MANIFEST_NAME} in {self.root}: export the model first (edgeport-export)"))
+        return manifest_from_bytes(data, str(self.root / MANIFEST_NAME))
+
+    def artifact(self, artifact: Artifact) -> bytes:
+        """The verified bytes of a model file."""
+        return self.verified(artifact.file, artifact.size, artifact.sha256, artifact.key, ModelFileError, "model file")
+
+    def listed(self, manifest: Manifest, relative: str, where: str) -> bytes:
+        """The verified bytes of a file the manifest lists in `files`; an unlisted file is refused unread."""
+        entry = manifest.file_entry(safe_relative_path(relative, where))
+        if entry is None:
+            raise ManifestError(f"{where}: {relative!r} is not listed with its size and sha256 in the manifest's files; "
+                                "re-export the bundle with this version of edgeport")
+        return self.verified(entry.path, entry.size, entry.sha256, where, ModelFileError, "file")
+
+    def verified(self, relative: str, size: int, sha256: str, where: str, error: type[Exception], what: str) -> bytes:
+        name = safe_relative_path(relative, where)
+        data = self._read(name, size, where, error, missing=f"{where}: {what} {name} is missing; re-export the bundle")
+        if len(data) != size:
+            raise error(f"{where}: {name} is {len(data) if len(data) <= size else 'more than ' + str(size)} bytes, "
+                        f"the manifest says {size}; the file is truncated or was replaced: re-export or re-copy the bundle")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != sha256:
+            raise error(f"{where}: sha256 of {name} is {digest[:12]}…, the manifest says {sha256[:12]}…; "
+                        "the file is corrupt or was modified: re-export or re-copy the bundle")
+        return data
+
+    def _read(self, relative: str, limit: int, where: str, error: type[Exception], missing: str) -> bytes:
+        """At most `limit + 1` bytes of a plain file inside the bundle (no link, no device, no directory)."""
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            if self._fd is not None:
+                fd = os.open(relative, flags, dir_fd=self._fd)
+            else:
+                fd = os.open(resolve_bundle_path(self.root, relative, where), flags)
+        except FileNotFoundError:
+            raise error(missing) from None
+        except OSError as exc:
+            raise error(f"{where}: cannot read {relative} ({exc.strerror}): a bundle holds plain files only; "
+                        "re-copy the bundle") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise error(f"{where}: {relative} is not a plain file; re-export or re-copy the bundle")
+            chunks, left = [], limit + 1
+            while left > 0:
+                chunk = os.read(fd, min(left, 1 << 24))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)

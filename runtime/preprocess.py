@@ -5,21 +5,29 @@ character becomes the split string, split on it, drop empty words), the `keras.d
 (`start_char` first, then the word's id when `skip_top <= id < num_words`, else `oov_char`), then
 `pad_sequences`. Images follow `keras.utils.load_img` (RGB, resize to (width, height) with the
 training interpolation, no EXIF rotation) + `img_to_array` + `mobilenet.preprocess_input`.
+
+Limits (`runtime.limits`): an image is sized from its header before a pixel is decoded and refused
+above `MAX_IMAGE_PIXELS` (a JPEG is first decoded in draft mode at 1/2, 1/4 or 1/8 scale when that
+brings it under: then, and only then, its pixels differ from Keras' full decode); a text is cut to
+`maxlen × MAX_WORD_CHARS` characters on the side the tokeniser keeps before it is split.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from edgeport.runtime.errors import DtypeError, EmptyBatchError, EngineMissingError, ImageError, ManifestError, ValueRangeError
-from edgeport.runtime.manifest import resolve_bundle_path
+from edgeport.runtime import limits
+from edgeport.runtime.errors import (
+    DtypeError, EdgeportError, EmptyBatchError, EngineMissingError, ImageError, ManifestError, ValueRangeError,
+)
+from edgeport.runtime.manifest import parse_json, read_bounded, resolve_bundle_path
 
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 TEXT_DEFAULTS: dict[str, Any] = {
@@ -30,6 +38,7 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
 NORMALIZATIONS = ("mobilenet", "tf", "none")
 
 Preprocessor = Callable[[Sequence[Any]], np.ndarray]
+ReadFile = Callable[[str, str], bytes]  # (path relative to the bundle, what it is for) → verified bytes
 
 
 # ---------------------------------------------------------------- text
@@ -110,10 +119,14 @@ class TextPreprocessor:
         return start + [get(w, oov) for w in text_to_word_sequence(text, s["filters"], s["lowercase"], s["split"])]
 
     def kept_ids(self, text: str) -> list[int]:
-        """`token_ids(text)` already cut to `maxlen` as `truncating` says: only the words kept are looked up."""
+        """`token_ids(text)` already cut to `maxlen` as `truncating` says: only the words kept are looked up.
+        The text is first cut to `maxlen × limits.MAX_WORD_CHARS` characters on the side kept."""
         s, maxlen = self.spec, self.maxlen
         if maxlen == 0:
             return []
+        bound = maxlen * limits.MAX_WORD_CHARS
+        if len(text) > bound:
+            text = text[-bound:] if s["truncating"] == "pre" else text[:bound]
         if self._ascii is not None and text.isascii():
             table, sep, ids = self._ascii
             data = text.encode("ascii")
@@ -161,27 +174,34 @@ def _as_text(item: Any, position: int) -> str:
     return item
 
 
+def vocabulary_from_bytes(data: bytes, where: str = "vocab.json") -> dict[str, int]:
+    """Parse `vocab.json` bytes: a JSON object word → final token id (bounded in size and depth)."""
+    vocab = parse_json(data, f"the vocabulary file {where}", limits.MAX_VOCABULARY_BYTES)
+    if not isinstance(vocab, dict) or not all(type(v) is int for v in vocab.values()):
+        raise ManifestError(f"the vocabulary file {where} must be a JSON object word → integer id")
+    return vocab
+
+
 def load_vocabulary(path: Path) -> dict[str, int]:
-    """Read `vocab.json`: a JSON object word → final token id."""
+    """Read `vocab.json` from a path (unverified: `runtime.load` reads it through the manifest instead)."""
     if not path.is_file():
         raise ManifestError(f"the vocabulary file {path} is missing; re-export or re-copy the bundle")
-    try:
-        vocab = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"the vocabulary file {path} is not valid JSON ({exc}); re-export the bundle") from None
-    if not isinstance(vocab, dict) or not all(type(v) is int for v in vocab.values()):
-        raise ManifestError(f"the vocabulary file {path} must be a JSON object word → integer id")
-    return vocab
+    return vocabulary_from_bytes(read_bounded(path, limits.MAX_VOCABULARY_BYTES, ManifestError), str(path))
 
 
 # ---------------------------------------------------------------- images
 
 
+@functools.lru_cache(maxsize=1)
 def _pil():
     try:
         from PIL import Image
     except ImportError:
         raise EngineMissingError("reading images needs Pillow: pip install 'edgeport[image]'") from None
+    # Pillow warns from Image.open above its own limit (89 megapixels); this runtime refuses or drafts
+    # above limits.MAX_IMAGE_PIXELS before decoding, so the warning says nothing more (set once: a
+    # per-call warnings.catch_warnings is not thread-safe).
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     return Image
 
 
@@ -203,14 +223,45 @@ def load_image(item: Any, size: tuple[int, int], interpolation: str = "bilinear"
         return _resize_float_array(item, size, interpolation)
     image = _open_image(item, Image)
     try:
+        if not isinstance(item, Image.Image):
+            _within_pixel_limit(image, item)
         if image.mode != "RGB":
             image = image.convert("RGB")
         if image.size != (width, height):
             box = _aspect_crop(image.size, (width, height)) if keep_aspect_ratio else None
             image = image.resize((width, height), _resample(interpolation), box=box)
-        return np.asarray(image, dtype=np.float32)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"cannot read image {_describe(item)}: {exc}") from None
+        pixels = np.asarray(image, dtype=np.float32)
+    except EdgeportError:
+        raise
+    except MemoryError:
+        raise ImageError(f"image {_describe(item)} needs more memory than is free to decode") from None
+    except Exception as exc:  # noqa: BLE001 — any decoder failure on damaged bytes is an unreadable image
+        raise ImageError(f"cannot read image {_describe(item)}: {type(exc).__name__}: {exc}") from None
+    if pixels.shape != (height, width, 3):
+        raise ImageError(f"image {_describe(item)} decoded to shape {pixels.shape}, not ({height}, {width}, 3)")
+    return pixels
+
+
+def _within_pixel_limit(image: Any, item: Any) -> None:
+    """Refuse an image above `limits.MAX_IMAGE_PIXELS` from its header, before decoding; a JPEG is
+    set to decode in draft mode (scaled 1/2, 1/4 or 1/8) when that brings it under."""
+    limit = limits.MAX_IMAGE_PIXELS
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"image {_describe(item)} declares an empty size {width}×{height}")
+    if width * height <= limit:
+        return
+    if image.format == "JPEG":
+        for scale in (2, 4, 8):
+            want = (-(-width // scale), -(-height // scale))
+            if want[0] * want[1] <= limit:
+                image.draft("RGB", want)
+                if image.size[0] * image.size[1] <= limit:
+                    return
+                break
+    raise ImageError(f"image {_describe(item)} is {width}×{height} = {width * height:,} pixels, more than the "
+                     f"{limit:,} this runtime decodes (limits.MAX_IMAGE_PIXELS, EDGEPORT_MAX_IMAGE_PIXELS); "
+                     "scale it down before sending it")
 
 
 def _open_image(item: Any, Image) -> Any:
@@ -223,18 +274,37 @@ def _open_image(item: Any, Image) -> Any:
             )
         return Image.fromarray(item[..., 0] if item.ndim == 3 and item.shape[2] == 1 else item)
     try:
-        if isinstance(item, (bytes, bytearray)):
-            return Image.open(io.BytesIO(bytes(item)))
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            return _open_header(bytes(item), Image)
         if isinstance(item, (str, os.PathLike)):
             with open(item, "rb") as handle:  # as load_img does: the whole file, then decode
-                return Image.open(io.BytesIO(handle.read()))
+                return _open_header(handle.read(), Image)
     except FileNotFoundError:
         raise ImageError(f"image file {os.fspath(item)!r} does not exist") from None
     except IsADirectoryError:
         raise ImageError(f"{os.fspath(item)!r} is a directory, not an image file") from None
-    except (OSError, Image.DecompressionBombError) as exc:
+    except (ValueError, TypeError) as exc:  # e.g. a path with a NUL character
+        raise ImageError(f"cannot open image {_describe(item)}: {exc}") from None
+    except OSError as exc:
         raise ImageError(f"cannot read image {_describe(item)}: {exc}") from None
     raise DtypeError(f"cannot use a {type(item).__name__} as an image: pass a path, PIL image or HxWx3 array")
+
+
+def _open_header(data: bytes, Image) -> Any:
+    """`Image.open` (which reads only the header): Pillow's own decompression-bomb check is replaced by
+    `_within_pixel_limit`, which can still draft a JPEG Pillow would refuse outright."""
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        if data[:3] != b"\xff\xd8\xff":
+            raise ImageError(f"image declares more than {Image.MAX_IMAGE_PIXELS * 2:,} pixels, far more than the "
+                             f"{limits.MAX_IMAGE_PIXELS:,} this runtime decodes (limits.MAX_IMAGE_PIXELS)") from None
+    from PIL import JpegImagePlugin
+
+    try:
+        return JpegImagePlugin.JpegImageFile(io.BytesIO(data))  # the header only, without Pillow's bomb check
+    except Exception as exc:  # noqa: BLE001
+        raise ImageError(f"cannot read a JPEG header: {type(exc).__name__}: {exc}") from None
 
 
 def _resize_float_array(array: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
@@ -324,8 +394,10 @@ def as_items(raw: Any, kind: str) -> list[Any]:
 
 
 def make_preprocessor(kind: str, spec: dict[str, Any], bundle_dir: str | os.PathLike,
-                      input_shape: Sequence[int | None] | None) -> Preprocessor:
-    """The preprocessor a bundle's manifest asks for; checks the spec against the model's input."""
+                      input_shape: Sequence[int | None] | None, read: ReadFile | None = None) -> Preprocessor:
+    """The preprocessor a bundle's manifest asks for; checks the spec against the model's input.
+    `read(relative_path, purpose)` gives a file's verified bytes (`runtime.load` passes one that checks
+    the manifest's `files`); without it the file is read from the bundle directory unverified."""
     declared = spec.get("type", kind)
     if declared != kind:
         raise ManifestError(f"manifest.preprocessing.type is {declared!r} but the task kind is {kind!r}")
@@ -333,7 +405,11 @@ def make_preprocessor(kind: str, spec: dict[str, Any], bundle_dir: str | os.Path
         vocab_file = spec.get("vocabulary")
         if not isinstance(vocab_file, str):
             raise ManifestError("manifest.preprocessing.vocabulary must name the vocabulary file (vocab.json)")
-        vocab = load_vocabulary(resolve_bundle_path(bundle_dir, vocab_file, "manifest.preprocessing.vocabulary"))
+        where = "manifest.preprocessing.vocabulary"
+        if read is None:
+            vocab = load_vocabulary(resolve_bundle_path(bundle_dir, vocab_file, where))
+        else:
+            vocab = vocabulary_from_bytes(read(vocab_file, where), vocab_file)
         length = input_shape[1] if input_shape is not None and len(input_shape) == 2 else None
         return TextPreprocessor(spec, vocab, length)
     return ImagePreprocessor(spec, input_shape)

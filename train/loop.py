@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edgeport.runtime.manifest import atomic_write_bytes
+from edgeport.runtime.manifest import MANIFEST_NAME, atomic_write_bytes
+from edgeport.runtime.staging import staged_bundle
 from edgeport.train import data as datasets
 from edgeport.train.distribute import AtomicBackupAndRestore, Placement, array_dataset, choose_strategy, describe, prepare_model, split_for_validation
 from edgeport.train.models import build_image_model, build_text_model, mobilenet_weights_name, resolve_base_weights
@@ -246,6 +247,14 @@ def train_task(
 
 
 def write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageRecipe, task_data: TaskData, metrics: dict) -> Path:
+    """Write the model and its companions into a staging copy of `out` (less an earlier export's
+    manifest.json, which no longer describes this model), then swap it in whole (`runtime.staging`)."""
+    with staged_bundle(out, keep=lambda rel: rel != MANIFEST_NAME) as stage:
+        _write_outputs(stage, model, recipe, task_data, metrics)
+    return out / "keras" / "model.keras"
+
+
+def _write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageRecipe, task_data: TaskData, metrics: dict) -> Path:
     """Write the model and its companions atomically; the model last but one, task.json last."""
     keras_dir = out / "keras"
     keras_dir.mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,7 @@ def _onnx(model, shape: tuple, dtype, name: str, path: Path) -> None:
 def _write_bundle(out: Path, task: str, kind: str, labels: list[str], spec: dict, files: dict[str, bytes],
                   recommended: str | None = None) -> None:
     from edgeport import runtime
-    from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec, atomic_write_bytes, write_manifest
+    from edgeport.runtime.manifest import Artifact, FileEntry, Manifest, TensorSpec, atomic_write_bytes, write_manifest
 
     artifacts = []
     for key, data in files.items():
@@ -114,8 +114,10 @@ def _write_bundle(out: Path, task: str, kind: str, labels: list[str], spec: dict
         artifacts.append(Artifact(fmt, variant, name, hashlib.sha256(data).hexdigest(), len(data), specs["inputs"],
                                   specs["outputs"], converter={"made_by": "tests/runtime/make_models.py"},
                                   opset=17 if fmt == "onnx" else None, status="passed"))
+    listed = [FileEntry(name, (out / name).stat().st_size, hashlib.sha256((out / name).read_bytes()).hexdigest())
+              for name in ("vocab.json", "labels.json") if (out / name).is_file()]
     write_manifest(out, Manifest(task=task, kind=kind, labels=labels, preprocessing=spec, artifacts=artifacts,
-                                 recommended=recommended))
+                                 recommended=recommended, files=listed))
 
 
 def build_text(out: Path) -> None:
