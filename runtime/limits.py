@@ -8,10 +8,10 @@ or by assigning the module attribute before loading a model.
   in draft mode (scaled by 1/2, 1/4 or 1/8 while decoding) when that brings it under, any other image
   above it is refused with an `ImageError` naming its size and the limit. 40 megapixels decode to
   120 MB of RGB.
-- `MAX_WORD_CHARS` (default 256): text read per item is cut to `maxlen × MAX_WORD_CHARS` characters from
-  the side the tokeniser keeps, before splitting. The model only sees `maxlen` words; a word longer than
-  this bound is in no vocabulary (it maps to the out-of-vocabulary id, as would any cut version of it), so
-  the cut leaves the token ids unchanged except for texts whose kept words average over 256 characters.
+- `MAX_WORD_CHARS` (default 256): a text longer than `maxlen × MAX_WORD_CHARS` characters is cut to
+  that many on the side the tokeniser keeps before it is split, when the part holds more than `maxlen`
+  words (else a part 4× as long is tried, and so on): the model sees only `maxlen` words, so the ids
+  are exactly those of the whole text, while a megabyte-long text is never split word by word.
 - `BATCH_CHUNK` (`EDGEPORT_BATCH_CHUNK`, default 256): raw items are preprocessed and run this many at a
   time, so memory does not grow with the batch; the results are concatenated.
 - `MAX_MANIFEST_BYTES` (16 MB) and `MAX_JSON_DEPTH` (32): a manifest (or vocabulary, labels file) larger

@@ -8,8 +8,9 @@ training interpolation, no EXIF rotation) + `img_to_array` + `mobilenet.preproce
 
 Limits (`runtime.limits`): an image is sized from its header before a pixel is decoded and refused
 above `MAX_IMAGE_PIXELS` (a JPEG is first decoded in draft mode at 1/2, 1/4 or 1/8 scale when that
-brings it under: then, and only then, its pixels differ from Keras' full decode); a text is cut to
-`maxlen × MAX_WORD_CHARS` characters on the side the tokeniser keeps before it is split.
+brings it under: then, and only then, its pixels differ from Keras' full decode); a long text is cut to
+the `maxlen × MAX_WORD_CHARS` characters on the side the tokeniser keeps (more when those hold no more
+than `maxlen` words) before it is split, which leaves its ids unchanged.
 """
 
 from __future__ import annotations
@@ -124,9 +125,7 @@ class TextPreprocessor:
         s, maxlen = self.spec, self.maxlen
         if maxlen == 0:
             return []
-        bound = maxlen * limits.MAX_WORD_CHARS
-        if len(text) > bound:
-            text = text[-bound:] if s["truncating"] == "pre" else text[:bound]
+        text = self._cut(text)
         if self._ascii is not None and text.isascii():
             table, sep, ids = self._ascii
             data = text.encode("ascii")
@@ -142,6 +141,18 @@ class TextPreprocessor:
                 words = words[: maxlen - len(start)]
         oov = s["oov_char"]
         return start + [get(w, oov) for w in words]
+
+    def _cut(self, text: str) -> str:
+        """The end of `text` that `truncating` keeps, `maxlen × limits.MAX_WORD_CHARS` characters long, when
+        it holds more than `maxlen` words (so a word cut in two at its edge is never kept); else 4× as
+        much, and so on: the ids are those of the whole text, found without splitting all of it."""
+        bound, pre = self.maxlen * limits.MAX_WORD_CHARS, self.spec["truncating"] == "pre"
+        while len(text) > bound:
+            part = text[-bound:] if pre else text[:bound]
+            if len(text_to_word_sequence(part, self.spec["filters"], False, self.spec["split"])) > self.maxlen:
+                return part
+            bound *= 4
+        return text
 
     def _words_near_cut(self, data: bytes, sep: bytes) -> list[bytes]:
         """The non-empty words of `data`, or, when it holds at least `maxlen` of them, only those on the side
