@@ -304,8 +304,8 @@ def json_depth(data: bytes) -> int:
     """The deepest nesting of arrays and objects in JSON text (brackets inside strings not counted)."""
     if not any(c in data for c in (b"[", b"{")):
         return 0
-    steps = _STEP[np.frombuffer(_STRING.sub(b"", data), np.uint8)]
-    return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
+    bare = _STRING.sub(b"", data) if b'"' in data else data
+    return int(np.cumsum(_STEP[np.frombuffer(bare, np.uint8)], dtype=np.int32).max(initial=0))
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

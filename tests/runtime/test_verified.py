@@ -91,7 +91,7 @@ def test_manifest_too_large_or_too_deep_is_refused_before_parsing(text_binary, c
     started = time.perf_counter()
     with pytest.raises(ManifestError, match="nested 10000000 levels"):
         runtime.load(bundle)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 5.0
 
 
 def test_json_depth_ignores_brackets_in_strings():
