@@ -84,6 +84,7 @@ class TextPreprocessor:
     def __init__(self, spec: dict[str, Any], vocabulary: dict[str, int], input_length: int | None = None):
         self.spec = {**TEXT_DEFAULTS, **spec}
         s = self.spec
+        _check_text_spec(s)
         for key in ("padding", "truncating"):
             if s[key] not in ("pre", "post"):
                 raise ManifestError(f"manifest.preprocessing.{key} must be 'pre' or 'post', got {s[key]!r}")
@@ -172,6 +173,32 @@ class TextPreprocessor:
         if self.spec["padding"] == "pre":
             return np.array([[0] * (maxlen - len(seq)) + seq for seq in sequences], dtype=np.int32).reshape(-1, maxlen)
         return np.array([seq + [0] * (maxlen - len(seq)) for seq in sequences], dtype=np.int32).reshape(-1, maxlen)
+
+
+INT32_MAX = 2**31 - 1
+
+
+def _check_text_spec(s: dict[str, Any]) -> None:
+    """Refuse a text spec whose fields have the wrong type or range, naming the field."""
+    def bad(key: str, want: str) -> ManifestError:
+        return ManifestError(f"manifest.preprocessing.{key} must be {want}, got {s[key]!r}; re-export the bundle")
+
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    for key in ("filters", "split"):
+        if not isinstance(s[key], str) or (key == "split" and not s[key]):
+            raise bad(key, "a string" if key == "filters" else "a non-empty string")
+    if not isinstance(s["lowercase"], bool):
+        raise bad("lowercase", "true or false")
+    for key, optional in (("start_char", True), ("oov_char", False), ("skip_top", False), ("index_from", False)):
+        value = s[key]
+        if not (value is None and optional) and not (integer(value) and 0 <= value <= INT32_MAX):
+            raise bad(key, f"an integer 0..{INT32_MAX}" + (" or null" if optional else ""))
+    if s["num_words"] is not None and not (integer(s["num_words"]) and 0 < s["num_words"] <= INT32_MAX):
+        raise bad("num_words", f"a positive integer up to {INT32_MAX} or null")
+    if s["maxlen"] is not None and not (integer(s["maxlen"]) and s["maxlen"] >= 0):
+        raise bad("maxlen", "a non-negative integer or null")
 
 
 def _as_text(item: Any, position: int) -> str:

@@ -101,3 +101,17 @@ def test_loading_a_bundle_with_a_mutated_manifest(text_binary, image_bundle, tmp
             assert p.dtype == np.float32 and p.shape[0] == len(raw)
 
     prop()
+
+
+@pytest.mark.parametrize("key,value", [("filters", 5), ("split", ""), ("split", 5), ("lowercase", "x"),
+                                       ("start_char", "a"), ("start_char", 10**20), ("oov_char", None),
+                                       ("oov_char", 2**40), ("num_words", "x"), ("num_words", -5), ("skip_top", None),
+                                       ("index_from", 1.5), ("maxlen", -1)])
+def test_text_spec_fields_found_by_fuzzing_are_refused_at_load(key, value, text_binary, copy_bundle):
+    """Each of these crashed inside the tokeniser (TypeError, ValueError, OverflowError) before."""
+    bundle = copy_bundle(text_binary)
+    doc = json.loads((bundle / "manifest.json").read_text())
+    doc["preprocessing"][key] = value
+    (bundle / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ManifestError, match=f"manifest.preprocessing.{key}"):
+        runtime.load(bundle, variant="tflite-fp32").predict(["an unknown word"])
