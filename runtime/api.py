@@ -25,7 +25,9 @@ from edgeport.runtime.errors import (
 )
 from edgeport.runtime import limits
 from edgeport.runtime.backends.onnx_external import external_tensors
-from edgeport.runtime.manifest import Artifact, BundleFiles, Manifest, TensorSpec, parse_json, refuse_links
+from edgeport.runtime.bounded_json import parse_json
+from edgeport.runtime.bundle_files import BundleFiles, refuse_links
+from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec
 from edgeport.runtime.preprocess import Preprocessor, as_items, make_preprocessor
 from edgeport.runtime.staging import OLD_TAG, sibling_prefix
 from edgeport.runtime.quant import from_engine

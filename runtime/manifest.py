@@ -16,16 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import stat
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgeport.runtime import limits
+from edgeport.runtime.bounded_json import parse_json, read_bounded
 from edgeport.runtime.errors import ManifestError, ModelFileError
 
 SCHEMA_VERSION = 2
@@ -279,64 +276,6 @@ def manifest_from_bytes(data: bytes, where: str = MANIFEST_NAME) -> Manifest:
     return manifest_from_dict(parse_json(data, where, limits.MAX_MANIFEST_BYTES))
 
 
-def read_bounded(path: Path, limit: int, error: type[Exception]) -> bytes:
-    """The bytes of `path`, refusing a link or a file larger than `limit` before reading it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise error(f"cannot read {path}: {exc.strerror}; re-copy the bundle") from None
-    with os.fdopen(fd, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size > limit:
-            raise error(f"{path} is {size:,} bytes, more than the {limit:,} allowed; it is no edgeport bundle file")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise error(f"{path} is more than the {limit:,} bytes allowed; it is no edgeport bundle file")
-    return data
-
-
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_STEP = np.zeros(256, np.int8)
-_STEP[[ord("["), ord("{")]], _STEP[[ord("]"), ord("}")]] = 1, -1
-
-
-def json_depth(data: bytes) -> int:
-    """The deepest nesting of arrays and objects in JSON text (brackets inside strings not counted)."""
-    if not any(c in data for c in (b"[", b"{")):
-        return 0
-    bare = _STRING.sub(b"", data) if b'"' in data else data
-    return int(np.cumsum(_STEP[np.frombuffer(bare, np.uint8)], dtype=np.int32).max(initial=0))
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    doc = dict(pairs)
-    if len(doc) != len(pairs):
-        seen: set[str] = set()
-        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise ManifestError(f"key {twice!r} appears twice in one object")
-    return doc
-
-
-def parse_json(data: bytes, where: str, limit: int, error: type[Exception] = ManifestError) -> Any:
-    """Parse bundle JSON: refuse more than `limit` bytes or `limits.MAX_JSON_DEPTH` levels before
-    parsing, then text that is not UTF-8 JSON, duplicate keys, NaN and Infinity."""
-    if len(data) > limit:
-        raise error(f"{where} is {len(data):,} bytes, more than the {limit:,} allowed; re-export the bundle")
-    depth = json_depth(data)
-    if depth > limits.MAX_JSON_DEPTH:
-        raise error(f"{where} is nested {depth} levels deep, more than the {limits.MAX_JSON_DEPTH} allowed; re-export the bundle")
-    try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise error(f"{where} is not valid JSON ({exc}); re-export the bundle") from None
-    except ManifestError as exc:
-        raise error(f"{where}: {exc}; re-export the bundle") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> Path:
     """Validate and write the manifest atomically (temporary file, then rename)."""
     doc = manifest.to_dict()
@@ -408,121 +347,22 @@ def read_verified_artifact(bundle_dir: str | os.PathLike, artifact: Artifact) ->
     """Read an artifact once and check size and sha256 of exactly those bytes; return them.
 
     The runtime hands these bytes to the engine, so the file cannot change between the check
-    and the load.
+    and the load (`runtime.load` reads through `bundle_files.BundleFiles` instead, which also
+    refuses links and reads every file of one load from the same directory).
     """
-    with BundleFiles(bundle_dir) as files:
-        return files.artifact(artifact)
-
-
-MAX_BUNDLE_ENTRIES = 100_000
-
-
-def refuse_links(bundle_dir: str | os.PathLike) -> None:
-    """Raise `ManifestError` when anything inside the bundle is a symbolic link, whatever it points to."""
-    pending, seen = [Path(bundle_dir)], 0
-    while pending:
-        try:
-            entries = list(os.scandir(pending.pop()))
-        except OSError as exc:
-            raise ManifestError(f"cannot list {exc.filename}: {exc.strerror}; re-copy the bundle") from None
-        for entry in entries:
-            seen += 1
-            if entry.is_symlink():
-                raise ManifestError(f"{entry.path} is a symbolic link; a bundle holds plain files only, "
-                                    "whatever a link points to: replace it with the file (re-copy the bundle)")
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(Path(entry.path))
-        if seen > MAX_BUNDLE_ENTRIES:
-            raise ManifestError(f"{bundle_dir} holds more than {MAX_BUNDLE_ENTRIES:,} entries; it is no edgeport bundle")
-
-
-class BundleFiles:
-    """Reads a bundle's listed files through one open handle on its directory, so that every file of
-    one load comes from the same directory even when a re-export swaps a new bundle in meanwhile.
-    Each file is read once; size and sha256 are checked on exactly the bytes returned."""
-
-    def __init__(self, bundle_dir: str | os.PathLike):
-        self.root = Path(bundle_dir)
-        self._fd: int | None = None
-        if os.open in os.supports_dir_fd:
-            try:
-                self._fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            except OSError as exc:
-                raise ManifestError(f"cannot open the bundle directory {self.root}: {exc.strerror}") from None
-
-    def __enter__(self) -> "BundleFiles":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def swapped(self) -> bool:
-        """Whether the bundle's path names another directory than the one this reader opened."""
-        if self._fd is None:
-            return False
-        try:
-            here, opened = os.stat(self.root), os.fstat(self._fd)
-        except OSError:
-            return True
-        return (here.st_dev, here.st_ino) != (opened.st_dev, opened.st_ino)
-
-    def manifest(self) -> Manifest:
-        data = self._read(MANIFEST_NAME, limits.MAX_MANIFEST_BYTES, MANIFEST_NAME, ManifestError, missing=(
-            f"no {MANIFEST_NAME} in {self.root}: export the model first (edgeport-export)"))
-        return manifest_from_bytes(data, str(self.root / MANIFEST_NAME))
-
-    def artifact(self, artifact: Artifact) -> bytes:
-        """The verified bytes of a model file."""
-        return self.verified(artifact.file, artifact.size, artifact.sha256, artifact.key, ModelFileError, "model file")
-
-    def listed(self, manifest: Manifest, relative: str, where: str) -> bytes:
-        """The verified bytes of a file the manifest lists in `files`; an unlisted file is refused unread."""
-        entry = manifest.file_entry(safe_relative_path(relative, where))
-        if entry is None:
-            raise ManifestError(f"{where}: {relative!r} is not listed with its size and sha256 in the manifest's files; "
-                                "re-export the bundle with this version of edgeport")
-        return self.verified(entry.path, entry.size, entry.sha256, where, ModelFileError, "file")
-
-    def verified(self, relative: str, size: int, sha256: str, where: str, error: type[Exception], what: str) -> bytes:
-        name = safe_relative_path(relative, where)
-        data = self._read(name, size, where, error, missing=f"{where}: {what} {name} is missing; re-export the bundle")
-        if len(data) != size:
-            raise error(f"{where}: {name} is {len(data) if len(data) <= size else 'more than ' + str(size)} bytes, "
-                        f"the manifest says {size}; the file is truncated or was replaced: re-export or re-copy the bundle")
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != sha256:
-            raise error(f"{where}: sha256 of {name} is {digest[:12]}…, the manifest says {sha256[:12]}…; "
-                        "the file is corrupt or was modified: re-export or re-copy the bundle")
-        return data
-
-    def _read(self, relative: str, limit: int, where: str, error: type[Exception], missing: str) -> bytes:
-        """At most `limit + 1` bytes of a plain file inside the bundle (no link, no device, no directory)."""
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        try:
-            if self._fd is not None:
-                fd = os.open(relative, flags, dir_fd=self._fd)
-            else:
-                fd = os.open(resolve_bundle_path(self.root, relative, where), flags)
-        except FileNotFoundError:
-            raise error(missing) from None
-        except OSError as exc:
-            raise error(f"{where}: cannot read {relative} ({exc.strerror}): a bundle holds plain files only; "
-                        "re-copy the bundle") from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise error(f"{where}: {relative} is not a plain file; re-export or re-copy the bundle")
-            chunks, left = [], limit + 1
-            while left > 0:
-                chunk = os.read(fd, min(left, 1 << 24))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                left -= len(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
+    path = resolve_artifact_path(bundle_dir, artifact)
+    if not path.is_file():
+        raise ModelFileError(f"{artifact.key}: model file {path} is missing; re-export the bundle")
+    data = path.read_bytes()
+    if len(data) != artifact.size:
+        raise ModelFileError(
+            f"{artifact.key}: {path.name} is {len(data)} bytes, the manifest says {artifact.size}; "
+            "the file is truncated or was replaced: re-export or re-copy the bundle"
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != artifact.sha256:
+        raise ModelFileError(
+            f"{artifact.key}: sha256 of {path.name} is {digest[:12]}…, the manifest says {artifact.sha256[:12]}…; "
+            "the file is corrupt or was modified: re-export or re-copy the bundle"
+        )
+    return data

@@ -28,7 +28,8 @@ from edgeport.runtime import limits
 from edgeport.runtime.errors import (
     DtypeError, EdgeportError, EmptyBatchError, EngineMissingError, ImageError, ManifestError, ValueRangeError,
 )
-from edgeport.runtime.manifest import parse_json, read_bounded, resolve_bundle_path
+from edgeport.runtime.bounded_json import parse_json, read_bounded
+from edgeport.runtime.manifest import resolve_bundle_path
 
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 TEXT_DEFAULTS: dict[str, Any] = {

@@ -13,7 +13,8 @@ import pytest
 from edgeport import runtime
 from edgeport.runtime import limits
 from edgeport.runtime.errors import ManifestError, ModelFileError
-from edgeport.runtime.manifest import json_depth, manifest_from_bytes, parse_json
+from edgeport.runtime.bounded_json import json_depth, parse_json
+from edgeport.runtime.manifest import manifest_from_bytes
 from tests.runtime.conftest import expected, manifest_doc
 
 
