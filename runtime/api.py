@@ -36,6 +36,7 @@ DEFAULT_ORDER = ("tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-in
                  "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8")
 SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 MAX_DEFAULT_THREADS = 4
+ATTEMPTS = 3  # loads of a bundle that a re-export swapped meanwhile
 
 
 def default_threads() -> int:
@@ -55,9 +56,11 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
         raise UsageError(f"threads must be a positive integer, got {threads!r}")
     backend = backends.canonical(backend)
     path = Path(path)
-    _wait_for_swap(path)
-    if path.is_dir():
-        return _load_bundle(path, variant, threads, backend)
+    for _ in range(ATTEMPTS):
+        if path.is_dir():
+            return _load_bundle(path, variant, threads, backend)
+        if path.exists() or not _wait_for_swap(path):
+            break
     if not path.exists():
         raise ModelFileError(f"{path} does not exist: pass a bundle directory (with manifest.json) or a .tflite/.onnx file")
     fmt = SUFFIXES.get(path.suffix.lower())
@@ -75,34 +78,40 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
     return Model(engine, path=path)
 
 
-def _wait_for_swap(path: Path, seconds: float = 2.0) -> None:
+def _wait_for_swap(path: Path, seconds: float = 2.0) -> bool:
     """Where a re-export swaps bundles with two renames (no atomic exchange), wait out the moment in
-    which the bundle's path does not exist."""
-    deadline = time.monotonic() + seconds
+    which the bundle's path does not exist; True when there was such a moment."""
+    deadline, waited = time.monotonic() + seconds, False
     prefix = sibling_prefix(path, OLD_TAG)
     while not path.exists() and time.monotonic() < deadline:
         try:
             swapping = any(p.name.startswith(prefix) for p in path.parent.iterdir())
         except OSError:
-            return
+            return waited
         if not swapping:
-            return
-        time.sleep(0.01)
+            return waited
+        waited = True
+        time.sleep(0.001)
+    return waited
 
 
 def _load_bundle(bundle: Path, variant: str | None, threads: int, backend: str | None) -> "Model":
     """Every file is read through one handle on the bundle's directory and verified against the
     manifest before use; a load that fails because a re-export swapped the bundle meanwhile is
-    tried once more on the new bundle."""
-    for attempt in (1, 2):
-        files = BundleFiles(bundle)
+    tried again on the new bundle."""
+    for attempt in range(1, ATTEMPTS + 1):
+        _wait_for_swap(bundle)
+        files = None
         try:
+            files = BundleFiles(bundle)
             return _load_verified(bundle, files, variant, threads, backend)
         except (ManifestError, ModelFileError):
-            if attempt == 2 or not files.swapped():
+            swapping = files is None or files.swapped() or not bundle.is_dir()
+            if attempt == ATTEMPTS or not swapping:
                 raise
         finally:
-            files.close()
+            if files is not None:
+                files.close()
     raise AssertionError("unreachable")
 
 
