@@ -68,7 +68,7 @@ def tensors(draw, valid_shape: tuple[int, ...], id_high: int | None):
         x = x.astype(draw(st.sampled_from([np.int32, np.int64, np.int8, np.uint16, np.float32, np.float64])))
     else:
         x = draw(hnp.arrays(np.float32, (n, *valid_shape), elements=st.floats(-3, 3, width=32) | st.sampled_from(
-            [np.nan, np.inf, -np.inf, 1e30])))
+            [np.nan, np.inf, -np.inf, float(np.finfo(np.float32).max)])))
         x = x.astype(draw(st.sampled_from([np.float32, np.float64, np.float16, np.uint8])))
     if kind == "huge":
         most = max(2, 2_000_000 // int(np.prod(valid_shape)))  # 100,000 texts, 650 images
