@@ -59,8 +59,8 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
     for _ in range(ATTEMPTS):
         if path.is_dir():
             return _load_bundle(path, variant, threads, backend)
-        if path.exists() or not _wait_for_swap(path):
-            break
+        if (path.exists() or not _wait_for_swap(path)) and not path.is_dir():
+            break  # a file, or nothing at all; a directory again (a swap just ended) is tried again
     if not path.exists():
         raise ModelFileError(f"{path} does not exist: pass a bundle directory (with manifest.json) or a .tflite/.onnx file")
     fmt = SUFFIXES.get(path.suffix.lower())
