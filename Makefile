@@ -11,7 +11,7 @@ export EDGEPORT_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-device demo train bundles test test-device runtime-models bench bench-pets-a1 bench-short clean
+.PHONY: setup setup-device demo train bundles test test-device runtime-models bench bench-pets-a1 bench-short clean fuzz soak
 
 setup: $(VENV)/.installed
 
@@ -27,7 +27,7 @@ setup-device: $(DEVICE_VENV)/.installed
 $(DEVICE_VENV)/.installed: pyproject.toml
 	test -x $(DEVICE_PY) || $(PYTHON) -m venv $(DEVICE_VENV)
 	$(DEVICE_PY) -m pip install --quiet --upgrade pip
-	$(DEVICE_PY) -m pip install --quiet -e ".[tflite,onnx,image]" "pytest>=8"
+	$(DEVICE_PY) -m pip install --quiet -e ".[tflite,onnx,image]" "pytest>=8" "hypothesis>=6" "psutil>=5.9"
 	touch $@
 
 TASKS := imdb reuters pets
@@ -101,6 +101,20 @@ bench-short: setup $(BUNDLES)
 
 clean:
 	rm -rf $(ARTIFACTS) build .pytest_cache
+
+# Property-based fuzzing of the runtime (tests/runtime/test_fuzz*.py) at FUZZ_EXAMPLES examples per
+# property, fixed seed; `make test` runs the same properties at a few hundred examples.
+FUZZ_EXAMPLES ?= 10000
+fuzz: setup runtime-models
+	EDGEPORT_FUZZ=fuzz EDGEPORT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider \
+		tests/runtime/test_fuzz.py tests/runtime/test_fuzz_files.py --durations=0 $(PYTEST_ARGS)
+
+# Soak: one model per variant of each bundle, 8 threads, valid and invalid inputs, SOAK_SECONDS
+# (`make test` runs 20 s of it: tests/runtime/test_soak.py); writes build/soak.json.
+SOAK_SECONDS ?= 600
+SOAK_BUNDLES ?= $(RUNTIME_MODELS)/text_binary $(RUNTIME_MODELS)/text_topics $(RUNTIME_MODELS)/image
+soak: setup runtime-models
+	$(PY) -m edgeport.runtime.bench.soak $(SOAK_BUNDLES) --seconds $(SOAK_SECONDS) --threads 8 --json build/soak.json
 
 # The runtime on an emulated Raspberry Pi 4 (arm64, QEMU user mode, Debian bookworm): its tests and
 # every bundle variant, compared with this host. Needs root, binfmt_misc and chroot (else it skips

@@ -1,8 +1,10 @@
 """Export a trained bundle: every selected variant is converted, checked through `runtime`, and listed in
 the manifest, which is written last (after `report.md`/`report.png`).
 
-An earlier `manifest.json` is removed before the first model file is touched, so an export interrupted
-part-way leaves a bundle that `runtime.load` refuses rather than files that pass a stale hash check.
+The export is written into a staging directory beside the bundle (`runtime.staging`), which starts as
+hard links to the bundle's files less the manifest and the model files this run does not carry over,
+and is swapped in whole when the export is done: at every instant the bundle's path holds the
+complete old bundle or the complete new one. An interrupted export leaves the old bundle as it was.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from edgeport.export.report import Row, write_report
 from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
 from edgeport.export.variants import Variant, select_variants, variant as variant_row
 from edgeport.runtime.errors import EdgeportError, ManifestError, ModelFileError
-from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, Manifest, read_manifest, sha256_file, verify_artifact, write_manifest
+from edgeport.runtime.manifest import (
+    MANIFEST_NAME, Artifact, FileEntry, Manifest, read_manifest, sha256_file, verify_artifact, write_manifest,
+)
+from edgeport.runtime.staging import staged_bundle
 
 MODEL_FILE = "keras/model.keras"
 TASK_FILE = "keras/task.json"
@@ -151,9 +156,19 @@ def export_bundle(
     task = read_task(bundle)
     task_data = task_data if task_data is not None else load_test_data(task, data_dir)
     source_sha = sha256_file(model_path)
-    previous = _previous_artifacts(bundle, source_sha, {v.key for v in selected})
-    (bundle / MANIFEST_NAME).unlink(missing_ok=True)
+    previous, old_files = _previous_artifacts(bundle, source_sha, {v.key for v in selected})
+    dropped = old_files - {a.file for a in previous}
+    with staged_bundle(bundle, keep=lambda rel: rel != MANIFEST_NAME and rel not in dropped) as stage:
+        manifest, outcomes, rows = _export_into(stage, model_path, task, task_data, selected, previous, source_sha,
+                                                 calibration_samples, measure_latency, on_progress)
+    return ExportResult(bundle, manifest, outcomes, rows)
 
+
+def _export_into(bundle: Path, model_path: Path, task: dict[str, Any], task_data: Any, selected: list[Variant],
+                 previous: list[Artifact], source_sha: str, calibration_samples: int, measure_latency: bool,
+                 on_progress: Callable[[int, int, VariantOutcome], None] | None
+                 ) -> tuple[Manifest, list[VariantOutcome], list[Row]]:
+    """The export itself, written into `bundle` (the staging directory)."""
     import keras
 
     model = keras.models.load_model(model_path, compile=False)
@@ -205,7 +220,7 @@ def export_bundle(
             outcome.artifact = replace(outcome.artifact, status="failed", parity=outcome.parity.to_dict())
     if any(isinstance(f, BundleLoadError) for o in outcomes if o.parity for f in o.parity.failures):
         manifest, rows = _write_bundle(bundle, task, source_sha, previous, outcomes, notes)
-    return ExportResult(bundle, manifest, outcomes, rows)
+    return manifest, outcomes, rows
 
 
 def _write_bundle(bundle: Path, task: dict[str, Any], source_sha: str, previous: list[Artifact],
@@ -218,6 +233,7 @@ def _write_bundle(bundle: Path, task: dict[str, Any], source_sha: str, previous:
     manifest = Manifest(
         task=task["task"], kind=task["kind"], labels=list(task["labels"]), preprocessing=dict(task["preprocessing"]),
         artifacts=artifacts, source_model={"file": MODEL_FILE, "sha256": source_sha}, recommended=recommended, recommended_reason=reason,
+        files=listed_files(bundle, task),
     )
     rows = [Row(a.format, a.variant, a) for a in artifacts]
     rows += [Row(o.variant.format, o.variant.name, None, o.error) for o in outcomes if o.artifact is None]
@@ -232,14 +248,23 @@ def error_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _previous_artifacts(bundle: Path, source_sha: str, redone: set[str]) -> list[Artifact]:
-    """Artifacts of an earlier export of this same model that this run does not redo and that still verify."""
+def listed_files(bundle: Path, task: dict[str, Any]) -> list[FileEntry]:
+    """The files other than models that the runtime reads, with size and sha256: the vocabulary, labels.json."""
+    names = [task["preprocessing"].get("vocabulary"), "labels.json"]
+    return [FileEntry(name, (bundle / name).stat().st_size, sha256_file(bundle / name))
+            for name in dict.fromkeys(n for n in names if isinstance(n, str)) if (bundle / name).is_file()]
+
+
+def _previous_artifacts(bundle: Path, source_sha: str, redone: set[str]) -> tuple[list[Artifact], set[str]]:
+    """Artifacts of an earlier export of this same model that this run does not redo and that still
+    verify, and the files of every artifact the earlier manifest listed."""
     try:
         old = read_manifest(bundle)
     except ManifestError:
-        return []
+        return [], set()
+    old_files = {a.file for a in old.artifacts}
     if old.source_model.get("sha256") != source_sha:
-        return []
+        return [], old_files
     kept = []
     for artifact in old.artifacts:
         if artifact.key in redone:
@@ -249,7 +274,7 @@ def _previous_artifacts(bundle: Path, source_sha: str, redone: set[str]) -> list
         except (ManifestError, ModelFileError):
             continue
         kept.append(artifact)
-    return kept
+    return kept, old_files
 
 
 def _recommend(artifacts: Sequence[Artifact]) -> tuple[str | None, str | None]:

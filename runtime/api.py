@@ -9,10 +9,10 @@ next is loaded with a warning.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -24,10 +24,13 @@ from edgeport.runtime.alternatives import alternatives_text
 from edgeport.runtime.errors import (
     EngineMissingError, EngineUnsupportedError, InferenceError, ManifestError, ModelFileError, UsageError,
 )
-from edgeport.runtime.manifest import (
-    Artifact, Manifest, TensorSpec, read_manifest, read_verified_artifact, resolve_bundle_path,
-)
+from edgeport.runtime import limits
+from edgeport.runtime.backends.onnx_external import external_tensors
+from edgeport.runtime.bounded_json import parse_json
+from edgeport.runtime.bundle_files import BundleFiles, refuse_links
+from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec
 from edgeport.runtime.preprocess import Preprocessor, as_items, make_preprocessor
+from edgeport.runtime.staging import OLD_TAG, sibling_prefix
 from edgeport.runtime.quant import from_engine
 
 DEFAULT_ORDER = ("tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8",
@@ -35,6 +38,7 @@ DEFAULT_ORDER = ("tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-in
 SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 MAX_DEFAULT_THREADS = 4
 SPEC_FIELDS = ("name", "shape", "dtype", "scale", "zero_point")
+ATTEMPTS = 3  # loads of a bundle that a re-export swapped meanwhile
 
 
 def default_threads() -> int:
@@ -54,8 +58,11 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
         raise UsageError(f"threads must be a positive integer, got {threads!r}")
     backend = backends.canonical(backend)
     path = Path(path)
-    if path.is_dir():
-        return _load_bundle(path, variant, threads, backend)
+    for _ in range(ATTEMPTS):
+        if path.is_dir():
+            return _load_bundle(path, variant, threads, backend)
+        if (path.exists() or not _wait_for_swap(path)) and not path.is_dir():
+            break  # a file, or nothing at all; a directory again (a swap just ended) is tried again
     if not path.exists():
         raise ModelFileError(f"{path} does not exist: pass a bundle directory (with manifest.json) or a .tflite/.onnx file")
     fmt = SUFFIXES.get(path.suffix.lower())
@@ -66,18 +73,66 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
     data = path.read_bytes()
     if not data:
         raise ModelFileError(f"{path} is empty (0 bytes); re-export or re-copy the model")
+    if fmt == "onnx" and external_tensors(data, path.name):
+        raise ModelFileError(f"{path.name} keeps weights in external files, which a bare model file cannot vouch for; "
+                             "load it from an exported bundle whose manifest lists them, or re-export it whole")
     engine = backends.open_engine(data, fmt, threads, backend, verified=False, source=path.name)
     return Model(engine, path=path)
 
 
+def _wait_for_swap(path: Path, seconds: float = 2.0) -> bool:
+    """Where a re-export swaps bundles with two renames (no atomic exchange), wait out the moment in
+    which the bundle's path does not exist; True when there was such a moment."""
+    deadline, waited = time.monotonic() + seconds, False
+    prefix = sibling_prefix(path, OLD_TAG)
+    while not path.exists() and time.monotonic() < deadline:
+        try:
+            swapping = any(p.name.startswith(prefix) for p in path.parent.iterdir())
+        except OSError:
+            return waited
+        if not swapping:
+            return waited
+        waited = True
+        time.sleep(0.001)
+    return waited
+
+
 def _load_bundle(bundle: Path, variant: str | None, threads: int, backend: str | None) -> "Model":
-    manifest = read_manifest(bundle)
+    """Every file is read through one handle on the bundle's directory and verified against the
+    manifest before use; a load that fails because a re-export swapped the bundle meanwhile is
+    tried again on the new bundle."""
+    for attempt in range(1, ATTEMPTS + 1):
+        _wait_for_swap(bundle)
+        files = None
+        try:
+            files = BundleFiles(bundle)
+            return _load_verified(bundle, files, variant, threads, backend)
+        except (ManifestError, ModelFileError):
+            swapping = files is None or files.swapped() or not bundle.is_dir()
+            if attempt == ATTEMPTS or not swapping:
+                raise
+        finally:
+            if files is not None:
+                files.close()
+    raise AssertionError("unreachable")
+
+
+def _load_verified(bundle: Path, files: BundleFiles, variant: str | None, threads: int,
+                   backend: str | None) -> "Model":
+    refuse_links(bundle)
+    manifest = files.manifest()
+    listed = {f.path: files.listed(manifest, f.path, f"manifest.files: {f.path}") for f in manifest.files}
     candidates = ranked_artifacts(manifest, variant, backend)
-    artifact, engine = _open_first_runnable(bundle, candidates, threads, backend)
+    artifact, engine = _open_first_runnable(files, manifest, candidates, threads, backend)
     first = engine.inputs()[0].shape if engine.inputs() else None
-    preprocessor = make_preprocessor(manifest.kind, manifest.preprocessing, bundle, first)
+
+    def read(relative: str, where: str) -> bytes:  # verified above; what is not listed is refused unread
+        data = listed.get(relative.replace("\\", "/"))
+        return data if data is not None else files.listed(manifest, relative, where)
+
+    preprocessor = make_preprocessor(manifest.kind, manifest.preprocessing, bundle, first, read=read)
     return Model(engine, path=bundle, manifest=manifest, artifact=artifact, preprocessor=preprocessor,
-                 labels=manifest.labels or _labels_file(bundle),
+                 labels=manifest.labels or _labels_file(listed, bundle),
                  selection=selection_reason(manifest, artifact, variant, candidates[0]))
 
 
@@ -95,12 +150,15 @@ def selection_reason(manifest: Manifest, artifact: Artifact, variant: str | None
     return f"{rec}; {artifact.key} is the first {artifact.status} variant in the default order"
 
 
-def _open_first_runnable(bundle: Path, candidates: list[Artifact], threads: int,
+def _open_first_runnable(files: BundleFiles, manifest: Manifest, candidates: list[Artifact], threads: int,
                          backend: str | None) -> tuple[Artifact, backends.Backend]:
     """Verify and open the first candidate an installed engine runs; raise the first one's error if none."""
     failures: list[Exception] = []
+    bundle = files.root
     for artifact in candidates:
-        data = read_verified_artifact(bundle, artifact)
+        data = files.artifact(artifact)
+        if artifact.format == "onnx":
+            _check_external_data(files, manifest, artifact, data)
         try:
             engine = backends.open_engine(data, artifact.format, threads, backend, verified=True,
                                           source=f"{artifact.key} ({artifact.file})")
@@ -166,16 +224,26 @@ def ranked_artifacts(manifest: Manifest, variant: str | None, backend: str | Non
     return sorted(usable, key=rank)
 
 
-def _labels_file(bundle: Path) -> list[str]:
-    path = bundle / "labels.json"
-    if not path.is_file():
+def _check_external_data(files: BundleFiles, manifest: Manifest, artifact: Artifact, data: bytes) -> None:
+    """Refuse an ONNX model that keeps weights in external files, unless each such file is listed in the
+    manifest (so verified) and inside the bundle. The engine loads the model from memory, so it could
+    not use those files anyway: a bundle that needs them is refused with that reason."""
+    external = external_tensors(data, artifact.key)
+    for tensor in external:
+        files.listed(manifest, tensor.location, f"{artifact.key}: external data of tensor {tensor.name!r}")
+    if external:
+        raise ModelFileError(f"{artifact.key}: {artifact.file} keeps {len(external)} tensors in external files "
+                             f"({', '.join(sorted({t.location for t in external}))}); this runtime loads models from "
+                             "verified bytes only: re-export with the weights inside the model file")
+
+
+def _labels_file(listed: dict[str, bytes], bundle: Path) -> list[str]:
+    """The class names of `labels.json`, when the manifest lists it (its bytes verified already)."""
+    if "labels.json" not in listed:
         return []
-    try:
-        labels = json.loads(resolve_bundle_path(bundle, "labels.json", "labels").read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc}); re-export the bundle") from None
+    labels = parse_json(listed["labels.json"], f"{bundle / 'labels.json'}", limits.MAX_MANIFEST_BYTES)
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise ManifestError(f"{path} must be a JSON list of class names")
+        raise ManifestError(f"{bundle / 'labels.json'} must be a JSON list of class names; re-export the bundle")
     return labels
 
 
@@ -254,8 +322,14 @@ class Model:
         if self.preprocessor is None:
             raise UsageError(f"{self.path.name} was loaded without a manifest, so it has no preprocessing: "
                              "pass tensors to predict_tensor(), or load the bundle directory")
-        x = self.preprocessor(as_items(raw_items, self.manifest.kind))
-        out = self.predict_tensor(x)
+        items = as_items(raw_items, self.manifest.kind)
+        step = max(1, limits.BATCH_CHUNK)  # preprocess and run in chunks: memory does not grow with the batch
+        if len(items) <= step:
+            return self._predict_items(items)
+        return np.concatenate([self._predict_items(items[i:i + step]) for i in range(0, len(items), step)])
+
+    def _predict_items(self, items: list[Any]) -> np.ndarray:
+        out = self.predict_tensor(self.preprocessor(items))
         return next(iter(out.values())) if isinstance(out, dict) else out
 
     def classify(self, raw_items: Any) -> list[tuple[str, float]]:

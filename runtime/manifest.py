@@ -3,6 +3,12 @@
 A bundle is a directory holding model files, the files preprocessing needs
 (`vocab.json` or `labels.json`) and `manifest.json`. Paths in the manifest are
 relative to the bundle and may not leave it.
+
+Every file the runtime reads is listed with its size and sha256: model files as `artifacts`, the
+others (vocabulary, labels, golden samples, external model data) as `files`. The runtime reads each
+file once, checks exactly those bytes and uses them; it reads nothing the manifest does not list, and
+refuses a bundle that holds a symbolic link. `manifest.json` itself is bounded (`limits`) before it
+is parsed.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeport.runtime import limits
+from edgeport.runtime.bounded_json import parse_json, read_bounded
 from edgeport.runtime.errors import ManifestError, ModelFileError
 from edgeport.runtime.files import atomic_write_bytes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 FORMATS = ("tflite", "onnx")
 TASK_KINDS = ("text", "image")
@@ -62,6 +70,15 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class FileEntry:
+    """One file other than a model that the runtime reads (vocabulary, labels, golden samples)."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything the device needs to know about a bundle."""
 
@@ -73,7 +90,13 @@ class Manifest:
     source_model: dict[str, Any] = field(default_factory=dict)
     recommended: str | None = None
     recommended_reason: str | None = None
+    files: list[FileEntry] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+
+    def file_entry(self, path: str) -> FileEntry | None:
+        """The `files` entry for `path` (relative to the bundle), or None when the manifest lists none."""
+        wanted = path.replace("\\", "/")
+        return next((f for f in self.files if f.path == wanted), None)
 
     def artifact(self, key: str) -> Artifact:
         """The artifact named `key` (`tflite-int8`), or by bare variant (`static-int8`) when that is unique."""
@@ -134,18 +157,38 @@ def _tensor_from_dict(doc: Any, where: str) -> TensorSpec:
     return TensorSpec(name, shape, dtype, None if scale is None else float(scale), zero_point)
 
 
-def _artifact_from_dict(doc: Any, where: str) -> Artifact:
-    if not isinstance(doc, dict):
-        raise ManifestError(f"{where}: expected an object")
-    fmt = _require(doc, "format", str, where)
-    if fmt not in FORMATS:
-        raise ManifestError(f"{where}: format {fmt!r} is not one of {', '.join(FORMATS)}")
+def _hash_and_size(doc: dict, where: str) -> tuple[str, int]:
     sha = _require(doc, "sha256", str, where)
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise ManifestError(f"{where}: sha256 must be 64 lowercase hex digits")
     size = _require(doc, "size", int, where)
     if size < 0:
         raise ManifestError(f"{where}: size must not be negative")
+    return sha, size
+
+
+def _file_from_dict(doc: Any, where: str) -> FileEntry:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: expected an object")
+    sha, size = _hash_and_size(doc, where)
+    path = safe_relative_path(_require(doc, "path", str, where), where)
+    return FileEntry(path.replace("\\", "/"), size, sha)
+
+
+def _optional(doc: dict, key: str, kind: type | tuple, where: str) -> Any:
+    value = doc.get(key)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
+        raise ManifestError(f"{where}: field {key!r} should be {_kind_name(kind)} or absent, got {type(value).__name__}")
+    return value
+
+
+def _artifact_from_dict(doc: Any, where: str) -> Artifact:
+    if not isinstance(doc, dict):
+        raise ManifestError(f"{where}: expected an object")
+    fmt = _require(doc, "format", str, where)
+    if fmt not in FORMATS:
+        raise ManifestError(f"{where}: format {fmt!r} is not one of {', '.join(FORMATS)}")
+    sha, size = _hash_and_size(doc, where)
     status = doc.get("status", "unchecked")
     if status not in STATUSES:
         raise ManifestError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
@@ -159,10 +202,10 @@ def _artifact_from_dict(doc: Any, where: str) -> Artifact:
         size=size,
         inputs=inputs,
         outputs=outputs,
-        converter=dict(doc.get("converter") or {}),
-        opset=doc.get("opset"),
+        converter=dict(_optional(doc, "converter", dict, where) or {}),
+        opset=_optional(doc, "opset", int, where),
         status=status,
-        parity=dict(doc.get("parity") or {}),
+        parity=dict(_optional(doc, "parity", dict, where) or {}),
     )
 
 
@@ -182,26 +225,35 @@ def manifest_from_dict(doc: Any) -> Manifest:
     preprocessing = _require(doc, "preprocessing", dict, "manifest")
     for key in ("vocabulary",):
         if key in preprocessing:
+            if not isinstance(preprocessing[key], str):
+                raise ManifestError(f"manifest.preprocessing.{key} must be a file name, got {preprocessing[key]!r}")
             safe_relative_path(preprocessing[key], f"manifest.preprocessing.{key}")
     artifacts = [_artifact_from_dict(a, f"manifest.artifacts[{i}]") for i, a in enumerate(_require(doc, "artifacts", list, "manifest"))]
     keys = [a.key for a in artifacts]
     if len(set(keys)) != len(keys):
         raise ManifestError(f"manifest: variants are listed twice: {keys}")
     recommended = doc.get("recommended")
-    if recommended is not None and recommended not in keys:
+    if recommended is not None and (not isinstance(recommended, str) or recommended not in keys):
         raise ManifestError(f"manifest: recommended variant {recommended!r} is not among the artifacts {keys}")
     labels = _require(doc, "labels", list, "manifest")
     if not all(isinstance(label, str) for label in labels):
         raise ManifestError("manifest: labels must be strings")
+    files = [_file_from_dict(f, f"manifest.files[{i}]") for i, f in enumerate(_optional(doc, "files", list, "manifest") or [])]
+    paths = [f.path for f in files] + [a.file.replace("\\", "/") for a in artifacts]
+    if len(set(paths)) != len(paths):
+        raise ManifestError(f"manifest: a file is listed twice: {sorted(p for p in paths if paths.count(p) > 1)}")
+    if MANIFEST_NAME in paths:
+        raise ManifestError(f"manifest: {MANIFEST_NAME} cannot list itself")
     return Manifest(
         task=_require(doc, "task", str, "manifest"),
         kind=kind,
         labels=labels,
         preprocessing=preprocessing,
         artifacts=artifacts,
-        source_model=dict(doc.get("source_model") or {}),
+        source_model=dict(_optional(doc, "source_model", dict, "manifest") or {}),
         recommended=recommended,
-        recommended_reason=doc.get("recommended_reason"),
+        recommended_reason=_optional(doc, "recommended_reason", str, "manifest"),
+        files=files,
         schema_version=version,
     )
 
@@ -210,15 +262,18 @@ def manifest_from_dict(doc: Any) -> Manifest:
 
 
 def read_manifest(bundle_dir: str | os.PathLike) -> Manifest:
-    """Read and validate `bundle_dir/manifest.json`."""
+    """Read and validate `bundle_dir/manifest.json` (bounded in size and depth before parsing)."""
     path = Path(bundle_dir) / MANIFEST_NAME
+    if path.is_symlink():
+        raise ManifestError(f"{path} is a symbolic link; a bundle holds plain files only: re-copy the bundle")
     if not path.is_file():
         raise ManifestError(f"no {MANIFEST_NAME} in {bundle_dir}: export the model first (edgeport-export)")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc}); re-export the bundle") from None
-    return manifest_from_dict(doc)
+    return manifest_from_bytes(read_bounded(path, limits.MAX_MANIFEST_BYTES, ManifestError), str(path))
+
+
+def manifest_from_bytes(data: bytes, where: str = MANIFEST_NAME) -> Manifest:
+    """Parse and validate manifest bytes: bounded size and depth, UTF-8, no duplicate keys."""
+    return manifest_from_dict(parse_json(data, where, limits.MAX_MANIFEST_BYTES))
 
 
 def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> Path:
@@ -260,7 +315,8 @@ def read_verified_artifact(bundle_dir: str | os.PathLike, artifact: Artifact) ->
     """Read an artifact once and check size and sha256 of exactly those bytes; return them.
 
     The runtime hands these bytes to the engine, so the file cannot change between the check
-    and the load.
+    and the load (`runtime.load` reads through `bundle_files.BundleFiles` instead, which also
+    refuses links and reads every file of one load from the same directory).
     """
     path = resolve_artifact_path(bundle_dir, artifact)
     if not path.is_file():

@@ -8,20 +8,30 @@ character becomes the split string, split on it, drop empty words), the `keras.d
 + `mobilenet.preprocess_input`.
 
 `KERAS_FILTERS` and `IMAGE_SUFFIXES` are defined here once; training imports them.
+
+Limits (`runtime.limits`): an image is sized from its header before a pixel is decoded and refused
+above `MAX_IMAGE_PIXELS` (a JPEG is first decoded in draft mode at 1/2, 1/4 or 1/8 scale when that
+brings it under: then, and only then, its pixels differ from Keras' full decode); a long text is cut to
+the `maxlen × MAX_WORD_CHARS` characters on the side the tokeniser keeps (more when those hold no more
+than `maxlen` words) before it is split, which leaves its ids unchanged.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from edgeport.runtime.errors import DtypeError, EmptyBatchError, EngineMissingError, ImageError, ManifestError, ValueRangeError
+from edgeport.runtime import limits
+from edgeport.runtime.errors import (
+    DtypeError, EdgeportError, EmptyBatchError, EngineMissingError, ImageError, ManifestError, ValueRangeError,
+)
+from edgeport.runtime.bounded_json import parse_json, read_bounded
 from edgeport.runtime.manifest import resolve_bundle_path
 
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' `Tokenizer` default: each becomes a split
@@ -34,6 +44,7 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
 NORMALIZATIONS = ("mobilenet", "tf", "none")
 
 Preprocessor = Callable[[Sequence[Any]], np.ndarray]
+ReadFile = Callable[[str, str], bytes]  # (path relative to the bundle, what it is for) → verified bytes
 
 
 # ---------------------------------------------------------------- text
@@ -57,6 +68,7 @@ class TextPreprocessor:
     def __init__(self, spec: dict[str, Any], vocabulary: dict[str, int], input_length: int | None = None):
         self.spec = {**TEXT_DEFAULTS, **spec}
         s = self.spec
+        _check_text_spec(s)
         for key in ("padding", "truncating"):
             if s[key] not in ("pre", "post"):
                 raise ManifestError(f"manifest.preprocessing.{key} must be 'pre' or 'post', got {s[key]!r}")
@@ -93,10 +105,12 @@ class TextPreprocessor:
         return start + [get(w, oov) for w in text_to_word_sequence(text, s["filters"], s["lowercase"], s["split"])]
 
     def kept_ids(self, text: str) -> list[int]:
-        """`token_ids(text)` already cut to `maxlen` as `truncating` says: only the words kept are looked up."""
+        """`token_ids(text)` already cut to `maxlen` as `truncating` says: only the words kept are looked up.
+        The text is first cut to `maxlen × limits.MAX_WORD_CHARS` characters on the side kept."""
         s, maxlen = self.spec, self.maxlen
         if maxlen == 0:
             return []
+        text = self._cut(text)
         if self._ascii is not None and text.isascii():
             table, sep, ids = self._ascii
             data = text.encode("ascii")
@@ -112,6 +126,18 @@ class TextPreprocessor:
                 words = words[: maxlen - len(start)]
         oov = s["oov_char"]
         return start + [get(w, oov) for w in words]
+
+    def _cut(self, text: str) -> str:
+        """The end of `text` that `truncating` keeps, `maxlen × limits.MAX_WORD_CHARS` characters long, when
+        it holds more than `maxlen` words (so a word cut in two at its edge is never kept); else 4× as
+        much, and so on: the ids are those of the whole text, found without splitting all of it."""
+        bound, pre = self.maxlen * limits.MAX_WORD_CHARS, self.spec["truncating"] == "pre"
+        while len(text) > bound:
+            part = text[-bound:] if pre else text[:bound]
+            if len(text_to_word_sequence(part, self.spec["filters"], False, self.spec["split"])) > self.maxlen:
+                return part
+            bound *= 4
+        return text
 
     def _words_near_cut(self, data: bytes, sep: bytes) -> list[bytes]:
         """The non-empty words of `data`, or, when it holds at least `maxlen` of them, only those on the side
@@ -133,6 +159,32 @@ class TextPreprocessor:
         return np.array([seq + [0] * (maxlen - len(seq)) for seq in sequences], dtype=np.int32).reshape(-1, maxlen)
 
 
+INT32_MAX = 2**31 - 1
+
+
+def _check_text_spec(s: dict[str, Any]) -> None:
+    """Refuse a text spec whose fields have the wrong type or range, naming the field."""
+    def bad(key: str, want: str) -> ManifestError:
+        return ManifestError(f"manifest.preprocessing.{key} must be {want}, got {s[key]!r}; re-export the bundle")
+
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    for key in ("filters", "split"):
+        if not isinstance(s[key], str) or (key == "split" and not s[key]):
+            raise bad(key, "a string" if key == "filters" else "a non-empty string")
+    if not isinstance(s["lowercase"], bool):
+        raise bad("lowercase", "true or false")
+    for key, optional in (("start_char", True), ("oov_char", False), ("skip_top", False), ("index_from", False)):
+        value = s[key]
+        if not (value is None and optional) and not (integer(value) and 0 <= value <= INT32_MAX):
+            raise bad(key, f"an integer 0..{INT32_MAX}" + (" or null" if optional else ""))
+    if s["num_words"] is not None and not (integer(s["num_words"]) and 0 < s["num_words"] <= INT32_MAX):
+        raise bad("num_words", f"a positive integer up to {INT32_MAX} or null")
+    if s["maxlen"] is not None and not (integer(s["maxlen"]) and s["maxlen"] >= 0):
+        raise bad("maxlen", "a non-negative integer or null")
+
+
 def _as_text(item: Any, position: int) -> str:
     if isinstance(item, bytes):
         try:
@@ -144,27 +196,34 @@ def _as_text(item: Any, position: int) -> str:
     return item
 
 
+def vocabulary_from_bytes(data: bytes, where: str = "vocab.json") -> dict[str, int]:
+    """Parse `vocab.json` bytes: a JSON object word → final token id (bounded in size and depth)."""
+    vocab = parse_json(data, f"the vocabulary file {where}", limits.MAX_VOCABULARY_BYTES)
+    if not isinstance(vocab, dict) or not all(type(v) is int for v in vocab.values()):
+        raise ManifestError(f"the vocabulary file {where} must be a JSON object word → integer id")
+    return vocab
+
+
 def load_vocabulary(path: Path) -> dict[str, int]:
-    """Read `vocab.json`: a JSON object word → final token id."""
+    """Read `vocab.json` from a path (unverified: `runtime.load` reads it through the manifest instead)."""
     if not path.is_file():
         raise ManifestError(f"the vocabulary file {path} is missing; re-export or re-copy the bundle")
-    try:
-        vocab = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"the vocabulary file {path} is not valid JSON ({exc}); re-export the bundle") from None
-    if not isinstance(vocab, dict) or not all(type(v) is int for v in vocab.values()):
-        raise ManifestError(f"the vocabulary file {path} must be a JSON object word → integer id")
-    return vocab
+    return vocabulary_from_bytes(read_bounded(path, limits.MAX_VOCABULARY_BYTES, ManifestError), str(path))
 
 
 # ---------------------------------------------------------------- images
 
 
+@functools.lru_cache(maxsize=1)
 def _pil():
     try:
         from PIL import Image
     except ImportError:
         raise EngineMissingError("reading images needs Pillow: pip install 'edgeport[image]'") from None
+    # Pillow warns from Image.open above its own limit (89 megapixels); this runtime refuses or drafts
+    # above limits.MAX_IMAGE_PIXELS before decoding, so the warning says nothing more (set once: a
+    # per-call warnings.catch_warnings is not thread-safe).
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     return Image
 
 
@@ -186,14 +245,45 @@ def load_image(item: Any, size: tuple[int, int], interpolation: str = "bilinear"
         return _resize_float_array(item, size, interpolation)
     image = _open_image(item, Image)
     try:
+        if not isinstance(item, Image.Image):
+            _within_pixel_limit(image, item)
         if image.mode != "RGB":
             image = image.convert("RGB")
         if image.size != (width, height):
             box = _aspect_crop(image.size, (width, height)) if keep_aspect_ratio else None
             image = image.resize((width, height), _resample(interpolation), box=box)
-        return np.asarray(image, dtype=np.float32)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"cannot read image {_describe(item)}: {exc}") from None
+        pixels = np.asarray(image, dtype=np.float32)
+    except EdgeportError:
+        raise
+    except MemoryError:
+        raise ImageError(f"image {_describe(item)} needs more memory than is free to decode") from None
+    except Exception as exc:  # noqa: BLE001 — any decoder failure on damaged bytes is an unreadable image
+        raise ImageError(f"cannot read image {_describe(item)}: {type(exc).__name__}: {exc}") from None
+    if pixels.shape != (height, width, 3):
+        raise ImageError(f"image {_describe(item)} decoded to shape {pixels.shape}, not ({height}, {width}, 3)")
+    return pixels
+
+
+def _within_pixel_limit(image: Any, item: Any) -> None:
+    """Refuse an image above `limits.MAX_IMAGE_PIXELS` from its header, before decoding; a JPEG is
+    set to decode in draft mode (scaled 1/2, 1/4 or 1/8) when that brings it under."""
+    limit = limits.MAX_IMAGE_PIXELS
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"image {_describe(item)} declares an empty size {width}×{height}")
+    if width * height <= limit:
+        return
+    if image.format == "JPEG":
+        for scale in (2, 4, 8):
+            want = (-(-width // scale), -(-height // scale))
+            if want[0] * want[1] <= limit:
+                image.draft("RGB", want)
+                if image.size[0] * image.size[1] <= limit:
+                    return
+                break
+    raise ImageError(f"image {_describe(item)} is {width}×{height} = {width * height:,} pixels, more than the "
+                     f"{limit:,} this runtime decodes (limits.MAX_IMAGE_PIXELS, EDGEPORT_MAX_IMAGE_PIXELS); "
+                     "scale it down before sending it")
 
 
 def _open_image(item: Any, Image) -> Any:
@@ -206,18 +296,37 @@ def _open_image(item: Any, Image) -> Any:
             )
         return Image.fromarray(item[..., 0] if item.ndim == 3 and item.shape[2] == 1 else item)
     try:
-        if isinstance(item, (bytes, bytearray)):
-            return Image.open(io.BytesIO(bytes(item)))
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            return _open_header(bytes(item), Image)
         if isinstance(item, (str, os.PathLike)):
             with open(item, "rb") as handle:  # as load_img does: the whole file, then decode
-                return Image.open(io.BytesIO(handle.read()))
+                return _open_header(handle.read(), Image)
     except FileNotFoundError:
         raise ImageError(f"image file {os.fspath(item)!r} does not exist") from None
     except IsADirectoryError:
         raise ImageError(f"{os.fspath(item)!r} is a directory, not an image file") from None
-    except (OSError, Image.DecompressionBombError) as exc:
+    except (ValueError, TypeError) as exc:  # e.g. a path with a NUL character
+        raise ImageError(f"cannot open image {_describe(item)}: {exc}") from None
+    except OSError as exc:
         raise ImageError(f"cannot read image {_describe(item)}: {exc}") from None
     raise DtypeError(f"cannot use a {type(item).__name__} as an image: pass a path, PIL image or HxWx3 array")
+
+
+def _open_header(data: bytes, Image) -> Any:
+    """`Image.open` (which reads only the header): Pillow's own decompression-bomb check is replaced by
+    `_within_pixel_limit`, which can still draft a JPEG Pillow would refuse outright."""
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        if data[:3] != b"\xff\xd8\xff":
+            raise ImageError(f"image declares more than {Image.MAX_IMAGE_PIXELS * 2:,} pixels, far more than the "
+                             f"{limits.MAX_IMAGE_PIXELS:,} this runtime decodes (limits.MAX_IMAGE_PIXELS)") from None
+    from PIL import JpegImagePlugin
+
+    try:
+        return JpegImagePlugin.JpegImageFile(io.BytesIO(data))  # the header only, without Pillow's bomb check
+    except Exception as exc:  # noqa: BLE001
+        raise ImageError(f"cannot read a JPEG header: {type(exc).__name__}: {exc}") from None
 
 
 def _resize_float_array(array: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
@@ -307,8 +416,10 @@ def as_items(raw: Any, kind: str) -> list[Any]:
 
 
 def make_preprocessor(kind: str, spec: dict[str, Any], bundle_dir: str | os.PathLike,
-                      input_shape: Sequence[int | None] | None) -> Preprocessor:
-    """The preprocessor a bundle's manifest asks for; checks the spec against the model's input."""
+                      input_shape: Sequence[int | None] | None, read: ReadFile | None = None) -> Preprocessor:
+    """The preprocessor a bundle's manifest asks for; checks the spec against the model's input.
+    `read(relative_path, purpose)` gives a file's verified bytes (`runtime.load` passes one that checks
+    the manifest's `files`); without it the file is read from the bundle directory unverified."""
     declared = spec.get("type", kind)
     if declared != kind:
         raise ManifestError(f"manifest.preprocessing.type is {declared!r} but the task kind is {kind!r}")
@@ -316,7 +427,11 @@ def make_preprocessor(kind: str, spec: dict[str, Any], bundle_dir: str | os.Path
         vocab_file = spec.get("vocabulary")
         if not isinstance(vocab_file, str):
             raise ManifestError("manifest.preprocessing.vocabulary must name the vocabulary file (vocab.json)")
-        vocab = load_vocabulary(resolve_bundle_path(bundle_dir, vocab_file, "manifest.preprocessing.vocabulary"))
+        where = "manifest.preprocessing.vocabulary"
+        if read is None:
+            vocab = load_vocabulary(resolve_bundle_path(bundle_dir, vocab_file, where))
+        else:
+            vocab = vocabulary_from_bytes(read(vocab_file, where), vocab_file)
         length = input_shape[1] if input_shape is not None and len(input_shape) == 2 else None
         return TextPreprocessor(spec, vocab, length)
     return ImagePreprocessor(spec, input_shape)

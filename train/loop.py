@@ -17,6 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from edgeport.runtime.files import atomic_output, atomic_write_bytes
+from edgeport.runtime.manifest import MANIFEST_NAME
+from edgeport.runtime.staging import staged_bundle
 from edgeport.train import data as datasets
 from edgeport.train import backup
 from edgeport.train.distribute import array_dataset, choose_strategy, describe, split_for_validation
@@ -247,6 +249,14 @@ def train_task(
 
 
 def write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageRecipe, task_data: TaskData, metrics: dict) -> Path:
+    """Write the model and its companions into a staging copy of `out` (less an earlier export's
+    manifest.json, which no longer describes this model), then swap it in whole (`runtime.staging`)."""
+    with staged_bundle(out, keep=lambda rel: rel != MANIFEST_NAME) as stage:
+        _write_outputs(stage, model, recipe, task_data, metrics)
+    return out / "keras" / "model.keras"
+
+
+def _write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageRecipe, task_data: TaskData, metrics: dict) -> Path:
     """Write the model and its companions atomically; the model last but one, task.json last."""
     keras_dir = out / "keras"
     keras_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,9 @@
 """`.tflite` models on LiteRT (`ai_edge_litert`), `tflite_runtime` or `tensorflow.lite`.
 
 The three share one Python interpreter API; only the import differs. tflite-runtime 2.14 does not
-verify the flatbuffer it is given and can crash on a damaged file, so a file that no manifest
-vouches for is first walked offset by offset (`tflite_verify`) and, on that engine, also opened
-in a throw-away process.
+verify the flatbuffer it is given, and LiteRT, which does, still crashes on some damaged files (found
+by fuzzing), so a file that no manifest vouches for is first walked offset by offset (`tflite_verify`)
+and then opened and run once in a throw-away process.
 """
 
 from __future__ import annotations
@@ -32,7 +32,13 @@ _PROBE = """
 import os, sys
 data = sys.stdin.buffer.read()
 try:
-    from tflite_runtime.interpreter import Interpreter
+    if sys.argv[2] == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+    elif sys.argv[2] == "tflite-runtime":
+        from tflite_runtime.interpreter import Interpreter
+    else:
+        import tensorflow as tf
+        Interpreter = tf.lite.Interpreter
 except BaseException:
     sys.exit(4)  # this process cannot tell: the caller goes on
 try:  # a damaged file may ask for any amount of memory: allow what the import took, plus a margin
@@ -42,7 +48,9 @@ try:  # a damaged file may ask for any amount of memory: allow what the import t
 except Exception:
     pass
 try:
-    Interpreter(model_content=data, num_threads=1).allocate_tensors()
+    interpreter = Interpreter(model_content=data, num_threads=1)
+    interpreter.allocate_tensors()
+    interpreter.invoke()  # on the zeros allocate_tensors left in the inputs
 except BaseException:
     sys.exit(3)  # a Python error: safe to reproduce in the caller, which reports it
 """
@@ -82,19 +90,19 @@ def check_flatbuffer(model: bytes, source: str) -> None:
         raise ModelFileError(f"{source} is truncated or damaged ({exc}); re-export or re-copy it") from None
 
 
-def probe_in_subprocess(model: bytes, source: str) -> None:
-    """Open the model in a child process; a crash there becomes a `ModelFileError` here."""
+def probe_in_subprocess(model: bytes, source: str, engine: str = "tflite-runtime") -> None:
+    """Open and run the model once in a child process; a crash there becomes a `ModelFileError` here."""
     margin = (1 << 30) + 8 * len(model)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE, str(margin)], input=model, env=env,
+        done = subprocess.run([sys.executable, "-c", _PROBE, str(margin), engine], input=model, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise ModelFileError(f"tflite-runtime did not finish opening {source} in {PROBE_TIMEOUT_S} s; "
+        raise ModelFileError(f"{engine} did not finish opening {source} in {PROBE_TIMEOUT_S} s; "
                              "the file is probably corrupt: re-export or re-copy it") from None
     if done.returncode not in (0, 3, 4):
         how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
-        raise ModelFileError(f"tflite-runtime crashed ({how}) opening {source}: the file is truncated or corrupt; "
+        raise ModelFileError(f"{engine} crashed ({how}) opening {source}: the file is truncated or corrupt; "
                              "re-export or re-copy it")
 
 
@@ -225,8 +233,8 @@ def load(model: bytes, threads: int, *, engine: str, verified: bool, source: str
     if not verified:
         check_flatbuffer(model, source)
     interpreter_class, version = import_interpreter(engine)
-    if engine == "tflite-runtime" and not verified:
-        probe_in_subprocess(model, source)
+    if not verified:  # every engine: LiteRT, too, crashes on some damaged files its verifier passes
+        probe_in_subprocess(model, source, engine)
     try:
         with warnings.catch_warnings():  # tf.lite warns that it is deprecated in favour of LiteRT
             warnings.simplefilter("ignore")
