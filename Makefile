@@ -27,7 +27,7 @@ setup-device: $(DEVICE_VENV)/.installed
 $(DEVICE_VENV)/.installed: pyproject.toml
 	test -x $(DEVICE_PY) || $(PYTHON) -m venv $(DEVICE_VENV)
 	$(DEVICE_PY) -m pip install --quiet --upgrade pip
-	$(DEVICE_PY) -m pip install --quiet -e ".[tflite,onnx,image]" "pytest>=8" "hypothesis>=6" "psutil>=5.9"
+	$(DEVICE_PY) -m pip install --quiet -e ".[tflite,onnx,image,dev]"
 	touch $@
 
 TASKS := imdb reuters pets
