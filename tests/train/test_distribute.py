@@ -16,7 +16,7 @@ import pytest
 from tests.train.conftest import write_image_folder, write_text_datasets
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 240
+TIMEOUT = 420  # two TensorFlow processes on a shared 2-core machine
 
 
 def free_port() -> int:
