@@ -116,6 +116,12 @@ def load_user_texts(recipe: TextRecipe, user: UserData, seed: int) -> TaskData:
         train_texts, y_train = [train.texts[i] for i in keep], y[keep]
         test_texts, y_test = [train.texts[i] for i in held], y[held]
         source = f"{train.source} (test: a stratified fifth, seed {seed})"
+    # A canonical order, then a seeded shuffle: the validation cut (the last fraction, as Keras takes it)
+    # sees every class even when the file or folder lists the texts class by class, and the same texts
+    # train the same model whatever order they came in.
+    order = sorted(range(len(train_texts)), key=lambda i: (train_texts[i], int(y_train[i])))
+    order = [order[i] for i in np.random.RandomState(seed).permutation(len(order))]
+    train_texts, y_train = [train_texts[i] for i in order], np.asarray(y_train)[order]
     vocabulary = texts.learn_vocabulary(train_texts, recipe.num_words)
     spec = texts.text_spec(recipe.num_words, recipe.maxlen, recipe.truncating)
     return TaskData(

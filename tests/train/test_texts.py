@@ -149,3 +149,20 @@ def test_vocabulary_reserves_padding_start_and_oov():
     assert vocabulary == {"b": 4, "a": 5, "c": 6}
     ids = texts.encode_texts(["a z b"], vocabulary, texts.text_spec(10, 6, "pre"))
     assert ids.tolist() == [[0, 0, 1, 5, 2, 4]]
+
+
+def test_same_texts_in_any_form_or_order_give_the_same_training_arrays(tmp_path):
+    from edgeport.train.loop import UserData, load_task_data
+    from edgeport.train.recipes import TEXT
+
+    data = sorted(rows(), key=lambda r: r[1])  # class by class, as a folder lists them
+    test = rows(1)
+    recipe = TEXT.with_overrides(num_words=60, maxlen=12)
+    folder = load_task_data(recipe, None, user=UserData(write_folder(tmp_path / "f", data), write_folder(tmp_path / "ft", test)))
+    shuffled = [data[i] for i in np.random.default_rng(3).permutation(len(data))]
+    csv_file = load_task_data(recipe, None, user=UserData(write_csv(tmp_path / "t.csv", shuffled), write_csv(tmp_path / "tt.csv", test)))
+    np.testing.assert_array_equal(folder.x_train, csv_file.x_train)
+    np.testing.assert_array_equal(folder.y_train, csv_file.y_train)
+    assert folder.vocabulary == csv_file.vocabulary
+    # the validation cut (the last fifth) holds both classes, though the folder lists them one after the other
+    assert set(folder.y_train[-len(folder.y_train) // 5 :].tolist()) == {0, 1}
