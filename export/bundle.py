@@ -24,6 +24,7 @@ from edgeport.export import onnx as onnx_export
 from edgeport.export import tflite as tflite_export
 from edgeport.export.calibrate import DEFAULT_SAMPLES, representative_batches
 from edgeport.export.report import Row, write_report
+from edgeport.export.samples import BundleData, BundleDataError, read_bundle_data
 from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
 from edgeport.export.variants import Variant, select_variants, variant as variant_row
 from edgeport.runtime.errors import EdgeportError, ManifestError, ModelFileError
@@ -101,15 +102,11 @@ def read_task(bundle: Path) -> dict[str, Any]:
     return task
 
 
-def load_test_data(task: dict[str, Any], data_dir: str | os.PathLike | None) -> Any:
-    """The exact train/test arrays `train` used (same recipe, same seed)."""
-    from edgeport.train.data import DataError, DataNotFoundError
-    from edgeport.train.loop import load_task_data
-    from edgeport.train.recipes import recipe_from_dict
-
+def load_test_data(bundle: Path, task: dict[str, Any]) -> BundleData:
+    """The test set and calibration sample `train` wrote into the bundle (no training code, no data directory)."""
     try:
-        return load_task_data(recipe_from_dict(task["recipe"]), data_dir, int(task.get("seed", 0)))
-    except (DataNotFoundError, DataError) as exc:
+        return read_bundle_data(bundle, task)
+    except BundleDataError as exc:
         raise ExportError(str(exc)) from None
 
 
@@ -142,19 +139,19 @@ def export_bundle(
     formats: Sequence[str] | None = None,
     variants: Sequence[str] | None = None,
     calibration_samples: int = DEFAULT_SAMPLES,
-    data_dir: str | os.PathLike | None = None,
     task_data: Any = None,
     measure_latency: bool = True,
     on_progress: Callable[[int, int, VariantOutcome], None] | None = None,
 ) -> ExportResult:
     """Export, check and describe the selected variants of the bundle at `source` (see the module doc).
 
-    `task_data` (anything with x_train, x_test, y_test) replaces loading the task's data.
+    The test set and the calibration sample come from the bundle (`keras/test.npz`, `keras/calibration.npz`);
+    `task_data` (anything with x_train, x_test, y_test) replaces them.
     """
     selected = select_variants(list(formats) if formats else None, list(variants) if variants else None)
     bundle, model_path = resolve_source(source)
     task = read_task(bundle)
-    task_data = task_data if task_data is not None else load_test_data(task, data_dir)
+    task_data = task_data if task_data is not None else load_test_data(bundle, task)
     source_sha = sha256_file(model_path)
     previous, old_files = _previous_artifacts(bundle, source_sha, {v.key for v in selected})
     dropped = old_files - {a.file for a in previous}

@@ -31,8 +31,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--variants", type=_csv, help="comma-separated keys or names, e.g. tflite-int8,fp16 (default: all); "
                         f"known: {','.join(v.key for v in VARIANTS)}")
     parser.add_argument("--calibration-samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
-                        help=f"training samples used to calibrate int8 variants (default {DEFAULT_SAMPLES})")
-    parser.add_argument("--data-dir", help="data directory (default: $EDGEPORT_DATA_DIR, then the Keras cache)")
+                        help=f"training samples (from the bundle's keras/calibration.npz) used to calibrate int8 variants "
+                        f"(default {DEFAULT_SAMPLES})")
     parser.add_argument("--allow-failures", action="store_true", help="exit 0 even when a variant misses its tolerance")
     parser.add_argument("--no-latency", action="store_true", help="skip the single-sample latency measurement")
     parser.add_argument("--verbose", action="store_true",
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(progress_line(index, total, outcome, args.verbose), flush=True)
 
     try:
-        result = export_bundle(args.source, args.formats, args.variants, args.calibration_samples, args.data_dir,
+        result = export_bundle(args.source, args.formats, args.variants, args.calibration_samples,
                                measure_latency=not args.no_latency, on_progress=report)
     except EdgeportError as exc:
         print(f"edgeport-export: {exc}", file=sys.stderr)

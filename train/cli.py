@@ -13,17 +13,31 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgeport.train.recipes import RECIPES, ImageRecipe
+from edgeport.train.recipes import RECIPES, USER_DATA_TASKS, ImageRecipe
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="edgeport-train", description="Train one of edgeport's Keras models.")
-    parser.add_argument("task", choices=sorted(RECIPES), help="which recipe to train")
-    parser.add_argument("--data-dir", help="local data directory (default: $EDGEPORT_DATA_DIR, then the Keras cache)")
+    parser = argparse.ArgumentParser(
+        prog="edgeport-train",
+        description="Train a Keras model on your own texts (text) or images (image), or on the lecture's datasets.",
+    )
+    parser.add_argument("task", choices=list(RECIPES), help="text, image: your files (--data); imdb, reuters, pets: the lecture's")
+    own = parser.add_argument_group("your own data (text, image)")
+    own.add_argument("--data", metavar="PATH", help="text: a .csv/.tsv/.jsonl file or a folder of class sub-folders of "
+                     ".txt files; image: a folder of class sub-folders of images")
+    own.add_argument("--test", metavar="PATH", help="the test set in the same form (default: a stratified fifth of --data)")
+    own.add_argument("--text-column", default="text", help="CSV/TSV column or JSON field holding the text (default text)")
+    own.add_argument("--label-column", default="label", help="CSV/TSV column or JSON field holding the label (default label)")
+    parser.add_argument("--data-dir", help="imdb, reuters, pets: local data directory (default: $EDGEPORT_DATA_DIR, then the Keras cache)")
     parser.add_argument("--out", help="output bundle directory (default: artifacts/TASK)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    text = parser.add_argument_group("text tasks")
+    text.add_argument("--num-words", type=int, help="vocabulary size, reserved ids included (default 10000)")
+    text.add_argument("--maxlen", type=int, help="words kept per text")
+    text.add_argument("--head", choices=["flatten", "conv-maxpool", "average", "maxpool"], help="layers between embedding and output")
+    text.add_argument("--embedding-dim", type=int, help="embedding width")
     image = parser.add_argument_group("image tasks")
     image.add_argument("--alpha", type=float, help="MobileNet width multiplier (default 0.25)")
     image.add_argument("--image-size", type=int, help="input height and width (default 224)")
@@ -40,26 +54,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def refuse(message: str) -> int:
+    print(f"edgeport-train: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     recipe = RECIPES[args.task].with_overrides(epochs=args.epochs, batch_size=args.batch_size)
+    text_options = (args.num_words, args.maxlen, args.head, args.embedding_dim)
     if isinstance(recipe, ImageRecipe):
         recipe = recipe.with_overrides(alpha=args.alpha, image_size=args.image_size, base_weights=args.base_weights)
+        if any(v is not None for v in text_options):
+            return refuse(f"--num-words, --maxlen, --head and --embedding-dim apply to text tasks, not {args.task}")
     elif any(v is not None for v in (args.alpha, args.image_size, args.base_weights)):
-        print(f"edgeport-train: --alpha, --image-size and --base-weights apply to image tasks, not {args.task}", file=sys.stderr)
-        return 2
+        return refuse(f"--alpha, --image-size and --base-weights apply to image tasks, not {args.task}")
+    else:
+        recipe = recipe.with_overrides(num_words=args.num_words, maxlen=args.maxlen, head=args.head, embedding_dim=args.embedding_dim)
+    for name, value in (("--num-words", args.num_words), ("--maxlen", args.maxlen), ("--embedding-dim", args.embedding_dim)):
+        if value is not None and value < (5 if name == "--num-words" else 1):
+            return refuse(f"{name} must be at least {5 if name == '--num-words' else 1}, got {value}")
+    if args.task in USER_DATA_TASKS and not args.data:
+        return refuse(f"{args.task} trains on your own files: pass --data PATH")
+    if args.task not in USER_DATA_TASKS and (args.data or args.test):
+        return refuse(f"--data and --test are for the text and image tasks; {args.task} reads --data-dir")
 
     from edgeport.train.data import DataError, DataNotFoundError
     from edgeport.train.distribute import ClusterConfigError, use_logical_cpus
     from edgeport.train.keras_fixes import KerasVersionError
-    from edgeport.train.loop import train_task
+    from edgeport.train.loop import UserData, train_task
+    from edgeport.train.texts import TextColumns
+
+    user = None
+    if args.data:
+        user = UserData(Path(args.data), Path(args.test) if args.test else None, TextColumns(args.text_column, args.label_column))
 
     if args.logical_cpus:
         use_logical_cpus(args.logical_cpus)
     out = Path(args.out or Path("artifacts") / args.task)
     try:
         result = train_task(
-            recipe, out, data_dir=args.data_dir, seed=args.seed, verbose=0 if args.quiet else "auto", strategy=args.strategy
+            recipe, out, data_dir=args.data_dir, seed=args.seed, verbose=0 if args.quiet else "auto", strategy=args.strategy,
+            user=user,
         )
     except (DataNotFoundError, DataError, ClusterConfigError, KerasVersionError) as exc:
         print(f"edgeport-train: {exc}", file=sys.stderr)

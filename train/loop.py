@@ -20,22 +20,34 @@ from edgeport.runtime.files import atomic_output, atomic_write_bytes
 from edgeport.runtime.manifest import MANIFEST_NAME
 from edgeport.runtime.staging import staged_bundle
 from edgeport.train import data as datasets
-from edgeport.train import backup
+from edgeport.train import backup, texts
 from edgeport.train.distribute import array_dataset, choose_strategy, describe, split_for_validation
+from edgeport.train.images import ImageFiles, image_dataset, reading_error
 from edgeport.train.keras_fixes import multi_worker_fixes
 from edgeport.train.models import build_image_model, build_text_model, download_imagenet_weights, resolve_base_weights
 from edgeport.train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR, TEXT_FILTERS, ImageRecipe, TextRecipe
+from edgeport.train.samples import write_samples
 
 TASK_FILE = "task.json"
 
 
+@dataclass(frozen=True)
+class UserData:
+    """The user's own files: `--data PATH [--test PATH]` (texts: which columns hold text and label)."""
+
+    train: Path
+    test: Path | None = None
+    columns: texts.TextColumns = texts.TextColumns()
+
+
 @dataclass
 class TaskData:
-    """Model-ready arrays plus what the bundle needs to preprocess raw input the same way."""
+    """Model-ready inputs (arrays, or image files decoded as they stream) plus what the bundle needs to
+    preprocess raw input the same way."""
 
-    x_train: np.ndarray
+    x_train: np.ndarray | ImageFiles
     y_train: np.ndarray
-    x_test: np.ndarray
+    x_test: np.ndarray | ImageFiles
     y_test: np.ndarray  # class indices
     labels: list[str]
     preprocessing: dict[str, Any]
@@ -89,40 +101,105 @@ def load_text_data(recipe: TextRecipe, data_dir: str | os.PathLike | None) -> Ta
     )
 
 
+def load_user_texts(recipe: TextRecipe, user: UserData, seed: int) -> TaskData:
+    """The user's texts: a stratified fifth held out unless `user.test` is given; the vocabulary learned
+    from the training split; ids made by the device tokeniser's rules."""
+    train = texts.read_texts(user.train, user.columns)
+    names = texts.class_names(train.labels)
+    y = texts.label_indices(train.labels, names, train.source)
+    if user.test is not None:
+        test = texts.read_texts(user.test, user.columns)
+        train_texts, y_train = train.texts, y
+        test_texts, y_test = test.texts, texts.label_indices(test.labels, names, test.source)
+        if len(names) < 2:
+            raise datasets.DataError(f"{train.source} has only the class {names[0]!r}; a classifier needs at least two classes")
+        source = f"{train.source} (test: {test.source})"
+    else:
+        texts.check_stratifiable(y, names, train.source)
+        keep, held = datasets.stratified_split(y, 0.2, seed)
+        train_texts, y_train = [train.texts[i] for i in keep], y[keep]
+        test_texts, y_test = [train.texts[i] for i in held], y[held]
+        source = f"{train.source} (test: a stratified fifth, seed {seed})"
+    # A canonical order, then a seeded shuffle: the validation cut (the last fraction, as Keras takes it)
+    # sees every class even when the file or folder lists the texts class by class, and the same texts
+    # train the same model whatever order they came in.
+    order = sorted(range(len(train_texts)), key=lambda i: (train_texts[i], int(y_train[i])))
+    order = [order[i] for i in np.random.RandomState(seed).permutation(len(order))]
+    train_texts, y_train = [train_texts[i] for i in order], np.asarray(y_train)[order]
+    vocabulary = texts.learn_vocabulary(train_texts, recipe.num_words)
+    spec = texts.text_spec(recipe.num_words, recipe.maxlen, recipe.truncating)
+    return TaskData(
+        x_train=texts.encode_texts(train_texts, vocabulary, spec),
+        y_train=y_train,
+        x_test=texts.encode_texts(test_texts, vocabulary, spec),
+        y_test=y_test,
+        labels=names,
+        preprocessing=spec,
+        vocabulary=vocabulary,
+        source=source,
+        extra={"vocabulary_in_data": len(vocabulary) + INDEX_FROM + 1},
+    )
+
+
 def load_image_data(
-    recipe: ImageRecipe, data_dir: str | os.PathLike | None, seed: int, shard: tuple[int, int] = (0, 1)
+    recipe: ImageRecipe, data_dir: str | os.PathLike | None, seed: int, shard: tuple[int, int] = (0, 1),
+    user: UserData | None = None,
 ) -> TaskData:
-    """Decode the folder's images; with `shard=(i, n)` only worker i's share of the training files."""
-    folder = datasets.list_image_folder(datasets.find_image_folder(data_dir))
-    train_idx, test_idx = datasets.stratified_split(folder.labels, recipe.test_fraction, seed)
+    """List the folder's images (decoded later, as they stream); with `shard=(i, n)` only worker i's share of
+    the training files. `user.test`, when given, is the test folder (same class names)."""
+    folder = datasets.list_image_folder(user.train if user else datasets.find_image_folder(data_dir))
+    if user is not None and user.test is not None:
+        test_folder = datasets.list_image_folder(user.test)
+        if test_folder.class_names != folder.class_names:
+            raise datasets.DataError(
+                f"the test folder {user.test} has classes {', '.join(test_folder.class_names)} but the training folder "
+                f"{user.train} has {', '.join(folder.class_names)}; give both the same class sub-folders"
+            )
+        train_idx = np.arange(len(folder.paths))
+        test_paths, y_test = test_folder.paths, test_folder.labels
+    else:
+        train_idx, test_idx = datasets.stratified_split(folder.labels, recipe.test_fraction, seed)
+        test_paths, y_test = [folder.paths[i] for i in test_idx], folder.labels[test_idx]
     if shard[1] > 1:
         train_idx = datasets.shard_indices(train_idx, *shard)
 
-    def pixels(indices: np.ndarray) -> np.ndarray:
-        raw = datasets.load_images([folder.paths[i] for i in indices], recipe.image_size, recipe.interpolation)
-        return keras.applications.mobilenet.preprocess_input(raw)
+    def files(paths: list[Path]) -> ImageFiles:
+        return ImageFiles(tuple(str(p) for p in paths), recipe.image_size, recipe.interpolation)
 
     root = folder.paths[0].parent.parent
+    test_root = test_paths[0].parent.parent
     return TaskData(
-        x_train=pixels(train_idx),
+        x_train=files([folder.paths[i] for i in train_idx]),
         y_train=folder.labels[train_idx],
-        x_test=pixels(test_idx),
-        y_test=folder.labels[test_idx],
+        x_test=files(test_paths),
+        y_test=y_test,
         labels=folder.class_names,
         preprocessing=image_preprocessing(recipe),
         source=str(root),
-        extra={"test_files": [str(folder.paths[i].relative_to(root)) for i in test_idx]},
+        extra={"test_files": [str(p.relative_to(test_root)) for p in test_paths]},
     )
 
 
 def load_task_data(
-    recipe: TextRecipe | ImageRecipe, data_dir: str | os.PathLike | None, seed: int = 0, shard: tuple[int, int] = (0, 1)
+    recipe: TextRecipe | ImageRecipe, data_dir: str | os.PathLike | None, seed: int = 0, shard: tuple[int, int] = (0, 1),
+    user: UserData | None = None,
 ) -> TaskData:
-    """The arrays a recipe trains and is tested on (deterministic for a given seed). Image folders can be
-    sharded by file (each worker decodes only its share); text arrays are small and read whole."""
+    """What a recipe trains and is tested on (deterministic for a given seed). Images are listed, not
+    decoded, and can be sharded by file (each worker reads only its share); text arrays are read whole."""
     if isinstance(recipe, TextRecipe):
+        if recipe.dataset == "files":
+            if user is None:
+                raise datasets.DataError("the text task reads your own files: pass --data PATH")
+            return load_user_texts(recipe, user, seed)
         return load_text_data(recipe, data_dir)
-    return load_image_data(recipe, data_dir, seed, shard)
+    return load_image_data(recipe, data_dir, seed, shard, user)
+
+
+def input_dataset(x: np.ndarray | ImageFiles, y: np.ndarray, global_batch: int, seed: int | None, sharded: bool = False) -> tf.data.Dataset:
+    """Arrays as they are; image files decoded as they stream."""
+    if isinstance(x, ImageFiles):
+        return image_dataset(x, y, global_batch, seed, sharded)
+    return array_dataset(x, y, global_batch, seed, sharded)
 
 
 def build_model(recipe: TextRecipe | ImageRecipe, task_data: TaskData, data_dir: str | os.PathLike | None) -> keras.Model:
@@ -176,9 +253,11 @@ def train_task(
     verbose: int | str = "auto",
     strategy: str = "default",
     deterministic: bool = True,
+    user: UserData | None = None,
 ) -> TrainResult:
-    """Train one recipe and write `keras/model.keras`, `keras/metrics.json`, `keras/task.json` and
-    `vocab.json` or `labels.json` under `out_dir` (on the chief only).
+    """Train one recipe and write `keras/model.keras`, `keras/metrics.json`, `keras/task.json`,
+    `keras/test.npz`, `keras/calibration.npz` and `vocab.json` or `labels.json` under `out_dir` (on the
+    chief only). `user` names the user's own files (tasks `text` and `image`).
 
     A run killed part-way resumes from its last finished epoch when started again with the same command.
     The same seed gives the same weights: `deterministic` makes TensorFlow choose deterministic kernels
@@ -192,7 +271,9 @@ def train_task(
     out = Path(out_dir)
     by_file = isinstance(recipe, ImageRecipe) and placement.workers > 1
     shard = (placement.worker_index, placement.workers) if by_file else (0, 1)
-    task_data = load_task_data(recipe, data_dir, seed, shard)
+    task_data = load_task_data(recipe, data_dir, seed, shard, user)
+    if isinstance(recipe, TextRecipe) and recipe.dataset == "files":
+        recipe = recipe.with_overrides(num_classes=len(task_data.labels))
     with placement.strategy.scope():
         model = build_model(recipe, task_data, data_dir)
     n = len(task_data.labels)
@@ -201,26 +282,29 @@ def train_task(
     cut = split_for_validation(len(y_train), validation_split)
     batch = recipe.batch_size
     policy = "FILE" if by_file else "DATA"
-    train_data = array_dataset(task_data.x_train[:cut], y_train[:cut], batch, seed, already_sharded=by_file)
-    validation = array_dataset(task_data.x_train[cut:], y_train[cut:], batch, None, by_file) if cut < len(y_train) else None
-    test_data = array_dataset(task_data.x_test, y_test, batch, None)
+    train_data = input_dataset(task_data.x_train[:cut], y_train[:cut], batch, seed, sharded=by_file)
+    validation = input_dataset(task_data.x_train[cut:], y_train[cut:], batch, None, by_file) if cut < len(y_train) else None
+    test_data = input_dataset(task_data.x_test, y_test, batch, None)
     fixes = multi_worker_fixes(model, placement.strategy, train_data) if placement.name == "multi-worker" else contextlib.nullcontext()
     backup_dir = backup.backup_dir(out, placement.is_chief, placement.task)
-    with fixes:
-        with placement.strategy.scope():
-            first_epoch = backup.restore(model, backup_dir)
-        if first_epoch:
-            print(f"{recipe.task}: restored from backup in {backup_dir}: resuming at epoch {first_epoch + 1}", flush=True)
-        history = model.fit(
-            train_data,
-            validation_data=validation,
-            shuffle=False,  # the tf.data pipeline shuffles, seeded
-            epochs=recipe.epochs,
-            initial_epoch=first_epoch,
-            callbacks=[TestSetEvaluation(test_data), backup.EpochBackup(backup_dir)],
-            verbose=fit_verbosity(verbose),
-        )
-        test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
+    try:
+        with fixes:
+            with placement.strategy.scope():
+                first_epoch = backup.restore(model, backup_dir)
+            if first_epoch:
+                print(f"{recipe.task}: restored from backup in {backup_dir}: resuming at epoch {first_epoch + 1}", flush=True)
+            history = model.fit(
+                train_data,
+                validation_data=validation,
+                shuffle=False,  # the tf.data pipeline shuffles, seeded
+                epochs=recipe.epochs,
+                initial_epoch=first_epoch,
+                callbacks=[TestSetEvaluation(test_data), backup.EpochBackup(backup_dir)],
+                verbose=fit_verbosity(verbose),
+            )
+            test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
+    except tf.errors.OpError as exc:  # an image file that cannot be read, met while streaming
+        raise (reading_error(exc) or exc) from None
     wall = time.perf_counter() - started
     metrics = {
         "task": recipe.task,
@@ -257,13 +341,15 @@ def write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageRecip
 
 
 def _write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageRecipe, task_data: TaskData, metrics: dict) -> Path:
-    """Write the model and its companions atomically; the model last but one, task.json last."""
+    """Write the model and its companions atomically (test.npz and calibration.npz: what export checks and
+    calibrates with); the model last but one, task.json (which lists those files' hashes) last."""
     keras_dir = out / "keras"
     keras_dir.mkdir(parents=True, exist_ok=True)
     if task_data.vocabulary is not None:
         atomic_write_bytes(out / "vocab.json", json.dumps(task_data.vocabulary, ensure_ascii=False).encode())
     atomic_write_bytes(out / "labels.json", json.dumps(task_data.labels).encode())
     atomic_write_bytes(keras_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+    data = write_samples(keras_dir, task_data.x_train, task_data.x_test, task_data.y_test, int(metrics.get("seed", 0)))
     model_path = keras_dir / "model.keras"
     with atomic_output(model_path) as tmp:
         model.save(tmp)
@@ -274,6 +360,7 @@ def _write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageReci
         "preprocessing": task_data.preprocessing,
         "recipe": asdict(recipe),
         "seed": metrics["seed"],
+        "data": data,
     }
     atomic_write_bytes(keras_dir / TASK_FILE, (json.dumps(task, indent=2) + "\n").encode())
     return model_path

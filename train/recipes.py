@@ -19,7 +19,7 @@ class TextRecipe:
     """A text classifier over Keras' word-rank datasets."""
 
     task: str
-    dataset: str  # "imdb" or "reuters"
+    dataset: str  # "imdb" or "reuters" (Keras' word-rank files), or "files" (the user's texts)
     num_words: int
     maxlen: int
     embedding_dim: int
@@ -119,7 +119,33 @@ PETS = ImageRecipe(
     validation_fraction=0.0,
 )
 
-RECIPES: dict[str, TextRecipe | ImageRecipe] = {r.task: r for r in (IMDB, REUTERS, PETS)}
+# A user's own texts: the head and length chosen by measurement on the Reuters newswires as raw text
+# (README, "Choosing the default for your texts"). `num_classes` comes from the data.
+TEXT = TextRecipe(
+    task="text",
+    dataset="files",
+    num_words=10000,
+    maxlen=300,
+    embedding_dim=64,
+    head="conv-maxpool",
+    head_units=64,
+    kernel_sizes=(3, 4, 5),
+    dropout=0.5,
+    truncating="post",
+    num_classes=0,
+    optimizer="adam",
+    learning_rate=1e-3,
+    epochs=8,
+    batch_size=64,
+    validation_split=0.2,
+)
+
+# A user's own folder of class sub-folders: the pets recipe without the demo's name.
+IMAGE = replace(PETS, task="image")
+
+RECIPES: dict[str, TextRecipe | ImageRecipe] = {r.task: r for r in (TEXT, IMAGE, IMDB, REUTERS, PETS)}
+# Tasks that read the user's files (`--data PATH`), not the lecture's datasets (`--data-dir`).
+USER_DATA_TASKS = ("text", "image")
 
 
 def recipe_from_dict(doc: dict[str, Any]) -> TextRecipe | ImageRecipe:

@@ -1,0 +1,76 @@
+"""What export needs from training, written into the bundle: `keras/test.npz` (the held-out set, model-ready)
+and `keras/calibration.npz` (a seeded sample of the training inputs), each listed with its sha256 in task.json.
+
+Arrays are written into the `.npz` archive batch by batch, so a streamed image set never sits in memory whole.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from edgeport.runtime.manifest import sha256_file
+from edgeport.train.data import stratified_split
+from edgeport.train.images import ImageFiles
+
+TEST_FILE = "test.npz"
+CALIBRATION_FILE = "calibration.npz"
+MAX_TEST_IMAGES = 2000  # a larger image test set is sampled (seeded, stratified) for export's checks
+MAX_TEST_TEXTS = 20000
+# export draws its calibration sample (default 300) from these
+CALIBRATION_TEXTS = 1000
+CALIBRATION_IMAGES = 300
+
+
+def _batches(x: np.ndarray | ImageFiles, batch_size: int = 32) -> Iterator[np.ndarray]:
+    if isinstance(x, ImageFiles):
+        yield from x.batches(batch_size)
+    else:
+        for start in range(0, len(x), 4096):
+            yield np.ascontiguousarray(x[start : start + 4096])
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray | ImageFiles]) -> None:
+    """An uncompressed `.npz` (what `np.savez` writes), each array streamed in batches; atomic."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, x in arrays.items():
+            dtype = np.dtype(np.float32) if isinstance(x, ImageFiles) else np.asarray(x[:0]).dtype
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(x.shape)}
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array_header_2_0(member, header)
+                for batch in _batches(x):
+                    member.write(batch.astype(dtype, copy=False).tobytes())
+    os.replace(tmp, path)
+
+
+def test_sample(x_test: Any, y_test: np.ndarray, seed: int) -> np.ndarray:
+    """Indices of the test items export checks on: all of them, or a seeded stratified sample of a large set."""
+    limit = MAX_TEST_IMAGES if isinstance(x_test, ImageFiles) else MAX_TEST_TEXTS
+    if len(y_test) <= limit:
+        return np.arange(len(y_test))
+    _, held = stratified_split(np.asarray(y_test), limit / len(y_test), seed)
+    return held[:limit]
+
+
+def calibration_sample(n: int, limit: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(limit, n), replace=False))
+
+
+def write_samples(keras_dir: Path, x_train: Any, x_test: Any, y_test: np.ndarray, seed: int) -> dict[str, Any]:
+    """Write both files; return task.json's `data` entry (file, sha256, samples, and of how many)."""
+    test_rows = test_sample(x_test, y_test, seed)
+    limit = CALIBRATION_IMAGES if isinstance(x_train, ImageFiles) else CALIBRATION_TEXTS
+    calibration_rows = calibration_sample(len(x_train), limit, seed)
+    write_npz(keras_dir / TEST_FILE, {"x": x_test[test_rows], "y": np.asarray(y_test)[test_rows]})
+    write_npz(keras_dir / CALIBRATION_FILE, {"x": x_train[calibration_rows]})
+    return {
+        "test": {"file": TEST_FILE, "sha256": sha256_file(keras_dir / TEST_FILE), "samples": int(len(test_rows)), "of": int(len(y_test))},
+        "calibration": {"file": CALIBRATION_FILE, "sha256": sha256_file(keras_dir / CALIBRATION_FILE),
+                        "samples": int(len(calibration_rows)), "of": int(len(x_train))},
+    }
