@@ -11,7 +11,7 @@ export EDGEPORT_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-device demo train bundles test test-device runtime-models bench bench-pets-a1 bench-short clean fuzz soak
+.PHONY: setup setup-device demo train bundles test test-device lint runtime-models bench bench-pets-a1 bench-short clean fuzz soak
 
 setup: $(VENV)/.installed
 
@@ -64,6 +64,10 @@ test: setup runtime-models
 
 test-device: setup-device runtime-models
 	$(DEVICE_PY) -m pytest tests/runtime tests/device $(PYTEST_ARGS)
+
+# ruff, configured in pyproject.toml ([tool.ruff]): pycodestyle, pyflakes, blind excepts and bugbear.
+lint: setup
+	$(PY) -m ruff check .
 
 # Benchmarks (runtime/bench/): every variant of the demo bundles side by side, the engine called
 # directly and Keras as baselines; each bundle gets bench.json, a section in report.md and report_bench.png.

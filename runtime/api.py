@@ -50,7 +50,8 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
          backend: str | None = None) -> "Model":
     """Load a bundle directory (`variant` picks the artifact, e.g. "tflite-int8") or a bare
     `.tflite`/`.onnx` file (tensor input only). The file's size and sha256 are checked against the
-    manifest before the engine sees a byte, and the engine's tensors against the manifest's after. `backend` forces an engine ("litert", "tflite-runtime",
+    manifest before the engine sees a byte, and the engine's tensors against the manifest's after.
+    `backend` forces an engine ("litert", "tflite-runtime",
     "tf-lite", "onnxruntime"); `threads` sets the engine's thread count."""
     if threads is None:
         threads = default_threads()

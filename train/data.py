@@ -86,7 +86,7 @@ def download_or_explain(download: Callable[[], object], message: str) -> object:
     """Run a Keras download; turn any network failure into one clear `DataNotFoundError`."""
     try:
         return download()
-    except Exception as exc:  # Keras raises several kinds (URLError, HTTPError, Exception)
+    except Exception as exc:  # noqa: BLE001 — Keras raises several kinds (URLError, HTTPError, Exception)
         raise DataNotFoundError(f"{message} ({type(exc).__name__}: {exc})") from None
 
 
@@ -236,20 +236,6 @@ def find_image_folder(data_dir: str | os.PathLike | None, name: str = "pets") ->
         f"no image folder found: looked for {name}/ in the data directories (--data-dir, ${DATA_DIR_ENV}); "
         "pass --data-dir DIR where DIR holds one sub-folder of images per class"
     )
-
-
-def load_images(paths: Sequence[Path], size: int, interpolation: str) -> np.ndarray:
-    """Decode, convert to RGB and resize, exactly as `keras.utils.load_img` + `img_to_array` do."""
-    import keras
-
-    out = np.empty((len(paths), size, size, 3), dtype=np.float32)
-    for i, path in enumerate(paths):
-        try:
-            img = keras.utils.load_img(path, color_mode="rgb", target_size=(size, size), interpolation=interpolation)
-        except Exception as exc:
-            raise DataError(f"cannot read image {path} ({exc}); remove or replace the file") from None
-        out[i] = keras.utils.img_to_array(img, dtype="float32")
-    return out
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

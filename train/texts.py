@@ -126,7 +126,8 @@ def read_text_folder(root: Path) -> LabelledTexts:
     names = sorted(set(labels))
     if len(names) < 2:
         found = f"only the class {names[0]!r}" if names else f"no class sub-folder with {TEXT_SUFFIX} files"
-        raise DataError(f"text folder {root} has {found}; a classifier needs at least two sub-folders (one per class) of {TEXT_SUFFIX} files")
+        raise DataError(f"text folder {root} has {found}; a classifier needs at least two sub-folders (one per class) "
+                        f"of {TEXT_SUFFIX} files")
     return LabelledTexts(texts, labels, str(root))
 
 
@@ -136,7 +137,8 @@ def read_texts(path: str | Path, columns: TextColumns = TextColumns()) -> Labell
     if path.is_dir():
         return read_text_folder(path)
     if not path.is_file():
-        raise DataNotFoundError(f"{path} does not exist; pass a CSV, TSV or JSON Lines file, or a folder of class sub-folders of .txt files")
+        raise DataNotFoundError(f"{path} does not exist; pass a CSV, TSV or JSON Lines file, "
+                                "or a folder of class sub-folders of .txt files")
     suffix = path.suffix.lower()
     if suffix in DELIMITED:
         texts = read_delimited(path, DELIMITED[suffix], columns)
@@ -166,7 +168,8 @@ def label_indices(labels: Sequence[str | int], names: Sequence[str], source: str
     keys = [str(int(v)) if as_int and str(v).lstrip("-").isdigit() else str(v) for v in labels]
     unknown = sorted(set(keys) - set(index))
     if unknown:
-        raise DataError(f"{source}: labels {', '.join(map(repr, unknown[:5]))} are not among the training classes {', '.join(map(repr, names))}")
+        raise DataError(f"{source}: labels {', '.join(map(repr, unknown[:5]))} are not among the training classes "
+                        f"{', '.join(map(repr, names))}")
     return np.asarray([index[k] for k in keys], dtype=np.int64)
 
 

@@ -37,7 +37,7 @@ from edgeport.runtime.compat.matrix import (
     ENGINES_SHOWN, PROBE_BATCH, Probe, load_probes, merge_probes, render_markdown, save_probes, tolerance,
     write_report_section,
 )
-from edgeport.runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact
+from edgeport.runtime.manifest import Artifact, Manifest, read_manifest
 
 DISTRIBUTIONS = {"litert": ("ai-edge-litert",), "tflite-runtime": ("tflite-runtime",),
                  "onnxruntime": ("onnxruntime",), "tf-lite": ("tensorflow", "tensorflow-cpu")}

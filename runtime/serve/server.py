@@ -15,7 +15,7 @@ from edgeport.runtime.serve.app import ServeOptions, create_app
 
 
 def run_server(bundle: str, *, variant: str | None = None, threads: int | None = None, backend: str | None = None,
-               host: str = "127.0.0.1", port: int = 8080, options: ServeOptions = ServeOptions(),
+               host: str = "127.0.0.1", port: int = 8080, options: ServeOptions = ServeOptions(),  # noqa: B008 — frozen
                shutdown_timeout: float = 10.0, log_level: str = "info", access_log: bool = False) -> int:
     """Serve `bundle` on host:port; returns 0 after a graceful shutdown."""
     try:

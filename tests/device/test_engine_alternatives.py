@@ -9,7 +9,6 @@ checked for a clean exit: no signal, no traceback.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

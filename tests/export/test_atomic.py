@@ -56,7 +56,8 @@ def interrupt_on_write(monkeypatch, calls: int, exc: BaseException):
 
 def test_interrupted_reexport_leaves_the_old_bundle_whole(small_imdb, monkeypatch):
     bundle, data = small_imdb
-    export_bundle(bundle, task_data=data, variants=["tflite-fp32", "tflite-fp16"], calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
+    export_bundle(bundle, task_data=data, variants=["tflite-fp32", "tflite-fp16"], calibration_samples=CALIBRATION_SAMPLES,
+                  measure_latency=False)
     before = {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()}
     interrupt_on_write(monkeypatch, 2, Interrupt())  # re-export: the fp16 write is cut half-way
     with pytest.raises(Interrupt):

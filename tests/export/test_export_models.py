@@ -167,7 +167,8 @@ def test_manifest_describes_the_bundle(exported):
     e = exported("imdb")
     manifest = read_manifest(e.bundle)
     task = json.loads((e.bundle / "keras" / "task.json").read_text())
-    assert (manifest.task, manifest.kind, manifest.labels, manifest.preprocessing) == (task["task"], "text", task["labels"], task["preprocessing"])
+    assert (manifest.task, manifest.kind, manifest.labels, manifest.preprocessing) == (
+        task["task"], "text", task["labels"], task["preprocessing"])
     assert manifest.source_model == {"file": "keras/model.keras", "sha256": sha256_file(e.bundle / "keras" / "model.keras")}
     for artifact in manifest.artifacts:
         path = e.bundle / artifact.file

@@ -113,8 +113,6 @@ def test_image_folder_lists_awkward_names(tmp_path):
     assert folder.class_names == ["cats", "dogs"]
     assert folder.labels.tolist() == [0, 0, 0, 1, 1]
     assert all(p.is_file() and " (" in p.name and "=" in p.name for p in folder.paths)
-    pixels = data.load_images(folder.paths, 16, "bilinear")
-    assert pixels.shape == (5, 16, 16, 3) and pixels.dtype == np.float32 and pixels.max() > 100
 
 
 def test_empty_image_folder_is_a_clear_error(tmp_path):
@@ -127,13 +125,6 @@ def test_one_class_image_folder_is_a_clear_error(tmp_path):
     root = write_image_folder(tmp_path / "pets", {"cats": 3})
     with pytest.raises(data.DataError, match="only the class 'cats'.*at least two"):
         data.list_image_folder(root)
-
-
-def test_unreadable_image_is_a_clear_error(tmp_path):
-    bad = tmp_path / "broken (1).jpg"
-    bad.write_bytes(b"not a jpeg")
-    with pytest.raises(data.DataError, match="cannot read image .*broken"):
-        data.load_images([bad], 16, "bilinear")
 
 
 def test_stratified_split_holds_out_each_class_and_repeats():

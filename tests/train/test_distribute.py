@@ -71,7 +71,8 @@ def run_cluster(cmd: list[str]) -> list[tuple[int, str, str]]:
     procs = []
     for index in range(2):
         config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=environment(TF_CONFIG=config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=environment(TF_CONFIG=config), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
     try:
         outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
     finally:

@@ -75,7 +75,8 @@ def test_every_input_form_trains_and_exports(form, tmp_path):
 def test_integer_labels_quoted_newlines_and_a_test_file(tmp_path):
     train = [(f"line one\nline, two \"quoted\" {t}", int(y == "weather") + 3) for t, y in rows()]
     test = [(t, int(y == "weather") + 3) for t, y in rows(1)]
-    task = train_and_export(write_csv(tmp_path / "train.csv", train), tmp_path / "out", "--test", str(write_csv(tmp_path / "test.csv", test)))
+    test_file = write_csv(tmp_path / "test.csv", test)
+    task = train_and_export(write_csv(tmp_path / "train.csv", train), tmp_path / "out", "--test", str(test_file))
     assert task["labels"] == ["3", "4"] and task["data"]["test"]["samples"] == 8
     parsed = texts.read_texts(tmp_path / "train.csv")
     assert parsed.texts[0] == train[0][0] and len(parsed.texts) == 40  # newlines inside quotes kept in one field
