@@ -28,6 +28,7 @@ from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, Manifest, read_ma
 
 MODEL_FILE = "keras/model.keras"
 TASK_FILE = "keras/task.json"
+AGREEMENT_FILE = "keras/agreement.npz"  # optional: every input of the task, to judge class agreement on
 
 
 class ExportError(EdgeportError):
@@ -106,6 +107,18 @@ def load_test_data(task: dict[str, Any], data_dir: str | os.PathLike | None) -> 
         raise ExportError(str(exc)) from None
 
 
+def agreement_inputs(bundle: Path, x_test: np.ndarray) -> np.ndarray:
+    """The inputs class agreement is judged on: `keras/agreement.npz` (key `x`) when training wrote it, else the test inputs."""
+    path = bundle / AGREEMENT_FILE
+    if not path.is_file():
+        return x_test
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return np.asarray(data["x"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise ExportError(f"{path} is not readable ({exc}); train the model again or delete it to judge agreement on the test set") from None
+
+
 def parameter_bytes(model: Any) -> int:
     """Bytes of the model's weights at float32, less BatchNormalization's (converters fold them into the
     convolution before, so no float32 file holds them as such)."""
@@ -157,6 +170,8 @@ def export_bundle(
     model = keras.models.load_model(model_path, compile=False)
     x_test, y_test = np.asarray(task_data.x_test), np.asarray(task_data.y_test)
     reference = model.predict(x_test, batch_size=256, verbose=0)
+    x_agreement = agreement_inputs(bundle, x_test)
+    agreement_reference = model.predict(x_agreement, batch_size=256, verbose=0)
     seed = int(task.get("seed", 0))
     representative = representative_batches(np.asarray(task_data.x_train), calibration_samples, seed)
     min_size = parameter_bytes(model)
@@ -175,7 +190,8 @@ def export_bundle(
                     onnx_source = path
                 artifact = describe(row, path, converter)
                 outcome.parity = validate_artifact(path, row.key, x_test, y_test, reference, row.tolerance,
-                                                   min_size=min_size if row.name == "fp32" else None, measure_latency=measure_latency)
+                                                   min_size=min_size if row.name == "fp32" else None, measure_latency=measure_latency,
+                                                   x_agreement=x_agreement, agreement_reference=agreement_reference)
                 status = "passed" if outcome.parity.passed else "failed"
                 outcome.artifact = replace(artifact, status=status, parity=outcome.parity.to_dict())
             except Exception as exc:  # a converter or engine refusing this graph fails the variant, not the run
@@ -191,6 +207,8 @@ def export_bundle(
                 on_progress(i, len(selected), outcome)
 
     notes = [f"{len(representative)} calibration samples drawn from the training set (seed {seed})."]
+    notes.append(f"Class agreement and max |Δp| judged on {len(x_agreement)} inputs"
+                 + (f" ({AGREEMENT_FILE}); accuracy on the {len(x_test)} held-out samples." if len(x_agreement) != len(x_test) else " (the test set)."))
     notes += [f"{a.key} kept from an earlier export of the same model." for a in previous]
     manifest, rows = _write_bundle(bundle, task, source_sha, previous, outcomes, notes)
     # The device's own path, end to end: load each new artifact by the manifest just written.

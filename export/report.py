@@ -14,7 +14,7 @@ from edgeport.runtime.manifest import Artifact, Manifest
 
 REPORT_MD = "report.md"
 REPORT_PNG = "report.png"
-COLUMNS = ("format", "variant", "size (bytes)", "% of fp32", "accuracy", "Δ accuracy (pt)", "class agreement", "max |Δp|", "latency ms (median, 1 thread)", "status")
+COLUMNS = ("format", "variant", "size (bytes)", "% of fp32", "accuracy", "Δ accuracy (pt)", "class agreement (n, 95% CI)", "max |Δp|", "latency ms (median, 1 thread)", "status")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,14 @@ def _percent(fraction: float | None) -> str:
     return "—" if fraction is None else f"{100 * fraction:.2f}%"
 
 
+def _agreement_cell(parity: dict[str, Any]) -> str:
+    """`99.49% (n=394, 98.2–99.9%)`: the rate, its count and its Wilson interval, where measured."""
+    rate, n, ci = parity.get("class_agreement"), parity.get("agreement_samples"), parity.get("class_agreement_ci95")
+    if rate is None or n is None or not ci:
+        return _percent(rate)
+    return f"{100 * rate:.2f}% (n={n}, {100 * ci[0]:.1f}–{100 * ci[1]:.1f}%)"
+
+
 def table_rows(rows: Sequence[Row]) -> list[list[str]]:
     """The cells of the report table, as text."""
     fp32_size = {r.format: r.artifact.size for r in rows if r.variant == "fp32" and r.artifact is not None}
@@ -56,7 +64,7 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
         share = 100.0 * size / fp32_size[r.format] if size is not None and r.format in fp32_size else None
         cells.append([
             r.format, r.variant, _number(size, ","), _number(share, ".1f"), _number(p.get("accuracy"), ".4f"),
-            _number(p.get("accuracy_delta_points"), "+.2f"), _percent(p.get("class_agreement")),
+            _number(p.get("accuracy_delta_points"), "+.2f"), _agreement_cell(p),
             _number(p.get("max_abs_diff"), ".2e"), _number(p.get("latency_ms_median"), ".3f"), r.status.upper() if r.status == "failed" else r.status,
         ])
     return cells
@@ -77,7 +85,8 @@ def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str
         f"# {manifest.task}: export report",
         "",
         f"Source: `{source.get('file', '?')}` (sha256 `{str(source.get('sha256', '?'))[:16]}…`). "
-        f"Checked through `runtime` on the held-out test set ({reference.get('samples', '?')} samples); "
+        f"Checked through `runtime` on the held-out test set ({reference.get('samples', '?')} samples; class agreement on "
+        f"{reference.get('agreement_samples', reference.get('samples', '?'))} inputs, with 95% Wilson intervals); "
         f"Keras accuracy {_number(reference.get('keras_accuracy'), '.4f')}, spread of its top probability "
         f"{_number(reference.get('keras_spread'), '.3f')}.",
         "",

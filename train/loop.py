@@ -253,6 +253,8 @@ def write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageRecip
         atomic_write_bytes(out / "vocab.json", json.dumps(task_data.vocabulary, ensure_ascii=False).encode())
     atomic_write_bytes(out / "labels.json", json.dumps(task_data.labels).encode())
     atomic_write_bytes(keras_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+    from edgeport.train.agreement import write_agreement
+    write_agreement(keras_dir, task_data, isinstance(recipe, ImageRecipe))
     model_path = keras_dir / "model.keras"
     tmp = keras_dir / ".model.tmp.keras"
     model.save(tmp)
