@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from edgeport.export.utils import atomic_write_bytes
+from edgeport.runtime.bench.labels import annotate
 from edgeport.runtime.manifest import Artifact, Manifest
 
 REPORT_MD = "report.md"
@@ -115,35 +115,38 @@ def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     points = [(r, r.artifact.size / 1024, r.parity["accuracy"]) for r in rows if r.artifact is not None and "accuracy" in r.parity]
-    span = max((max(p[2] for p in points) - min(p[2] for p in points)) if points else 0.0, 1e-3)
-    placed: list[tuple[float, float]] = []
+    labels, recommended = [], []
     for r, size_kb, accuracy in points:
         color = ("tab:blue" if r.format == "tflite" else "tab:orange") if r.status == "passed" else "tab:red"
-        ax.scatter(size_kb, accuracy, color=color, marker="o" if r.format == "tflite" else "s", s=50)
+        best = r.key == manifest.recommended
+        ax.scatter(size_kb, accuracy, color=color, marker="o" if r.format == "tflite" else "s", s=50, zorder=3)
+        if best:  # a ring around the recommended variant's marker, and its label in bold
+            ax.scatter(size_kb, accuracy, s=220, facecolors="none", edgecolors="green", linewidths=2, zorder=4)
         latency = r.parity.get("latency_ms_median")
-        label = f"{r.key}" + (f" {latency:.2f} ms" if latency is not None else "")
-        # Points that coincide get their labels stacked rather than printed over each other.
-        stacked = sum(1 for s, a in placed if abs(math.log(s / size_kb)) < 0.08 and abs(a - accuracy) < 0.04 * span)
-        placed.append((size_kb, accuracy))
-        ax.annotate(label, (size_kb, accuracy), textcoords="offset points", xytext=(6, 4 + 10 * stacked), fontsize=7)
+        labels.append(f"{r.key}" + (f" {latency:.2f} ms" if latency is not None else "") + (" (recommended)" if best else ""))
+        recommended.append(best)
     keras_accuracy = next((r.parity["keras_accuracy"] for r, _, _ in points if "keras_accuracy" in r.parity), None)
     if keras_accuracy is not None:
         ax.axhline(keras_accuracy, color="grey", linestyle="--", linewidth=1, label=f"Keras {keras_accuracy:.4f}")
     ax.scatter([], [], color="tab:blue", marker="o", label="tflite")
     ax.scatter([], [], color="tab:orange", marker="s", label="onnx")
     ax.scatter([], [], color="tab:red", marker="o", label="failed")
+    if manifest.recommended:
+        ax.scatter([], [], s=120, facecolors="none", edgecolors="green", linewidths=2, label="recommended")
     ax.legend(loc="lower right", fontsize=8)
     if points:
         ax.set_xscale("log")
-        ax.margins(x=0.12, y=0.1)
+        ax.margins(x=0.25, y=0.15)
     else:
         ax.text(0.5, 0.5, "no artifact could be checked", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("file size (KiB, log scale)")
     ax.set_ylabel("test accuracy")
     ax.set_title(f"{manifest.task}: test accuracy against file size (labels: median single-sample latency, 1 thread)", fontsize=9)
     ax.grid(True, alpha=0.3)
-    buffer = io.BytesIO()
     fig.tight_layout()
+    # Variants of nearly the same size and accuracy sit on top of each other: their labels are spread apart.
+    annotate(ax, [(size_kb, accuracy) for _, size_kb, accuracy in points], labels, bold=recommended)
+    buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()
