@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -22,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+KEPT: list[str] = []  # TFLite op outputs the last mixed recipe kept in float
 
 
 def tflite_recipe(model: Any, calib: np.ndarray | None, *, optimize: bool = True, types: tuple[str, ...] = (),
@@ -46,11 +48,27 @@ def tflite_recipe(model: Any, calib: np.ndarray | None, *, optimize: bool = True
     if io:
         converter.inference_input_type = converter.inference_output_type = getattr(tf, io)
     with quiet():
-        if denylist:
-            options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(denylist))
-            debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset, debug_options=options)
-            return debugger.get_nondebug_quantized_model()
+        if denylist:  # Keras layer names: every op output whose name carries one stays in float
+            from edgeport.export.tflite import selective_quantized
+
+            model_bytes, kept = selective_quantized(converter, dataset, denylist)
+            KEPT.extend(kept)
+            return model_bytes
         return converter.convert()
+
+
+def aeq_recipe(float_tflite: bytes, calib: np.ndarray, activation_bits: int) -> bytes:
+    """Google's ai-edge-quantizer on the float .tflite: static int8 weights, int8 or int16 activations."""
+    import ai_edge_quantizer as aeq
+    from ai_edge_litert.interpreter import Interpreter
+
+    signatures = Interpreter(model_content=float_tflite).get_signature_list()
+    key = next(iter(signatures))
+    name = signatures[key]["inputs"][0]
+    quantizer = aeq.Quantizer(bytearray(float_tflite))
+    quantizer.load_quantization_recipe(aeq.recipe.static_wi8_ai16() if activation_bits == 16 else aeq.recipe.static_wi8_ai8())
+    result = quantizer.calibrate({key: [{name: calib[i : i + 1]} for i in range(len(calib))]}, num_threads=1)
+    return bytes(quantizer.quantize(result, enable_progress_report=False).quantized_model)
 
 
 def onnx_recipe(prepared: Path, out: Path, calib: np.ndarray, *, per_channel: bool = True, act: str = "QInt8",
@@ -62,10 +80,31 @@ def onnx_recipe(prepared: Path, out: Path, calib: np.ndarray, *, per_channel: bo
     from edgeport.export.utils import quiet
 
     name = onnx_tensor_specs(prepared)[0][0].name
+    if exclude:
+        exclude = onnx_nodes_of_layers(prepared, exclude)
+        print("float in ONNX:", exclude, flush=True)
     with quiet():
         quantize_static(str(prepared), str(out), onnx_reader(RepresentativeBatches(calib), name), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, reduce_range=reduce_range, activation_type=QuantType[act], weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod[method], extra_options=extra or {}, nodes_to_exclude=list(exclude) or None)
+
+
+def onnx_nodes_of_layers(path: Path, layers: tuple[str, ...]) -> tuple[str, ...]:
+    """Nodes whose name carries one of the Keras `layers`, and the Conv/MatMul/Gemm feeding them (tf2onnx names
+    a convolution `Conv__N` and gives the layer's name to its fused activation)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    chosen: list[str] = []
+    for node in graph.node:
+        if any(f"/{layer}_" in node.name or f"/{layer}/" in node.name for layer in layers):
+            chosen.append(node.name)
+            for name in node.input:
+                feeder = producer.get(name)
+                if feeder is not None and feeder.op_type in ("Conv", "MatMul", "Gemm") and feeder.name not in chosen:
+                    chosen.append(feeder.name)
+    return tuple(chosen)
 
 
 def latency(files: dict[str, Path], x: np.ndarray, repeats: int) -> dict[str, float]:
@@ -94,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bundle")
     parser.add_argument("--out", required=True)
     parser.add_argument("--only", help="comma-separated recipe names")
-    parser.add_argument("--exclude-tflite", default="", help="comma-separated TFLite node names kept in float (mixed)")
-    parser.add_argument("--exclude-onnx", default="", help="comma-separated ONNX node names kept in float (mixed)")
+    parser.add_argument("--float-layers", default="conv_pw_13", help="comma-separated Keras layer names kept in float (mixed)")
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args(argv)
 
@@ -125,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if not prepared.exists():
         from onnxruntime.quantization import quant_pre_process
         quant_pre_process(str(onnx_fp32), str(prepared), skip_symbolic_shape=True)
-    t_deny = tuple(n for n in args.exclude_tflite.split(",") if n)
-    o_deny = tuple(n for n in args.exclude_onnx.split(",") if n)
+    t_deny = o_deny = tuple(n for n in args.float_layers.split(",") if n)
     tfl: dict[str, Callable[[], bytes]] = {
         "t-fp32": lambda: tflite_recipe(model, None, optimize=False),
         "t-fp16": lambda: tflite_recipe(model, None, types=("float16",)),
@@ -135,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         "t-int8-flips": lambda: tflite_recipe(model, train_flips, ops=("TFLITE_BUILTINS_INT8",), io="int8"),
         "t-16x8": lambda: tflite_recipe(model, train_flips, ops=("EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8",)),
         "t-mixed": lambda: tflite_recipe(model, train_flips, denylist=t_deny),
+        "t-aeq8": lambda: aeq_recipe(tflite_recipe(model, None, optimize=False), train_flips, 8),
+        "t-aeq16": lambda: aeq_recipe(tflite_recipe(model, None, optimize=False), train_flips, 16),
     }
     onx: dict[str, dict[str, Any]] = {
         "o-s8": dict(calib=train),
@@ -169,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:16s} ERROR {results[name]['error']}", flush=True)
             continue
         files[name] = path
+        if name == "t-mixed":
+            print("float in TFLite:", [k.split(";")[0] for k in KEPT], flush=True)
         low, high = result.agreement_interval
         results[name] = {
             "agreement": result.class_agreement, "agreement_n": result.agreement_samples, "ci95": [low, high],
