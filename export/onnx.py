@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeport.export.calibrate import RepresentativeData, onnx_reader
-from edgeport.export.utils import atomic_output, quiet
+from edgeport.export.utils import atomic_output, layer_matches, quiet
 from edgeport.export.variants import ONNX_OPSET, Variant
 from edgeport.runtime.manifest import TensorSpec
 
@@ -135,7 +135,7 @@ def nodes_of_layers(path: str | os.PathLike, layers: tuple[str, ...]) -> list[st
     producer = {out: node for node in graph.node for out in node.output}
     chosen: list[str] = []
     for node in graph.node:
-        if any(f"/{layer}_" in node.name or f"/{layer}/" in node.name for layer in layers):
+        if layer_matches(node.name, layers):
             feeders = [producer[name] for name in node.input if name in producer]
             for found in [node, *(f for f in feeders if f.op_type in COMPUTE_OPS)]:
                 if found.name not in chosen:

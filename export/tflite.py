@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgeport.export.calibrate import RepresentativeData, tflite_dataset
-from edgeport.export.utils import atomic_output, quiet
+from edgeport.export.utils import atomic_output, layer_matches, quiet
 from edgeport.export.variants import Variant
 from edgeport.runtime.manifest import TensorSpec
 
@@ -62,12 +62,6 @@ def export_tflite(model: Any, filepath: str | os.PathLike, variant: Variant, rep
     if variant.calibrated:
         facts["calibration_samples"] = str(len(representative) if hasattr(representative, "__len__") else "?")
     return facts
-
-
-def layer_matches(name: str, layers: tuple[str, ...]) -> bool:
-    """Whether the graph name `name` (`model/conv_pw_13_1/convolution`, `...;model/conv_pw_13_relu_1/Relu6`)
-    belongs to one of the Keras `layers`."""
-    return any(f"/{layer}_" in name or f"/{layer}/" in name for layer in layers)
 
 
 def selective_quantized(converter: Any, dataset: Any, layers: tuple[str, ...]) -> tuple[bytes, list[str]]:

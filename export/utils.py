@@ -1,4 +1,5 @@
-"""Helpers shared by the format modules: atomic file output and silencing converter chatter."""
+"""Helpers shared by the format modules: atomic file output, silencing converter chatter, and naming
+which graph nodes belong to a Keras layer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Iterator
 
 from edgeport.runtime.manifest import atomic_write_bytes
 
-__all__ = ["atomic_output", "atomic_write_bytes", "quiet"]
+__all__ = ["atomic_output", "atomic_write_bytes", "layer_matches", "quiet"]
 
 
 @contextlib.contextmanager
@@ -63,3 +64,9 @@ def quiet(enabled: bool = True) -> Iterator[None]:
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
+
+
+def layer_matches(name: str, layers: tuple[str, ...]) -> bool:
+    """Whether the graph name `name` (`model/conv_pw_13_1/convolution`, `...;model/conv_pw_13_relu_1/Relu6`)
+    belongs to one of the Keras `layers` (whole names: `conv_pw_1` does not match `conv_pw_13`)."""
+    return any(f"/{layer}_" in name or f"/{layer}/" in name for layer in layers)

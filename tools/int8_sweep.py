@@ -81,30 +81,14 @@ def onnx_recipe(prepared: Path, out: Path, calib: np.ndarray, *, per_channel: bo
 
     name = onnx_tensor_specs(prepared)[0][0].name
     if exclude:
-        exclude = onnx_nodes_of_layers(prepared, exclude)
+        from edgeport.export.onnx import nodes_of_layers
+
+        exclude = tuple(nodes_of_layers(prepared, exclude))
         print("float in ONNX:", exclude, flush=True)
     with quiet():
         quantize_static(str(prepared), str(out), onnx_reader(RepresentativeBatches(calib), name), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, reduce_range=reduce_range, activation_type=QuantType[act], weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod[method], extra_options=extra or {}, nodes_to_exclude=list(exclude) or None)
-
-
-def onnx_nodes_of_layers(path: Path, layers: tuple[str, ...]) -> tuple[str, ...]:
-    """Nodes whose name carries one of the Keras `layers`, and the Conv/MatMul/Gemm feeding them (tf2onnx names
-    a convolution `Conv__N` and gives the layer's name to its fused activation)."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    producer = {out: node for node in graph.node for out in node.output}
-    chosen: list[str] = []
-    for node in graph.node:
-        if any(f"/{layer}_" in node.name or f"/{layer}/" in node.name for layer in layers):
-            chosen.append(node.name)
-            for name in node.input:
-                feeder = producer.get(name)
-                if feeder is not None and feeder.op_type in ("Conv", "MatMul", "Gemm") and feeder.name not in chosen:
-                    chosen.append(feeder.name)
-    return tuple(chosen)
 
 
 def latency(files: dict[str, Path], x: np.ndarray, repeats: int) -> dict[str, float]:
@@ -184,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         "o-s8-pct": dict(calib=train_flips, method="Percentile", extra={"CalibPercentile": 99.999}),
         "o-u8": dict(calib=train_flips, act="QUInt8"),
         "o-u8-rr": dict(calib=train_flips, act="QUInt8", reduce_range=True),
+        "o-s8-rr": dict(calib=train, reduce_range=True),
+        "o-mixed-rr": dict(calib=train, reduce_range=True, exclude=o_deny),
         "o-mixed": dict(calib=train_flips, exclude=o_deny),
     }
     names = args.only.split(",") if args.only else [*tfl, "o-fp32", "o-dyn", *onx]

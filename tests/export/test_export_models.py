@@ -142,15 +142,3 @@ def test_report_has_a_row_per_variant_and_a_plot(exported):
     assert float(cells[4]) < 100.0
     assert (e.bundle / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-
-def test_mixed_int8_keeps_only_the_named_layer_in_float(exported):
-    bundle = exported("pets").bundle
-    tflite = bundle / "model.mixed-int8.tflite"
-    convs = [op for op in tflite_ops(tflite) if op["op"] == "CONV_2D"]
-    float_convs = [op for op in convs if op["inputs"][0] == "float32"]
-    assert len(float_convs) == 1 and len(convs) > 5  # conv_pw_13 only; the rest stays int8
-    assert all(op["inputs"][0] == "int8" for op in convs if op not in float_convs)
-    onnx_path = bundle / "model.mixed-int8.onnx"
-    assert len(unwrapped_compute_ops(onnx_path)) == 1
-    facts = read_manifest(bundle).artifact("onnx-mixed-int8").converter
-    assert "conv_pw_13" in facts["float_nodes"]

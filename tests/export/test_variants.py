@@ -1,14 +1,13 @@
-"""The variant table: nine rows, their keys, files and tolerances; selection by format and name."""
+"""The variant table: seven rows, their keys, files and tolerances; selection by format and name."""
 
 import pytest
 
 from edgeport.export.variants import FLOAT16, FLOAT32, INTEGER, VARIANTS, select_variants, variant
 
-ALL_KEYS = ["tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "tflite-mixed-int8",
-            "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8", "onnx-mixed-int8"]
+ALL_KEYS = ["tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8"]
 
 
-def test_table_has_the_nine_variants_in_order():
+def test_table_has_the_seven_variants_in_order():
     assert [v.key for v in VARIANTS] == ALL_KEYS
     assert variant("tflite-int8").filename == "model.int8.tflite"
     assert variant("onnx-static-int8").filename == "model.static-int8.onnx"
@@ -16,7 +15,7 @@ def test_table_has_the_nine_variants_in_order():
 
 def test_tolerances_are_the_issues():
     assert (FLOAT32.max_abs_diff, FLOAT32.min_agreement) == (1e-5, 1.0)
-    assert (FLOAT16.max_abs_diff, FLOAT16.min_agreement) == (1e-2, 0.995)
+    assert (FLOAT16.max_abs_diff, FLOAT16.min_agreement) == (5e-2, 0.99)
     assert (INTEGER.max_abs_diff, INTEGER.min_agreement, INTEGER.max_accuracy_delta) == (None, 0.98, 1.0)
     for row in VARIANTS:
         expected = FLOAT32 if row.name == "fp32" else FLOAT16 if row.name == "fp16" else INTEGER
@@ -24,8 +23,7 @@ def test_tolerances_are_the_issues():
 
 
 def test_calibrated_rows_are_the_full_integer_ones():
-    assert {v.key for v in VARIANTS if v.calibrated} == {"tflite-int8", "onnx-static-int8", "tflite-mixed-int8", "onnx-mixed-int8"}
-    assert variant("tflite-mixed-int8").options["float_layers"] == variant("onnx-mixed-int8").options["float_layers"] == ("conv_pw_13",)
+    assert {v.key for v in VARIANTS if v.calibrated} == {"tflite-int8", "onnx-static-int8"}
     assert variant("onnx-static-int8").options["quant_format"] == "QDQ"
     assert variant("tflite-int8").options["supported_ops"] == ("TFLITE_BUILTINS_INT8",)
 
@@ -34,7 +32,7 @@ def test_calibrated_rows_are_the_full_integer_ones():
     "formats, names, expected",
     [
         (None, None, ALL_KEYS),
-        (["onnx"], None, ALL_KEYS[5:]),
+        (["onnx"], None, ALL_KEYS[4:]),
         (None, ["fp32"], ["tflite-fp32", "onnx-fp32"]),
         (["tflite"], ["int8", "onnx-fp32"], ["tflite-int8"]),
         (None, ["onnx-static-int8", "tflite-fp16"], ["tflite-fp16", "onnx-static-int8"]),
