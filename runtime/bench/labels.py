@@ -33,6 +33,8 @@ def spread_labels(anchors: np.ndarray, sizes: np.ndarray, bounds: Sequence[float
     home = anchors + np.asarray(start)
     pos = home.copy()
     n = len(pos)
+    if n == 0:
+        return pos
     for _ in range(iterations):
         move = np.zeros_like(pos)
         moved = False
@@ -70,6 +72,8 @@ def annotate(ax: Any, points: Sequence[tuple[float, float]], labels: Sequence[st
     """Write `labels` beside `points` (data coordinates) on `ax` so that none overlaps another or a marker;
     call it after the axis limits, scales and the figure's layout (`tight_layout`) are final: the labels are
     placed in figure coordinates. Returns the text artists."""
+    if not len(points):
+        return []
     fig = ax.figure
     fig.canvas.draw()  # fixes the transforms and gives a renderer to measure text with
     renderer = fig.canvas.get_renderer()

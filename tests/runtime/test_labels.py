@@ -30,3 +30,7 @@ def test_labels_keep_off_the_markers():
     for corner, size in zip(corners, sizes):
         for m in markers:
             assert not boxes_overlap(corner, size, m[:2], m[2:] - m[:2])
+
+
+def test_no_labels_is_no_work():
+    assert spread_labels(np.zeros((0, 2)), np.zeros((0, 2)), (0, 0, 800, 500)).shape == (0, 2)
