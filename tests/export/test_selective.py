@@ -32,3 +32,24 @@ def test_onnx_nodes_of_a_layer_include_the_unnamed_convolution_feeding_it(tmp_pa
     assert nodes_of_layers(path, ("conv_pw_13",)) == ["m/conv_pw_13_relu_1/Relu6", "Conv__11"]
     assert nodes_of_layers(path, ("conv_pw_1",)) == ["m/conv_pw_1_relu_1/Relu6", "Conv__10"]
     assert nodes_of_layers(path, ("dense_0",)) == []
+
+
+def test_tflite_keeps_the_named_layer_in_float_and_quantises_the_rest(tmp_path):
+    import keras
+    import numpy as np
+
+    from edgeport.export.calibrate import RepresentativeBatches
+    from edgeport.export.tflite import export_tflite, tflite_ops
+    from edgeport.export.variants import INTEGER, Variant
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu6", name="conv_a")(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu6", name="conv_b")(x)
+    outputs = keras.layers.Dense(2, activation="softmax", name="head")(keras.layers.GlobalAveragePooling2D(name="gap")(x))
+    model = keras.Model(inputs, outputs, name="tiny")
+    data = RepresentativeBatches(np.random.default_rng(0).normal(size=(16, 8, 8, 3)).astype(np.float32))
+    row = Variant("tflite", "mixed", "test", INTEGER, {"optimize": True, "float_layers": ("conv_b",)}, calibrated=True)
+    facts = export_tflite(model, tmp_path / "m.tflite", row, data)
+    assert "conv_b" in facts["float_ops"] and "conv_a" not in facts["float_ops"]
+    convs = [op for op in tflite_ops(tmp_path / "m.tflite") if op["op"] == "CONV_2D"]
+    assert [op["outputs"][0] for op in convs] == ["int8", "float32"]
