@@ -110,6 +110,13 @@ def load_test_data(bundle: Path, task: dict[str, Any]) -> BundleData:
         raise ExportError(str(exc)) from None
 
 
+def agreement_inputs(task_data: Any, x_test: np.ndarray) -> np.ndarray:
+    """The inputs class agreement is judged on: the bundle's agreement set (every photo and its mirror
+    image) when training wrote one, else the test inputs."""
+    x_agreement = getattr(task_data, "x_agreement", None)
+    return x_test if x_agreement is None else np.asarray(x_agreement)
+
+
 def parameter_bytes(model: Any) -> int:
     """Bytes of the model's weights at float32, less BatchNormalization's (converters fold them into the
     convolution before, so no float32 file holds them as such)."""
@@ -171,6 +178,8 @@ def _export_into(bundle: Path, model_path: Path, task: dict[str, Any], task_data
     model = keras.models.load_model(model_path, compile=False)
     x_test, y_test = np.asarray(task_data.x_test), np.asarray(task_data.y_test)
     reference = model.predict(x_test, batch_size=256, verbose=0)
+    x_agreement = agreement_inputs(task_data, x_test)
+    agreement_reference = model.predict(x_agreement, batch_size=256, verbose=0)
     seed = int(task.get("seed", 0))
     representative = representative_batches(np.asarray(task_data.x_train), calibration_samples, seed)
     min_size = parameter_bytes(model)
@@ -189,7 +198,8 @@ def _export_into(bundle: Path, model_path: Path, task: dict[str, Any], task_data
                     onnx_source = path
                 artifact = describe(row, path, converter)
                 outcome.parity = validate_artifact(path, row.key, x_test, y_test, reference, row.tolerance,
-                                                   min_size=min_size if row.name == "fp32" else None, measure_latency=measure_latency)
+                                                   min_size=min_size if row.name == "fp32" else None, measure_latency=measure_latency,
+                                                   x_agreement=x_agreement, agreement_reference=agreement_reference)
                 status = "passed" if outcome.parity.passed else "failed"
                 outcome.artifact = replace(artifact, status=status, parity=outcome.parity.to_dict())
             except Exception as exc:  # a converter or engine refusing this graph fails the variant, not the run
@@ -205,6 +215,8 @@ def _export_into(bundle: Path, model_path: Path, task: dict[str, Any], task_data
                 on_progress(i, len(selected), outcome)
 
     notes = [f"{len(representative)} calibration samples drawn from the training set (seed {seed})."]
+    notes.append(f"Class agreement and max |Δp| judged on {len(x_agreement)} inputs"
+                 + (f" (keras/agreement.npz); accuracy on the {len(x_test)} held-out samples." if len(x_agreement) != len(x_test) else " (the test set)."))
     notes += [f"{a.key} kept from an earlier export of the same model." for a in previous]
     manifest, rows = _write_bundle(bundle, task, source_sha, previous, outcomes, notes)
     # The device's own path, end to end: load each new artifact by the manifest just written.

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeport.export.calibrate import RepresentativeData, onnx_reader
-from edgeport.export.utils import atomic_output, quiet
+from edgeport.export.utils import atomic_output, layer_matches, quiet
 from edgeport.export.variants import ONNX_OPSET, Variant
 from edgeport.runtime import backends
 from edgeport.runtime.manifest import TensorSpec
@@ -88,8 +88,12 @@ def quantize_static_qdq(
     activation_type: str = "QInt8",
     per_channel: bool = True,
     calibrate_method: str = "MinMax",
+    float_layers: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """`quant_pre_process`, then `quantize_static` calibrated on `representative` (QDQ format by default)."""
+    """`quant_pre_process`, then `quantize_static` calibrated on `representative` (QDQ format by default).
+
+    The nodes of the Keras `float_layers` (and the convolution or matrix product feeding them) stay in float.
+    """
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
 
@@ -100,6 +104,7 @@ def quantize_static_qdq(
         prepared = Path(work) / "prepared.onnx"
         with quiet():
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=not symbolic)
+        excluded = nodes_of_layers(prepared, tuple(float_layers)) if float_layers else []
         with atomic_output(filepath) as tmp, quiet():
             quantize_static(
                 str(prepared),
@@ -110,6 +115,7 @@ def quantize_static_qdq(
                 activation_type=QuantType[activation_type],
                 weight_type=QuantType[weight_type],
                 calibrate_method=CalibrationMethod[calibrate_method],
+                nodes_to_exclude=excluded or None,
             )
     return {
         "quantizer": "onnxruntime.quantization.quantize_static", "onnxruntime": onnxruntime.__version__,
@@ -117,7 +123,25 @@ def quantize_static_qdq(
         "quant_format": quant_format, "weight_type": weight_type, "activation_type": activation_type,
         "per_channel": str(per_channel), "calibrate_method": calibrate_method,
         "calibration_samples": str(len(representative) if hasattr(representative, "__len__") else "?"),
+        **({"float_nodes": ",".join(excluded) or "none matched"} if float_layers else {}),
     }
+
+
+def nodes_of_layers(path: str | os.PathLike, layers: tuple[str, ...]) -> list[str]:
+    """Names of the nodes of the Keras `layers` in the .onnx file, with the Conv/MatMul/Gemm feeding each
+    (tf2onnx names a convolution `Conv__N` and gives the layer's name to its fused activation)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    chosen: list[str] = []
+    for node in graph.node:
+        if layer_matches(node.name, layers):
+            feeders = [producer[name] for name in node.input if name in producer]
+            for found in [node, *(f for f in feeders if f.op_type in COMPUTE_OPS)]:
+                if found.name not in chosen:
+                    chosen.append(found.name)
+    return chosen
 
 
 def onnx_tensor_specs(path: str | os.PathLike) -> tuple[list[TensorSpec], list[TensorSpec]]:

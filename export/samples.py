@@ -1,5 +1,6 @@
-"""The data export checks and calibrates with, read from the bundle alone: `keras/test.npz` and
-`keras/calibration.npz`, as `edgeport-train` wrote them and `task.json` lists them (file, sha256)."""
+"""The data export checks and calibrates with, read from the bundle alone: `keras/test.npz`,
+`keras/calibration.npz` and, where training wrote it, `keras/agreement.npz`, as `task.json` lists them
+(file, sha256)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class BundleData:
     x_train: np.ndarray  # the calibration sample
     x_test: np.ndarray
     y_test: np.ndarray
+    x_agreement: np.ndarray | None = None  # every input of the task, to judge class agreement on (images)
 
 
 def _read(keras_dir: Path, entry: Any, role: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -60,4 +62,5 @@ def read_bundle_data(bundle: str | Path, task: dict[str, Any]) -> BundleData:
     calibration = _read(keras_dir, data.get("calibration"), "calibration", ("x",))
     if len(test["x"]) != len(test["y"]) or len(test["x"]) == 0 or len(calibration["x"]) == 0:
         raise BundleDataError(f"the test or calibration data in {keras_dir} is empty or inconsistent; {RETRAIN}")
-    return BundleData(calibration["x"], test["x"], test["y"])
+    agreement = _read(keras_dir, data["agreement"], "agreement", ("x",))["x"] if "agreement" in data else None
+    return BundleData(calibration["x"], test["x"], test["y"], agreement)

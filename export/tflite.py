@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgeport.export.calibrate import RepresentativeData, tflite_dataset
-from edgeport.export.utils import atomic_output, quiet
+from edgeport.export.utils import atomic_output, layer_matches, quiet
 from edgeport.export.variants import Variant
 from edgeport.runtime import backends
 from edgeport.runtime.manifest import TensorSpec
@@ -46,17 +47,38 @@ def export_tflite(model: Any, filepath: str | os.PathLike, variant: Variant, rep
         if _float_input(model):  # token ids stay int32: only float inputs become int8
             converter.inference_input_type = io_type
         converter.inference_output_type = io_type
+    kept: list[str] = []
     with quiet(), warnings.catch_warnings():
         # int32 token inputs have no quantisation statistics by design; the converter warns about it.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-        flatbuffer = converter.convert()
+        if options.get("float_layers"):
+            flatbuffer, kept = selective_quantized(converter, tflite_dataset(representative), options["float_layers"])
+        else:
+            flatbuffer = converter.convert()
     with atomic_output(filepath) as tmp:
         tmp.write_bytes(flatbuffer)
     facts = {"converter": "tf.lite.TFLiteConverter.from_keras_model", "tensorflow": tf.__version__}
     facts.update({k: ",".join(v) if isinstance(v, tuple) else str(v) for k, v in options.items()})
+    if options.get("float_layers"):
+        facts["float_ops"] = ",".join(name.split(";")[0] for name in kept) or "none matched"
     if variant.calibrated:
         facts["calibration_samples"] = str(len(representative) if hasattr(representative, "__len__") else "?")
     return facts
+
+
+def selective_quantized(converter: Any, dataset: Any, layers: tuple[str, ...]) -> tuple[bytes, list[str]]:
+    """Calibrated int8 model with the ops of the Keras `layers` kept in float (LiteRT's
+    `QuantizationDebugger` with `denylisted_nodes`); float input and output. Returns it and the ops kept."""
+    import tensorflow as tf
+
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
+    # The debug model checks every quantised op output with a NumericVerify op whose output is named
+    # `NumericVerify/{name}{digit}:{index}`; `name` is what the denylist takes (the debugger's own reading).
+    names = [re.sub(r"\d$", "", t["name"].removeprefix("NumericVerify/").rsplit(":", 1)[0])
+             for t in tf.lite.Interpreter(model_content=debugger.quant_model).get_tensor_details() if t["name"].startswith("NumericVerify/")]
+    kept = [name for name in names if layer_matches(name, layers)]
+    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=kept)
+    return debugger.get_nondebug_quantized_model(), kept
 
 
 def _float_input(model: Any) -> bool:

@@ -1,5 +1,6 @@
-"""Helpers shared by the format modules: silencing converter chatter, and the runtime's atomic writer
-(`edgeport.runtime.files.atomic_output`, the one every stage uses) under the name they import."""
+"""Helpers shared by the format modules: silencing converter chatter, naming which graph nodes belong
+to a Keras layer, and the runtime's atomic writer (`edgeport.runtime.files.atomic_output`, the one every
+stage uses) under the name they import."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Iterator
 
 from edgeport.runtime.files import atomic_output
 
-__all__ = ["atomic_output", "quiet"]
+__all__ = ["atomic_output", "layer_matches", "quiet"]
 
 
 @contextlib.contextmanager
@@ -38,3 +39,9 @@ def quiet(enabled: bool = True) -> Iterator[None]:
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
+
+
+def layer_matches(name: str, layers: tuple[str, ...]) -> bool:
+    """Whether the graph name `name` (`model/conv_pw_13_1/convolution`, `...;model/conv_pw_13_relu_1/Relu6`)
+    belongs to one of the Keras `layers` (whole names: `conv_pw_1` does not match `conv_pw_13`)."""
+    return any(f"/{layer}_" in name or f"/{layer}/" in name for layer in layers)

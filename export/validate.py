@@ -7,6 +7,7 @@ error naming the artifact, the tolerance and the measured value. `validate_artif
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
@@ -24,6 +25,7 @@ from edgeport.runtime.errors import EdgeportError
 COLLAPSE_FRACTION = 0.5  # an artifact whose answers vary less than half as much as Keras' has collapsed
 MIN_REFERENCE_SPREAD = 1e-3  # below this the Keras answers themselves are constant: nothing to compare
 PREDICT_CHUNK = 256
+Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
 class ValidationError(EdgeportError):
@@ -79,6 +81,8 @@ class ParityResult:
     spread: float
     keras_spread: float
     tolerance: Tolerance
+    agreement_samples: int = 0  # inputs class agreement was measured on (the agreement set, else the test set)
+    test_class_agreement: float | None = None  # agreement on the held-out test set alone
     latency_ms: float | None = None
     failures: list[ValidationError] = field(default_factory=list)
     outputs: np.ndarray | None = field(default=None, repr=False)  # the artifact's probabilities, as measured
@@ -87,6 +91,17 @@ class ParityResult:
     def accuracy_delta(self) -> float:
         """Percentage points, artifact minus Keras."""
         return 100.0 * (self.accuracy - self.keras_accuracy)
+
+    @property
+    def agreement_interval(self) -> tuple[float, float]:
+        """95 % Wilson interval of the class agreement."""
+        n = self.agreement_samples or self.samples
+        return wilson_interval(round(self.class_agreement * n), n)
+
+    @property
+    def accuracy_interval(self) -> tuple[float, float]:
+        """95 % Wilson interval of the held-out accuracy."""
+        return wilson_interval(round(self.accuracy * self.samples), self.samples)
 
     @property
     def passed(self) -> bool:
@@ -102,7 +117,11 @@ class ParityResult:
             "samples": self.samples,
             "max_abs_diff": self.max_abs_diff,
             "class_agreement": self.class_agreement,
+            "agreement_samples": self.agreement_samples or self.samples,
+            "class_agreement_ci95": [round(v, 6) for v in self.agreement_interval],
+            "test_class_agreement": self.test_class_agreement,
             "accuracy": self.accuracy,
+            "accuracy_ci95": [round(v, 6) for v in self.accuracy_interval],
             "keras_accuracy": self.keras_accuracy,
             "accuracy_delta_points": round(self.accuracy_delta, 4),
             "spread": self.spread,
@@ -111,6 +130,23 @@ class ParityResult:
             "tolerance": self.tolerance.to_dict(),
             "failures": [str(f) for f in self.failures],
         }
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a proportion of `successes` in `n` trials (95 % by default).
+
+    Unlike the normal approximation it stays inside [0, 1] and is sensible at 0 or n successes.
+    """
+    if n <= 0:
+        raise ValueError(f"an interval needs at least one trial, got n={n}")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in 0..{n}, got {successes}")
+    p, z2 = successes / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, not off by rounding
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def class_probabilities(outputs: np.ndarray) -> np.ndarray:
@@ -127,8 +163,14 @@ def top_spread(outputs: np.ndarray) -> float:
 def compare_outputs(
     key: str, reference: np.ndarray, outputs: np.ndarray, labels: np.ndarray, tolerance: Tolerance,
     size: int | None = None, min_size: int | None = None,
+    agreement_reference: np.ndarray | None = None, agreement_outputs: np.ndarray | None = None,
 ) -> ParityResult:
-    """Measure `outputs` (the artifact's) against `reference` (Keras') and `labels`; judge by `tolerance`."""
+    """Measure `outputs` (the artifact's) against `reference` (Keras') and `labels`; judge by `tolerance`.
+
+    With `agreement_reference`/`agreement_outputs` (Keras' and the artifact's answers on the agreement set:
+    every input the task has, no labels needed) class agreement and max |Δp| are judged on those as well;
+    accuracy stays on the labelled test set.
+    """
     reference, outputs = np.asarray(reference, np.float64), np.asarray(outputs, np.float64)
     labels = np.asarray(labels).reshape(-1)
     failures: list[ValidationError] = []
@@ -140,11 +182,19 @@ def compare_outputs(
         failures.append(NonFiniteError(key, f"{int((~np.isfinite(outputs)).sum())} output values are NaN or infinite"))
     ref_p, out_p = class_probabilities(reference), class_probabilities(np.nan_to_num(outputs, nan=0.0))
     ref_class, out_class = ref_p.argmax(axis=1), out_p.argmax(axis=1)
+    agreed, max_diff = out_class == ref_class, float(np.abs(out_p - ref_p).max())
+    if agreement_reference is not None and agreement_outputs is not None:
+        wide = _agreement(key, agreement_reference, agreement_outputs, failures)
+        if wide is not None:
+            agreed, max_diff = wide[0], max(max_diff, wide[1])
+            finite = finite and bool(np.isfinite(wide[1]))
     result = ParityResult(
         key=key,
         samples=len(reference),
-        max_abs_diff=float(np.abs(out_p - ref_p).max()) if finite else float("inf"),
-        class_agreement=float(np.mean(out_class == ref_class)),
+        max_abs_diff=max_diff if finite else float("inf"),
+        class_agreement=float(np.mean(agreed)),
+        agreement_samples=len(agreed),
+        test_class_agreement=float(np.mean(out_class == ref_class)),
         accuracy=float(np.mean(out_class == labels)),
         keras_accuracy=float(np.mean(ref_class == labels)),
         spread=top_spread(out_p),
@@ -157,8 +207,10 @@ def compare_outputs(
     if tolerance.max_abs_diff is not None and not result.max_abs_diff <= tolerance.max_abs_diff:
         failures.append(AtolError(key, f"max |Δp| {result.max_abs_diff:.3g} exceeds {tolerance.max_abs_diff:g}", result.max_abs_diff, tolerance.max_abs_diff))
     if result.class_agreement < tolerance.min_agreement:
+        low, high = result.agreement_interval
         failures.append(AgreementError(
-            key, f"class agreement {result.class_agreement:.2%} is below {tolerance.min_agreement:.1%}", result.class_agreement, tolerance.min_agreement))
+            key, f"class agreement {result.class_agreement:.2%} on {result.agreement_samples} inputs (95% CI {low:.1%}–{high:.1%}) "
+            f"is below {tolerance.min_agreement:.1%}", result.class_agreement, tolerance.min_agreement))
     if tolerance.max_accuracy_delta is not None and abs(result.accuracy_delta) > tolerance.max_accuracy_delta:
         failures.append(AccuracyError(
             key, f"accuracy {result.accuracy:.4f} is {result.accuracy_delta:+.2f} points from Keras' {result.keras_accuracy:.4f} "
@@ -168,6 +220,17 @@ def compare_outputs(
             key, f"answers barely vary (spread of the top probability {result.spread:.4f} against Keras' {result.keras_spread:.4f}, "
             f"{len(np.unique(out_class))} distinct classes against {len(np.unique(ref_class))})", result.spread))
     return result
+
+
+def _agreement(key: str, reference: np.ndarray, outputs: np.ndarray, failures: list[ValidationError]) -> tuple[np.ndarray, float] | None:
+    """(per-input class agreement, max |Δp|) on the agreement set, or None (a failure recorded) when unusable."""
+    reference, outputs = np.asarray(reference, np.float64), np.asarray(outputs, np.float64)
+    if outputs.shape != reference.shape:
+        failures.append(ShapeError(key, f"agreement-set output shape {outputs.shape} differs from Keras' {reference.shape}"))
+        return None
+    ref_p, out_p = class_probabilities(reference), class_probabilities(np.nan_to_num(outputs, nan=0.0))
+    diff = float(np.abs(out_p - ref_p).max()) if np.isfinite(outputs).all() else float("inf")
+    return ref_p.argmax(axis=1) == out_p.argmax(axis=1), diff
 
 
 def _collapsed(ref_class: np.ndarray, out_class: np.ndarray, keras_spread: float, spread: float) -> bool:
@@ -218,10 +281,19 @@ def validate_artifact(
     tolerance: Tolerance,
     min_size: int | None = None,
     measure_latency: bool = True,
+    x_agreement: np.ndarray | None = None,
+    agreement_reference: np.ndarray | None = None,
 ) -> ParityResult:
-    """Run the model file at `path` through the runtime on the test set and compare it with Keras' `reference`."""
-    outputs = predict(load_artifact(path), x_test)
-    result = compare_outputs(key, reference, outputs, y_test, tolerance, size=Path(path).stat().st_size, min_size=min_size)
+    """Run the model file at `path` through the runtime on the test set and compare it with Keras' `reference`.
+
+    `x_agreement` (with Keras' answers on it, `agreement_reference`) is the larger unlabelled set class
+    agreement is judged on; without it agreement is measured on the test set.
+    """
+    loaded = load_artifact(path)
+    outputs = predict(loaded, x_test)
+    wide = predict(loaded, x_agreement) if x_agreement is not None and agreement_reference is not None else None
+    result = compare_outputs(key, reference, outputs, y_test, tolerance, size=Path(path).stat().st_size, min_size=min_size,
+                             agreement_reference=agreement_reference if wide is not None else None, agreement_outputs=wide)
     result.outputs = outputs
     if measure_latency:
         result.latency_ms = median_latency_ms(load_artifact(path, threads=1), x_test[:1])

@@ -79,13 +79,15 @@ def splice_section(path: str | os.PathLike, begin: str, end: str, markdown: str,
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def figure_png(fig: Any) -> bytes:
-    """A matplotlib figure laid out and rendered as PNG bytes; the figure is closed."""
+def figure_png(fig: Any, layout: bool = True) -> bytes:
+    """A matplotlib figure laid out (unless `layout` is False: the caller placed things after its own
+    layout) and rendered as PNG bytes; the figure is closed."""
     from matplotlib import pyplot as plt
 
     buffer = io.BytesIO()
     try:
-        fig.tight_layout()
+        if layout:
+            fig.tight_layout()
         fig.savefig(buffer, format="png")
     finally:
         plt.close(fig)

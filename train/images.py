@@ -29,30 +29,42 @@ class ImageFiles:
     paths: tuple[str, ...]
     size: int
     interpolation: str
+    flipped: tuple[bool, ...] = ()  # per file: mirrored left to right (none when empty)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, key: slice | np.ndarray) -> "ImageFiles":
-        chosen = self.paths[key] if isinstance(key, slice) else tuple(self.paths[int(i)] for i in key)
-        return ImageFiles(chosen, self.size, self.interpolation)
+        rows = range(len(self.paths))[key] if isinstance(key, slice) else [int(i) for i in key]
+        return ImageFiles(tuple(self.paths[i] for i in rows), self.size, self.interpolation,
+                          tuple(self.flips[i] for i in rows))
+
+    @property
+    def flips(self) -> tuple[bool, ...]:
+        return self.flipped or (False,) * len(self.paths)
+
+    def with_flips(self) -> "ImageFiles":
+        """These files, then each of them mirrored left to right."""
+        return ImageFiles(self.paths * 2, self.size, self.interpolation, self.flips + (True,) * len(self.paths))
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
         return (len(self.paths), self.size, self.size, 3)
 
-    def pixels(self, path: str) -> np.ndarray:
-        """One file → float32 (size, size, 3), model-ready."""
+    def pixels(self, path: str, flip: bool = False) -> np.ndarray:
+        """One file → float32 (size, size, 3), model-ready (mirrored when `flip`)."""
         try:
             raw = load_image(path, (self.size, self.size), self.interpolation)
         except ImageError as exc:
             raise DataError(f"{exc}; remove or replace the file") from None
-        return normalize(raw, NORMALIZATION)
+        pixels = normalize(raw, NORMALIZATION)
+        return np.ascontiguousarray(pixels[:, ::-1]) if flip else pixels
 
     def batches(self, batch_size: int = 32) -> Iterator[np.ndarray]:
         """Model-ready pixels, `batch_size` files at a time."""
-        for start in range(0, len(self.paths), batch_size):
-            yield np.stack([self.pixels(p) for p in self.paths[start : start + batch_size]])
+        items = list(zip(self.paths, self.flips))
+        for start in range(0, len(items), batch_size):
+            yield np.stack([self.pixels(p, f) for p, f in items[start : start + batch_size]])
 
 
 def image_dataset(

@@ -1,5 +1,7 @@
-"""What export needs from training, written into the bundle: `keras/test.npz` (the held-out set, model-ready)
-and `keras/calibration.npz` (a seeded sample of the training inputs), each listed with its sha256 in task.json.
+"""What export needs from training, written into the bundle: `keras/test.npz` (the held-out set, model-ready),
+`keras/calibration.npz` (a seeded sample of the training inputs) and, for images, `keras/agreement.npz` (every
+photo, training ones too, and its mirror image: class agreement needs no labels, so export judges it on far more
+inputs than the held-out set), each listed with its sha256 in task.json.
 
 Arrays are written into the `.npz` archive batch by batch, so a streamed image set never sits in memory whole.
 """
@@ -24,6 +26,8 @@ MAX_TEST_TEXTS = 20000
 # export draws its calibration sample (default 300) from these
 CALIBRATION_TEXTS = 1000
 CALIBRATION_IMAGES = 300
+AGREEMENT_FILE = "agreement.npz"
+MAX_AGREEMENT_PHOTOS = 1000  # a larger folder is sampled (seeded); each photo is also written mirrored
 
 
 def _batches(x: np.ndarray | ImageFiles, batch_size: int = 32) -> Iterator[np.ndarray]:
@@ -62,15 +66,29 @@ def calibration_sample(n: int, limit: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(limit, n), replace=False))
 
 
+def agreement_photos(x_train: ImageFiles, x_test: ImageFiles, seed: int) -> ImageFiles:
+    """Every photo of the task (a seeded sample of a large folder), then each of them mirrored."""
+    photos = ImageFiles(x_train.paths + x_test.paths, x_train.size, x_train.interpolation)
+    if len(photos) > MAX_AGREEMENT_PHOTOS:
+        photos = photos[calibration_sample(len(photos), MAX_AGREEMENT_PHOTOS, seed)]
+    return photos.with_flips()
+
+
 def write_samples(keras_dir: Path, x_train: Any, x_test: Any, y_test: np.ndarray, seed: int) -> dict[str, Any]:
-    """Write both files; return task.json's `data` entry (file, sha256, samples, and of how many)."""
+    """Write the files; return task.json's `data` entry (file, sha256, samples, and of how many)."""
     test_rows = test_sample(x_test, y_test, seed)
     limit = CALIBRATION_IMAGES if isinstance(x_train, ImageFiles) else CALIBRATION_TEXTS
     calibration_rows = calibration_sample(len(x_train), limit, seed)
     write_npz(keras_dir / TEST_FILE, {"x": x_test[test_rows], "y": np.asarray(y_test)[test_rows]})
     write_npz(keras_dir / CALIBRATION_FILE, {"x": x_train[calibration_rows]})
-    return {
+    entries = {
         "test": {"file": TEST_FILE, "sha256": sha256_file(keras_dir / TEST_FILE), "samples": int(len(test_rows)), "of": int(len(y_test))},
         "calibration": {"file": CALIBRATION_FILE, "sha256": sha256_file(keras_dir / CALIBRATION_FILE),
                         "samples": int(len(calibration_rows)), "of": int(len(x_train))},
     }
+    if isinstance(x_train, ImageFiles) and isinstance(x_test, ImageFiles):
+        photos = agreement_photos(x_train, x_test, seed)
+        write_npz(keras_dir / AGREEMENT_FILE, {"x": photos})
+        entries["agreement"] = {"file": AGREEMENT_FILE, "sha256": sha256_file(keras_dir / AGREEMENT_FILE),
+                                "samples": len(photos), "of": len(x_train) + len(x_test)}
+    return entries

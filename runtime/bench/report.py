@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from edgeport.runtime.bench.labels import annotate
 from edgeport.runtime.files import atomic_write_bytes, figure_png, splice_section
 
 REPORT_MD = "report.md"
@@ -157,7 +158,9 @@ def render_plot(results: dict[str, Any]) -> bytes:
     threads, batch = min(results["settings"]["threads"]), min(results["settings"]["batches"])
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     largest = max((r["size"] for r in results["variants"]), default=1)
+    best_key = (results.get("recommended") or {}).get("variant")
     xs: list[float] = []
+    points, labels, bold, marker_px = [], [], [], []
     for r in results["variants"]:
         run = run_of(r, threads, batch)
         if not run or r.get("accuracy") is None:
@@ -165,18 +168,28 @@ def render_plot(results: dict[str, Any]) -> bytes:
         x, y = run["latency_ms"]["p50"], r["accuracy"]
         xs.append(x)
         color = ("tab:blue" if r["format"] == "tflite" else "tab:orange") if r["status"] == "passed" else "tab:red"
-        ax.scatter(x, y, s=40 + 800 * r["size"] / largest, color=color, alpha=0.6, edgecolors="black")
-        ax.annotate(f"{r['variant']}\n{r['size'] / 1024:,.0f} KiB", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+        best = r["variant"] == best_key
+        area = 40 + 800 * r["size"] / largest  # points²
+        marker_px.append(area ** 0.5 * fig.dpi / 72)
+        ax.scatter(x, y, s=area, color=color, alpha=0.6, edgecolors="green" if best else "black",
+                   linewidths=2.5 if best else 1.0)
+        points.append((x, y))
+        labels.append(f"{r['variant']}, {r['size'] / 1024:,.0f} KiB" + (" (recommended)" if best else ""))
+        bold.append(best)
     log = bool(xs) and max(xs) > 20 * min(xs)
     if log:  # latencies spanning decades: a log axis with plain numbers
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    ax.margins(x=0.2, y=0.15)
+    ax.margins(x=0.25, y=0.2)
     ax.set_xlabel(f"median latency, ms (batch {batch}, {threads} thread{', log scale' if log else ''})")
     ax.set_ylabel("test accuracy (export's parity check)")
-    ax.set_title(f"{results['task']}: latency against accuracy; marker area ∝ file size; red = failed parity", fontsize=9)
+    ax.set_title(f"{results['task']}: latency against accuracy; marker area ∝ file size; red = failed parity"
+                 + ("; green ring = recommended" if best_key else ""), fontsize=9)
     ax.grid(True, alpha=0.3)
-    return figure_png(fig)
+    fig.tight_layout()
+    # Variants of nearly the same latency and accuracy sit on top of each other: their labels are spread apart.
+    annotate(ax, points, labels, marker_px=marker_px, bold=bold)
+    return figure_png(fig, layout=False)
 
 
 def write_report(bundle: str | os.PathLike, results: dict[str, Any]) -> tuple[Path, Path | None]:

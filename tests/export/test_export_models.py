@@ -195,3 +195,4 @@ def test_report_has_a_row_per_variant_and_a_plot(exported):
     assert int(cells[3].replace(",", "")) == read_manifest(e.bundle).artifact("tflite-int8").size
     assert float(cells[4]) < 100.0
     assert (e.bundle / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+

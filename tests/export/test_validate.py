@@ -5,7 +5,7 @@ import pytest
 
 from edgeport.export.validate import (
     AccuracyError, AgreementError, AtolError, CollapseError, NonFiniteError, ShapeError, WeightsMissingError,
-    class_probabilities, compare_outputs, top_spread,
+    class_probabilities, compare_outputs, top_spread, wilson_interval,
 )
 from edgeport.export.variants import FLOAT16, FLOAT32, INTEGER
 from edgeport.runtime.errors import EdgeportError
@@ -90,3 +90,38 @@ def test_parity_dict_carries_every_figure(softmax_case):
     assert {"samples", "max_abs_diff", "class_agreement", "accuracy", "keras_accuracy", "accuracy_delta_points",
             "spread", "keras_spread", "latency_ms_median", "tolerance", "failures"} <= set(doc)
     assert doc["tolerance"] == {"max_abs_diff": None, "min_agreement": 0.98, "max_accuracy_delta": 1.0}
+
+
+@pytest.mark.parametrize("successes, n, low, high", [
+    # Newcombe (1998), Statistics in Medicine 17:857-872, table I, method 3 (Wilson score without correction)
+    (81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718),
+])
+def test_wilson_interval_matches_published_values(successes, n, low, high):
+    got = wilson_interval(successes, n)
+    assert got == pytest.approx((low, high), abs=5e-5)
+
+
+def test_wilson_interval_refuses_impossible_counts():
+    with pytest.raises(ValueError):
+        wilson_interval(1, 0)
+    with pytest.raises(ValueError):
+        wilson_interval(5, 4)
+
+
+def test_agreement_is_judged_on_the_agreement_set(softmax_case):
+    p, labels = softmax_case
+    rng = np.random.default_rng(1)
+    wide = rng.dirichlet(np.ones(4), size=400)
+    wrong = wide[:, [1, 0, 2, 3]]  # classes 0 and 1 swapped: the answer moves on about half the inputs
+    result = compare_outputs("tflite-int8", p[:39], p[:39].copy(), labels[:39], INTEGER,
+                             agreement_reference=wide, agreement_outputs=wrong)
+    assert result.test_class_agreement == 1.0
+    assert result.agreement_samples == 400
+    assert result.class_agreement == pytest.approx(np.mean(wide.argmax(1) == wrong.argmax(1)))
+    assert AgreementError in kinds(result)
+    low, high = result.agreement_interval
+    assert low <= result.class_agreement <= high
+    doc = result.to_dict()
+    assert doc["agreement_samples"] == 400 and doc["class_agreement_ci95"] == pytest.approx([low, high], abs=1e-6)
+    same = compare_outputs("tflite-int8", p[:39], p[:39].copy(), labels[:39], INTEGER, agreement_reference=wide, agreement_outputs=wide.copy())
+    assert same.passed and same.agreement_samples == 400

@@ -1,0 +1,75 @@
+"""Which layers' int8 weights change the answers? Fake-quantise the kernels of chosen Keras layers (symmetric int8,
+per output channel, as LiteRT and ONNX Runtime do; per output channel of a kernel equals per channel of its
+BatchNorm-folded form) and measure class agreement with the float model on every photo and its flip.
+
+    python tools/int8_weights.py artifacts/pets
+
+A workstation tool: it imports Keras and the training code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def fake_quant(kernel: np.ndarray, axis: int, bits: int = 8, per_channel: bool = True) -> np.ndarray:
+    """Symmetric round-to-nearest quantisation of `kernel`, per slice along `axis` (or per tensor)."""
+    qmax = 2 ** (bits - 1) - 1
+    reduce = tuple(i for i in range(kernel.ndim) if i != axis % kernel.ndim)
+    amax = np.abs(kernel).max(axis=reduce, keepdims=True) if per_channel else np.abs(kernel).max()
+    scale = np.where(amax > 0, amax / qmax, 1.0)
+    return (np.clip(np.round(kernel / scale), -qmax, qmax) * scale).astype(kernel.dtype)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import keras
+
+    from edgeport.train.agreement import agreement_inputs
+    from edgeport.train.loop import load_task_data
+    from edgeport.train.recipes import recipe_from_dict
+
+    bundle = Path((argv or sys.argv[1:])[0])
+    task = json.loads((bundle / "keras/task.json").read_text())
+    data = load_task_data(recipe_from_dict(task["recipe"]), os.environ.get("EDGEPORT_DATA_DIR"), int(task.get("seed", 0)))
+    model = keras.models.load_model(bundle / "keras/model.keras", compile=False)
+    x = agreement_inputs(data.x_train, data.x_test, image=True)
+    reference = model.predict(x, batch_size=64, verbose=0).argmax(1)
+    original = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers if layer.get_weights()}
+
+    def kernel_axis(layer) -> int:
+        return 2 if isinstance(layer, keras.layers.DepthwiseConv2D) else -1
+
+    weighted = [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense))]
+    convs = [l.name for l in weighted if not isinstance(l, keras.layers.Dense)]
+    dense = [l.name for l in weighted if isinstance(l, keras.layers.Dense)]
+    depthwise = [n for n in convs if n.startswith("conv_dw")]
+    groups = {
+        "all": convs + dense, "dense head": dense, "depthwise": depthwise, "pointwise and conv1": [n for n in convs if n not in depthwise],
+        "conv_pw_13": ["conv_pw_13"], "all but conv_pw_13": [n for n in convs + dense if n != "conv_pw_13"],
+    }
+    if len(sys.argv) > 2 and sys.argv[2] == "--each":  # one layer at a time
+        groups = {n: [n] for n in convs}
+    print(f"{'weights quantised (int8, per channel)':40s} agreement on {len(x)} inputs")
+    for title, names in groups.items():
+        for layer in model.layers:
+            if layer.name in original:
+                layer.set_weights(original[layer.name])
+        for name in names:
+            layer = model.get_layer(name)
+            weights = [w.copy() for w in original[name]]
+            weights[0] = fake_quant(weights[0], kernel_axis(layer))
+            layer.set_weights(weights)
+        agree = model.predict(x, batch_size=64, verbose=0).argmax(1) == reference
+        print(f"{title:40s} {agree.mean():.4f} ({int(agree.sum())}/{len(x)})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
