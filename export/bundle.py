@@ -74,7 +74,8 @@ def resolve_source(path: str | os.PathLike) -> tuple[Path, Path]:
     """(bundle directory, Keras model file) for a bundle directory or a path to its `keras/model.keras`."""
     path = Path(path)
     if not path.exists():
-        raise ExportError(f"{path} does not exist; pass a bundle directory written by edgeport-train (artifacts/TASK) or its keras/model.keras")
+        raise ExportError(f"{path} does not exist; pass a bundle directory written by edgeport-train (artifacts/TASK) "
+                          "or its keras/model.keras")
     if path.is_dir():
         bundle, model = path, path / MODEL_FILE
     elif path.suffix == ".keras":
@@ -202,7 +203,7 @@ def _export_into(bundle: Path, model_path: Path, task: dict[str, Any], task_data
                                                    x_agreement=x_agreement, agreement_reference=agreement_reference)
                 status = "passed" if outcome.parity.passed else "failed"
                 outcome.artifact = replace(artifact, status=status, parity=outcome.parity.to_dict())
-            except Exception as exc:  # a converter or engine refusing this graph fails the variant, not the run
+            except Exception as exc:  # noqa: BLE001 — a converter or engine refusing this graph fails the variant, not the run
                 outcome.error, outcome.traceback = error_message(exc), "".join(traceback.format_exception(exc))
                 if artifact is not None:  # written and readable, but the runtime could not run it
                     failure = f"{row.key}: the runtime could not run it: {outcome.error}"
@@ -215,8 +216,9 @@ def _export_into(bundle: Path, model_path: Path, task: dict[str, Any], task_data
                 on_progress(i, len(selected), outcome)
 
     notes = [f"{len(representative)} calibration samples drawn from the training set (seed {seed})."]
-    notes.append(f"Class agreement and max |Δp| judged on {len(x_agreement)} inputs"
-                 + (f" (keras/agreement.npz); accuracy on the {len(x_test)} held-out samples." if len(x_agreement) != len(x_test) else " (the test set)."))
+    where = (f" (keras/agreement.npz); accuracy on the {len(x_test)} held-out samples."
+             if len(x_agreement) != len(x_test) else " (the test set).")
+    notes.append(f"Class agreement and max |Δp| judged on {len(x_agreement)} inputs{where}")
     notes += [f"{a.key} kept from an earlier export of the same model." for a in previous]
     manifest, rows = _write_bundle(bundle, task, source_sha, previous, outcomes, notes)
     # The device's own path, end to end: load each new artifact by the manifest just written.

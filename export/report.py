@@ -13,7 +13,8 @@ from edgeport.runtime.manifest import Artifact, Manifest
 
 REPORT_MD = "report.md"
 REPORT_PNG = "report.png"
-COLUMNS = ("format", "variant", "size (bytes)", "% of fp32", "accuracy", "Δ accuracy (pt)", "class agreement (n, 95% CI)", "max |Δp|", "latency ms (median, 1 thread)", "status")
+COLUMNS = ("format", "variant", "size (bytes)", "% of fp32", "accuracy", "Δ accuracy (pt)", "class agreement (n, 95% CI)",
+           "max |Δp|", "latency ms (median, 1 thread)", "status")
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
         cells.append([
             r.format, r.variant, _number(size, ","), _number(share, ".1f"), _number(p.get("accuracy"), ".4f"),
             _number(p.get("accuracy_delta_points"), "+.2f"), _agreement_cell(p),
-            _number(p.get("max_abs_diff"), ".2e"), _number(p.get("latency_ms_median"), ".3f"), r.status.upper() if r.status == "failed" else r.status,
+            _number(p.get("max_abs_diff"), ".2e"), _number(p.get("latency_ms_median"), ".3f"),
+            r.status.upper() if r.status == "failed" else r.status,
         ])
     return cells
 

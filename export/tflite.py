@@ -22,7 +22,8 @@ from edgeport.runtime.manifest import TensorSpec
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
-def export_tflite(model: Any, filepath: str | os.PathLike, variant: Variant, representative: RepresentativeData | None = None) -> dict[str, Any]:
+def export_tflite(model: Any, filepath: str | os.PathLike, variant: Variant,
+                  representative: RepresentativeData | None = None) -> dict[str, Any]:
     """Convert `model` as `variant` says and write it atomically to `filepath`; return converter facts.
 
     Full-integer variants ask for int8 input/output; where the graph does not allow it (for example
@@ -75,7 +76,8 @@ def selective_quantized(converter: Any, dataset: Any, layers: tuple[str, ...]) -
     # The debug model checks every quantised op output with a NumericVerify op whose output is named
     # `NumericVerify/{name}{digit}:{index}`; `name` is what the denylist takes (the debugger's own reading).
     names = [re.sub(r"\d$", "", t["name"].removeprefix("NumericVerify/").rsplit(":", 1)[0])
-             for t in tf.lite.Interpreter(model_content=debugger.quant_model).get_tensor_details() if t["name"].startswith("NumericVerify/")]
+             for t in tf.lite.Interpreter(model_content=debugger.quant_model).get_tensor_details()
+             if t["name"].startswith("NumericVerify/")]
     kept = [name for name in names if layer_matches(name, layers)]
     debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=kept)
     return debugger.get_nondebug_quantized_model(), kept

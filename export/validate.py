@@ -203,9 +203,11 @@ def compare_outputs(
         failures=failures,
     )
     if min_size is not None and size is not None and size < min_size:
-        failures.append(WeightsMissingError(key, f"file is {size} bytes, less than the model's {min_size} bytes of float32 parameters", size, min_size))
+        failures.append(WeightsMissingError(
+            key, f"file is {size} bytes, less than the model's {min_size} bytes of float32 parameters", size, min_size))
     if tolerance.max_abs_diff is not None and not result.max_abs_diff <= tolerance.max_abs_diff:
-        failures.append(AtolError(key, f"max |Δp| {result.max_abs_diff:.3g} exceeds {tolerance.max_abs_diff:g}", result.max_abs_diff, tolerance.max_abs_diff))
+        failures.append(AtolError(key, f"max |Δp| {result.max_abs_diff:.3g} exceeds {tolerance.max_abs_diff:g}",
+                                  result.max_abs_diff, tolerance.max_abs_diff))
     if result.class_agreement < tolerance.min_agreement:
         low, high = result.agreement_interval
         failures.append(AgreementError(

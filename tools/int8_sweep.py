@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -189,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             loaded = load_artifact(path)
             result = compare_outputs(name, ref_test, predict(loaded, x_test), y_test, INTEGER,
                                      agreement_reference=ref_all, agreement_outputs=predict(loaded, x_all))
-        except Exception as exc:  # a recipe the converter refuses is a result too
+        except Exception as exc:  # noqa: BLE001 — a recipe the converter refuses is a result too
             results[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
             print(f"{name:16s} ERROR {results[name]['error']}", flush=True)
             continue

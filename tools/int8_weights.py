@@ -46,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     def kernel_axis(layer) -> int:
         return 2 if isinstance(layer, keras.layers.DepthwiseConv2D) else -1
 
-    weighted = [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense))]
-    convs = [l.name for l in weighted if not isinstance(l, keras.layers.Dense)]
-    dense = [l.name for l in weighted if isinstance(l, keras.layers.Dense)]
+    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+    weighted = [layer for layer in model.layers if isinstance(layer, kinds)]
+    convs = [layer.name for layer in weighted if not isinstance(layer, keras.layers.Dense)]
+    dense = [layer.name for layer in weighted if isinstance(layer, keras.layers.Dense)]
     depthwise = [n for n in convs if n.startswith("conv_dw")]
     groups = {
         "all": convs + dense, "dense head": dense, "depthwise": depthwise, "pointwise and conv1": [n for n in convs if n not in depthwise],

@@ -79,7 +79,8 @@ def annotate(ax: Any, points: Sequence[tuple[float, float]], labels: Sequence[st
     renderer = fig.canvas.get_renderer()
     bold = list(bold) if bold is not None else [False] * len(labels)
     anchors = ax.transData.transform(np.asarray(points, float).reshape(-1, 2)) if len(points) else np.zeros((0, 2))
-    texts = [ax.text(0, 0, label, fontsize=fontsize, fontweight="bold" if b else "normal", transform=fig.transFigure, va="bottom", ha="left")
+    texts = [ax.text(0, 0, label, fontsize=fontsize, fontweight="bold" if b else "normal", transform=fig.transFigure,
+                     va="bottom", ha="left")
              for label, b in zip(labels, bold)]
     sizes = np.array([[t.get_window_extent(renderer).width, t.get_window_extent(renderer).height] for t in texts]).reshape(-1, 2)
     box = ax.get_window_extent(renderer)

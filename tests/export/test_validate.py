@@ -123,5 +123,6 @@ def test_agreement_is_judged_on_the_agreement_set(softmax_case):
     assert low <= result.class_agreement <= high
     doc = result.to_dict()
     assert doc["agreement_samples"] == 400 and doc["class_agreement_ci95"] == pytest.approx([low, high], abs=1e-6)
-    same = compare_outputs("tflite-int8", p[:39], p[:39].copy(), labels[:39], INTEGER, agreement_reference=wide, agreement_outputs=wide.copy())
+    same = compare_outputs("tflite-int8", p[:39], p[:39].copy(), labels[:39], INTEGER, agreement_reference=wide,
+                           agreement_outputs=wide.copy())
     assert same.passed and same.agreement_samples == 400
