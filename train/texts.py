@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgeport.runtime.preprocess import KERAS_FILTERS, pad_sequences, text_to_word_sequence
+from edgeport.runtime.preprocess import KERAS_FILTERS, TextPreprocessor, text_to_word_sequence
 from edgeport.train.data import DataError, DataNotFoundError
 from edgeport.train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR
 
@@ -208,11 +208,6 @@ def learn_vocabulary(texts: Sequence[str], num_words: int) -> dict[str, int]:
 
 
 def encode_texts(texts: Sequence[str], vocabulary: dict[str, int], spec: dict[str, Any]) -> np.ndarray:
-    """Texts → int32 ids (n, maxlen): start mark, word ids (unknown or out-of-range → OOV), `pad_sequences`."""
-    low, high, oov = spec["skip_top"], spec["num_words"], spec["oov_char"]
-    sequences = []
-    for text in texts:
-        words = text_to_word_sequence(text, spec["filters"], spec["lowercase"], spec["split"])
-        ids = [vocabulary.get(w, oov) for w in words]
-        sequences.append([spec["start_char"]] + [i if low <= i < high else oov for i in ids])
-    return pad_sequences(sequences, spec["maxlen"], spec["padding"], spec["truncating"])
+    """Texts → int32 ids (n, maxlen) by the device's own preprocessor: start mark, word ids (unknown or
+    out-of-range → OOV), cut and padded as `keras.utils.pad_sequences`."""
+    return TextPreprocessor(spec, vocabulary)(texts)

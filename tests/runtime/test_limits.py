@@ -13,7 +13,7 @@ import pytest
 from edgeport import runtime
 from edgeport.runtime import limits
 from edgeport.runtime.errors import ImageError
-from edgeport.runtime.preprocess import TextPreprocessor, pad_sequences
+from edgeport.runtime.preprocess import TextPreprocessor
 from tests.runtime.conftest import run_python
 
 Image = pytest.importorskip("PIL.Image")
@@ -103,8 +103,10 @@ SPEC = {"type": "text", "vocabulary": "vocab.json", "num_words": 10, "skip_top":
 
 def reference(text: str, spec: dict) -> list[int]:
     """Token ids of the whole text, cut only after splitting (the pipeline without the bound)."""
-    pre = TextPreprocessor(spec, VOCAB)
-    return pad_sequences([pre.token_ids(text)], spec["maxlen"], spec["padding"], spec["truncating"])[0].tolist()
+    ids, maxlen = TextPreprocessor(spec, VOCAB).token_ids(text), spec["maxlen"]
+    kept = ids[-maxlen:] if spec["truncating"] == "pre" else ids[:maxlen]
+    pad = [0] * (maxlen - len(kept))
+    return pad + kept if spec["padding"] == "pre" else kept + pad
 
 
 @pytest.mark.parametrize("truncating", ["pre", "post"])

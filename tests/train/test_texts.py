@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeport.runtime.preprocess import TextPreprocessor
+from edgeport.runtime.preprocess import TEXT_DEFAULTS, TextPreprocessor, text_to_word_sequence
 from edgeport.train import cli, texts
 
 TINY = ["--epochs", "1", "--num-words", "60", "--maxlen", "12", "--embedding-dim", "4", "--head", "average", "--quiet"]
@@ -134,14 +134,30 @@ def varied_strings(n: int, seed: int = 0) -> list[str]:
     return ["".join(rng.choice(pieces, rng.integers(0, 25)) + rng.choice(["", " "], 1)) for _ in range(n)]
 
 
+def plain_ids(strings: list[str], vocabulary: dict[str, int], spec: dict) -> np.ndarray:
+    """The pipeline written out plainly: split every word, look each up, then cut and pad as
+    `keras.utils.pad_sequences` does (no fast ASCII path, no early cut)."""
+    rows = []
+    for text in strings:
+        words = text_to_word_sequence(text, spec["filters"], spec["lowercase"], spec["split"])
+        ids = [spec["start_char"]] + [vocabulary.get(w, spec["oov_char"]) for w in words]
+        ids = [i if spec["skip_top"] <= i < spec["num_words"] or i == spec["start_char"] else spec["oov_char"] for i in ids]
+        kept = ids[-spec["maxlen"]:] if spec["truncating"] == "pre" else ids[: spec["maxlen"]]
+        pad = [0] * (spec["maxlen"] - len(kept))
+        rows.append(pad + kept if spec["padding"] == "pre" else kept + pad)
+    return np.array(rows, dtype=np.int32)
+
+
 @pytest.mark.parametrize("maxlen,truncating", [(8, "post"), (30, "pre")])
 def test_training_and_runtime_tokenisers_give_identical_ids(maxlen, truncating):
+    """Training learns its vocabulary and encodes with the runtime's tokeniser: both equal the plain pipeline."""
     strings = varied_strings(3000)
     vocabulary = texts.learn_vocabulary(strings[:1500], 40)
     spec = texts.text_spec(40, maxlen, truncating)
     ours = texts.encode_texts(strings, vocabulary, spec)
     device = TextPreprocessor(spec, vocabulary)(strings)
     np.testing.assert_array_equal(ours, device)
+    np.testing.assert_array_equal(ours, plain_ids(strings, vocabulary, {**TEXT_DEFAULTS, **spec}))
     assert len(vocabulary) == 36 and (ours == 2).any() and (ours > 3).any()  # both known and unknown words occur
 
 
