@@ -88,8 +88,7 @@ RULES = {
 @pytest.mark.parametrize("rule", [
     "runtime imports no other stage, TensorFlow or Keras",
     "the runtime core imports none of its tools",
-    pytest.param("export imports nothing of train", marks=pytest.mark.xfail(
-        strict=False, reason="export/bundle.py: load_test_data still reads the task's data through edgeport.train")),
+    "export imports nothing of train",
 ])
 def test_import_contract_holds(rule):
     select, forbidden = RULES[rule]
