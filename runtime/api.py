@@ -28,6 +28,7 @@ from edgeport.runtime import limits
 from edgeport.runtime.backends.onnx_external import external_tensors
 from edgeport.runtime.bounded_json import parse_json
 from edgeport.runtime.bundle_files import BundleFiles, refuse_links
+from edgeport.runtime.golden import is_golden
 from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec
 from edgeport.runtime.preprocess import Preprocessor, as_items, make_preprocessor
 from edgeport.runtime.staging import OLD_TAG, sibling_prefix
@@ -122,7 +123,8 @@ def _load_verified(bundle: Path, files: BundleFiles, variant: str | None, thread
                    backend: str | None) -> "Model":
     refuse_links(bundle)
     manifest = files.manifest()
-    listed = {f.path: files.listed(manifest, f.path, f"manifest.files: {f.path}") for f in manifest.files}
+    listed = {f.path: files.listed(manifest, f.path, f"manifest.files: {f.path}") for f in manifest.files
+              if not is_golden(f.path)}  # golden samples are read (and verified) by `verify` only
     candidates = ranked_artifacts(manifest, variant, backend)
     artifact, engine = _open_first_runnable(files, manifest, candidates, threads, backend)
     first = engine.inputs()[0].shape if engine.inputs() else None
@@ -249,7 +251,7 @@ def _labels_file(listed: dict[str, bytes], bundle: Path) -> list[str]:
 
 
 class Model:
-    """A loaded model: `predict_tensor`, `predict`, `classify`, `info`.
+    """A loaded model: `predict_tensor`, `run`, `predict`, `classify`, `info`.
 
     Thread-safety: one lock per instance serialises engine calls (resize, set inputs, invoke, read
     outputs), because a TFLite interpreter is not thread-safe. A lock rather than a pool of engines:
@@ -287,6 +289,27 @@ class Model:
         if len(results) == 1:
             return results[0]
         return {spec.name: y for spec, y in zip(self._outputs, results)}
+
+    def run(self, feeds: Any) -> dict[str, np.ndarray]:
+        """One engine invocation on the tensors exactly as given: no batch axis assumed or added, no chunking.
+
+        For models whose inputs carry no batch axis or differ in their leading size (`predict_tensor`
+        assumes a shared batch axis). `feeds` is a dict name → array or a list in input order; each
+        must match the declared shape (free dimensions take any size). Floats are quantised for a
+        quantised input, as `predict_tensor` does. Returns float32 outputs (dequantised) by name."""
+        specs = self._inputs
+        if (isinstance(feeds, (list, tuple)) and len(feeds) == len(specs)
+                and all(isinstance(f, np.ndarray) for f in feeds)):
+            arrays = list(feeds)
+        else:
+            arrays = self._arrange(feeds)
+        prepared = []
+        for spec, x in zip(specs, arrays):
+            array = tensors.as_array(x, spec)
+            tensors.check_declared_shape(array, spec)
+            prepared.append(tensors.to_engine_dtype(array, spec, self._id_range, self.engine.rounding))
+        outputs = self._run(prepared)
+        return {spec.name: from_engine(np.asarray(y), spec) for spec, y in zip(self._outputs, outputs)}
 
     @property
     def input_specs(self) -> list[TensorSpec]:

@@ -34,8 +34,8 @@ def check_shape(x: np.ndarray, spec: TensorSpec) -> None:
     """Rank, fixed dimensions and a non-empty batch."""
     want = spec.shape
     if not want:
-        raise ShapeError(f"input {spec.name!r} is a scalar (rank 0); edgeport feeds batches, so it runs "
-                         "models whose inputs have a batch axis")
+        raise ShapeError(f"input {spec.name!r} is a scalar (rank 0), so it has no batch axis: "
+                         "use Model.run(feeds), which feeds tensors exactly as the model declares them")
     if x.ndim != len(want):
         hint = "; for a single item add a batch axis (x[None])" if x.ndim == len(want) - 1 else ""
         raise ShapeError(f"input {spec.name!r} takes shape {show_shape(want)} (rank {len(want)}), "
@@ -46,6 +46,15 @@ def check_shape(x: np.ndarray, spec: TensorSpec) -> None:
         if expected is not None and got != expected:
             raise ShapeError(f"input {spec.name!r} takes shape {show_shape(want)}, got {x.shape}: "
                              f"axis {axis} is {got}, the model needs {expected}")
+
+
+def check_declared_shape(x: np.ndarray, spec: TensorSpec) -> None:
+    """The shape exactly as the model declares it: same rank, every fixed dimension equal (`Model.run`)."""
+    want = spec.shape
+    if x.ndim != len(want) or any(d is not None and g != d for g, d in zip(x.shape, want)):
+        declared = "(" + ", ".join("any" if d is None else str(d) for d in want) + ")"
+        raise ShapeError(f"input {spec.name!r} is declared with shape {declared} (rank {len(want)}), got shape "
+                         f"{x.shape}; Model.run feeds tensors exactly as given, with no batch axis added")
 
 
 def to_engine_dtype(x: np.ndarray, spec: TensorSpec, id_range: tuple[int, int | None] | None,
@@ -150,7 +159,9 @@ def run_batched(feeds: list[np.ndarray], specs: list[TensorSpec],
     engine's fixed batch size (one by one for batch 1), padding the last chunk and trimming after."""
     n = feeds[0].shape[0]
     if any(f.shape[0] != n for f in feeds):
-        raise ShapeError(f"all inputs must hold the same number of items, got {[f.shape[0] for f in feeds]}")
+        raise ShapeError(f"all inputs must hold the same number of items, got {[f.shape[0] for f in feeds]}; "
+                         "for a model whose inputs have no batch axis or differ in their leading size, use "
+                         "Model.run(feeds), which feeds tensors exactly as the model declares them")
     fixed = {s.shape[0] for s in specs if s.shape and s.shape[0] is not None}
     if not fixed:
         return run(feeds)

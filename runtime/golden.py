@@ -1,0 +1,105 @@
+"""Golden samples: a few inputs, and per artifact the outputs the workstation's engine gave for them.
+
+`edgeport-run verify` replays them with the engine installed on the device and compares. The files
+are listed in the manifest's `files` with size and sha256 like every other file, but `runtime.load`
+does not read them: only `verify` does, through the same verified reader.
+
+Layout inside a bundle:
+- `golden/inputs.npz`: one array per model input, key `input/NAME`, exactly as fed to `Model.run`.
+- `golden/KEY.npz` (e.g. `golden/tflite-int8.npz`): one array per output, key `output/NAME`
+  (float32, dequantised, as `Model.run` returns them), and `atol`, the largest absolute difference
+  that still counts as the same answer for this variant.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeport.runtime.errors import ModelFileError
+from edgeport.runtime.files import atomic_write_bytes
+
+GOLDEN_DIR = "golden"
+INPUTS_FILE = f"{GOLDEN_DIR}/inputs.npz"
+GOLDEN_SAMPLES = 4  # items per golden set: enough to catch a different engine, small enough to ship
+INPUT_PREFIX, OUTPUT_PREFIX, ATOL_KEY = "input/", "output/", "atol"
+
+# How far an engine on another machine may stray from the workstation's on the same file, relative to
+# max(1, largest |output|): float kernels differ in summation order; int8 kernels may round a
+# requantisation step the other way, which can move an output by a few quantisation steps.
+RELATIVE_TOLERANCE = {"fp32": 1e-4, "fp16": 1e-3, "dynamic-int8": 2e-2, "int8": 2e-2, "static-int8": 2e-2}
+
+
+def is_golden(relative: str) -> bool:
+    """Whether a bundle path is a golden file (read by `verify`, not by `runtime.load`)."""
+    return relative.replace("\\", "/").startswith(GOLDEN_DIR + "/")
+
+
+def outputs_file(key: str) -> str:
+    """The golden outputs of artifact `key`, relative to the bundle."""
+    return f"{GOLDEN_DIR}/{key}.npz"
+
+
+def tolerance(variant: str, outputs: dict[str, np.ndarray]) -> float:
+    """The `atol` a variant's golden outputs are checked with (see `RELATIVE_TOLERANCE`)."""
+    largest = max((float(np.max(np.abs(y))) for y in outputs.values() if np.size(y)), default=0.0)
+    return RELATIVE_TOLERANCE.get(variant, 2e-2) * max(1.0, largest)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def write_inputs(bundle_dir: str | Path, inputs: dict[str, np.ndarray]) -> Path:
+    """Write `golden/inputs.npz` atomically; return its path."""
+    return atomic_write_bytes(Path(bundle_dir) / INPUTS_FILE,
+                              _npz_bytes({INPUT_PREFIX + name: np.asarray(x) for name, x in inputs.items()}))
+
+
+def write_outputs(bundle_dir: str | Path, key: str, outputs: dict[str, np.ndarray], atol: float) -> Path:
+    """Write `golden/KEY.npz` atomically; return its path."""
+    arrays = {OUTPUT_PREFIX + name: np.asarray(y, dtype=np.float32) for name, y in outputs.items()}
+    arrays[ATOL_KEY] = np.asarray(float(atol), dtype=np.float64)
+    return atomic_write_bytes(Path(bundle_dir) / outputs_file(key), _npz_bytes(arrays))
+
+
+@dataclass(frozen=True)
+class GoldenOutputs:
+    outputs: dict[str, np.ndarray]
+    atol: float
+
+
+def _arrays(data: bytes, where: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"{where}: not a readable golden file ({type(exc).__name__}: {exc}); "
+                             "re-export the bundle") from None
+
+
+def read_inputs(data: bytes, where: str = INPUTS_FILE) -> dict[str, np.ndarray]:
+    """Input name → array from the (already verified) bytes of `golden/inputs.npz`."""
+    arrays = _arrays(data, where)
+    inputs = {k[len(INPUT_PREFIX):]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}
+    if not inputs or len(inputs) != len(arrays):
+        raise ModelFileError(f"{where}: expected only arrays named {INPUT_PREFIX}NAME; re-export the bundle")
+    return inputs
+
+
+def read_outputs(data: bytes, where: str) -> GoldenOutputs:
+    """Outputs and tolerance from the (already verified) bytes of `golden/KEY.npz`."""
+    arrays = _arrays(data, where)
+    atol = arrays.pop(ATOL_KEY, None)
+    outputs = {k[len(OUTPUT_PREFIX):]: v for k, v in arrays.items() if k.startswith(OUTPUT_PREFIX)}
+    if atol is None or atol.shape != () or atol.dtype.kind != "f" or not np.isfinite(atol) or float(atol) < 0 or not outputs \
+            or len(outputs) != len(arrays):
+        raise ModelFileError(f"{where}: expected arrays {OUTPUT_PREFIX}NAME and a non-negative scalar {ATOL_KEY}; "
+                             "re-export the bundle")
+    return GoldenOutputs(outputs, float(atol))
