@@ -4,11 +4,10 @@
 are listed in the manifest's `files` with size and sha256 like every other file, but `runtime.load`
 does not read them: only `verify` does, through the same verified reader.
 
-Layout inside a bundle:
-- `golden/inputs.npz`: one array per model input, key `input/NAME`, exactly as fed to `Model.run`.
-- `golden/KEY.npz` (e.g. `golden/tflite-int8.npz`): one array per output, key `output/NAME`
-  (float32, dequantised, as `Model.run` returns them), and `atol`, the largest absolute difference
-  that still counts as the same answer for this variant.
+Each artifact has its own file, `golden/KEY.npz` (e.g. `golden/tflite-int8.npz`), because input names
+differ between formats: one array per model input, key `input/NAME`, exactly as fed to `Model.run`;
+one per output, key `output/NAME` (float32, dequantised, as `Model.run` returns them); and `atol`,
+the largest absolute difference that still counts as the same answer for this variant.
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ from edgeport.runtime.errors import ModelFileError
 from edgeport.runtime.files import atomic_write_bytes
 
 GOLDEN_DIR = "golden"
-INPUTS_FILE = f"{GOLDEN_DIR}/inputs.npz"
-GOLDEN_SAMPLES = 4  # items per golden set: enough to catch a different engine, small enough to ship
+MAX_SAMPLES, MIN_SAMPLES = 4, 2  # items per golden set: enough to catch a different engine...
+INPUT_BUDGET = 1 << 20  # ...and about 1 MB of inputs per artifact where items are large (photos)
 INPUT_PREFIX, OUTPUT_PREFIX, ATOL_KEY = "input/", "output/", "atol"
 
 # How far an engine on another machine may stray from the workstation's on the same file, relative to
@@ -39,9 +38,15 @@ def is_golden(relative: str) -> bool:
     return relative.replace("\\", "/").startswith(GOLDEN_DIR + "/")
 
 
-def outputs_file(key: str) -> str:
-    """The golden outputs of artifact `key`, relative to the bundle."""
+def golden_file(key: str) -> str:
+    """The golden samples of artifact `key`, relative to the bundle."""
     return f"{GOLDEN_DIR}/{key}.npz"
+
+
+def sample_count(item_bytes: int, available: int) -> int:
+    """How many items a golden set holds: up to 4, at least 2, about 1 MB of inputs."""
+    fitting = INPUT_BUDGET // max(1, item_bytes)
+    return max(0, min(available, MAX_SAMPLES, max(MIN_SAMPLES, fitting)))
 
 
 def tolerance(variant: str, outputs: dict[str, np.ndarray]) -> float:
@@ -56,21 +61,18 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def write_inputs(bundle_dir: str | Path, inputs: dict[str, np.ndarray]) -> Path:
-    """Write `golden/inputs.npz` atomically; return its path."""
-    return atomic_write_bytes(Path(bundle_dir) / INPUTS_FILE,
-                              _npz_bytes({INPUT_PREFIX + name: np.asarray(x) for name, x in inputs.items()}))
-
-
-def write_outputs(bundle_dir: str | Path, key: str, outputs: dict[str, np.ndarray], atol: float) -> Path:
+def write_golden(bundle_dir: str | Path, key: str, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray],
+                 atol: float) -> Path:
     """Write `golden/KEY.npz` atomically; return its path."""
-    arrays = {OUTPUT_PREFIX + name: np.asarray(y, dtype=np.float32) for name, y in outputs.items()}
+    arrays = {INPUT_PREFIX + name: np.asarray(x) for name, x in inputs.items()}
+    arrays.update({OUTPUT_PREFIX + name: np.asarray(y, dtype=np.float32) for name, y in outputs.items()})
     arrays[ATOL_KEY] = np.asarray(float(atol), dtype=np.float64)
-    return atomic_write_bytes(Path(bundle_dir) / outputs_file(key), _npz_bytes(arrays))
+    return atomic_write_bytes(Path(bundle_dir) / golden_file(key), _npz_bytes(arrays))
 
 
 @dataclass(frozen=True)
-class GoldenOutputs:
+class Golden:
+    inputs: dict[str, np.ndarray]
     outputs: dict[str, np.ndarray]
     atol: float
 
@@ -84,22 +86,14 @@ def _arrays(data: bytes, where: str) -> dict[str, np.ndarray]:
                              "re-export the bundle") from None
 
 
-def read_inputs(data: bytes, where: str = INPUTS_FILE) -> dict[str, np.ndarray]:
-    """Input name → array from the (already verified) bytes of `golden/inputs.npz`."""
-    arrays = _arrays(data, where)
-    inputs = {k[len(INPUT_PREFIX):]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}
-    if not inputs or len(inputs) != len(arrays):
-        raise ModelFileError(f"{where}: expected only arrays named {INPUT_PREFIX}NAME; re-export the bundle")
-    return inputs
-
-
-def read_outputs(data: bytes, where: str) -> GoldenOutputs:
-    """Outputs and tolerance from the (already verified) bytes of `golden/KEY.npz`."""
+def read_golden(data: bytes, where: str) -> Golden:
+    """Inputs, outputs and tolerance from the (already verified) bytes of `golden/KEY.npz`."""
     arrays = _arrays(data, where)
     atol = arrays.pop(ATOL_KEY, None)
+    inputs = {k[len(INPUT_PREFIX):]: v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)}
     outputs = {k[len(OUTPUT_PREFIX):]: v for k, v in arrays.items() if k.startswith(OUTPUT_PREFIX)}
-    if atol is None or atol.shape != () or atol.dtype.kind != "f" or not np.isfinite(atol) or float(atol) < 0 or not outputs \
-            or len(outputs) != len(arrays):
-        raise ModelFileError(f"{where}: expected arrays {OUTPUT_PREFIX}NAME and a non-negative scalar {ATOL_KEY}; "
-                             "re-export the bundle")
-    return GoldenOutputs(outputs, float(atol))
+    if (atol is None or atol.shape != () or atol.dtype.kind != "f" or not np.isfinite(atol) or float(atol) < 0
+            or not inputs or not outputs or len(inputs) + len(outputs) != len(arrays)):
+        raise ModelFileError(f"{where}: expected arrays {INPUT_PREFIX}NAME, {OUTPUT_PREFIX}NAME and a non-negative "
+                             f"scalar {ATOL_KEY}; re-export the bundle")
+    return Golden(inputs, outputs, float(atol))
