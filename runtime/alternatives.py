@@ -9,7 +9,8 @@ from typing import Iterable
 
 from edgeport.runtime import backends
 from edgeport.runtime.errors import EdgeportError
-from edgeport.runtime.manifest import read_manifest, read_verified_artifact
+from edgeport.runtime.bundle_files import BundleFiles, external_data
+from edgeport.runtime.manifest import read_manifest
 
 
 def runnable_variants(bundle: str | os.PathLike, backend: str | None = None,
@@ -25,10 +26,13 @@ def runnable_variants(bundle: str | os.PathLike, backend: str | None = None,
             engines = [e for e in engines if e.name == backend]
         for engine in engines:
             try:
-                data = read_verified_artifact(bundle, artifact)
+                with BundleFiles(bundle) as files:
+                    data = files.artifact(artifact)
+                    external = external_data(files, manifest, artifact, data) if artifact.format == "onnx" else None
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    backends.open_engine(data, artifact.format, 1, engine.name, verified=True, source=artifact.key)
+                    backends.open_engine(data, artifact.format, 1, engine.name, verified=True, source=artifact.key,
+                                         external_data=external)
             except EdgeportError:
                 continue
             found.append((artifact.key, engine.name))

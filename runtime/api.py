@@ -27,7 +27,7 @@ from edgeport.runtime.errors import (
 from edgeport.runtime import limits
 from edgeport.runtime.backends.onnx_external import external_tensors
 from edgeport.runtime.bounded_json import parse_json
-from edgeport.runtime.bundle_files import BundleFiles, refuse_links
+from edgeport.runtime.bundle_files import BundleFiles, external_data, refuse_links
 from edgeport.runtime.golden import is_golden
 from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec
 from edgeport.runtime.preprocess import Preprocessor, as_items, make_preprocessor
@@ -160,11 +160,10 @@ def _open_first_runnable(files: BundleFiles, manifest: Manifest, candidates: lis
     bundle = files.root
     for artifact in candidates:
         data = files.artifact(artifact)
-        if artifact.format == "onnx":
-            _check_external_data(files, manifest, artifact, data)
+        external = external_data(files, manifest, artifact, data) if artifact.format == "onnx" else None
         try:
             engine = backends.open_engine(data, artifact.format, threads, backend, verified=True,
-                                          source=f"{artifact.key} ({artifact.file})")
+                                          source=f"{artifact.key} ({artifact.file})", external_data=external)
         except (EngineUnsupportedError, EngineMissingError) as exc:
             failures.append(exc)
             continue
@@ -225,19 +224,6 @@ def ranked_artifacts(manifest: Manifest, variant: str | None, backend: str | Non
         return (a.format not in runnable, a.key != manifest.recommended, a.status != "passed", order)
 
     return sorted(usable, key=rank)
-
-
-def _check_external_data(files: BundleFiles, manifest: Manifest, artifact: Artifact, data: bytes) -> None:
-    """Refuse an ONNX model that keeps weights in external files, unless each such file is listed in the
-    manifest (so verified) and inside the bundle. The engine loads the model from memory, so it could
-    not use those files anyway: a bundle that needs them is refused with that reason."""
-    external = external_tensors(data, artifact.key)
-    for tensor in external:
-        files.listed(manifest, tensor.location, f"{artifact.key}: external data of tensor {tensor.name!r}")
-    if external:
-        raise ModelFileError(f"{artifact.key}: {artifact.file} keeps {len(external)} tensors in external files "
-                             f"({', '.join(sorted({t.location for t in external}))}); this runtime loads models from "
-                             "verified bytes only: re-export with the weights inside the model file")
 
 
 def _labels_file(listed: dict[str, bytes], bundle: Path) -> list[str]:

@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 from edgeport.runtime import limits
+from edgeport.runtime.backends.onnx_external import external_tensors
 from edgeport.runtime.errors import ManifestError, ModelFileError
 from edgeport.runtime.manifest import (
     MANIFEST_NAME, Artifact, Manifest, manifest_from_bytes, resolve_bundle_path, safe_relative_path,
@@ -127,3 +128,15 @@ class BundleFiles:
             return b"".join(chunks)
         finally:
             os.close(fd)
+
+
+def external_data(files: BundleFiles, manifest: Manifest, artifact: Artifact, data: bytes) -> dict[str, bytes]:
+    """The external data files an ONNX model names, by location, as verified bytes. Each must be listed in
+    the manifest's `files` (so it lies inside the bundle and is hash-checked); an unlisted one is refused
+    unread. The engine takes the bytes from memory and never opens a file itself."""
+    found: dict[str, bytes] = {}
+    for tensor in external_tensors(data, artifact.key):
+        if tensor.location not in found:
+            found[tensor.location] = files.listed(manifest, tensor.location,
+                                                  f"{artifact.key}: external data of tensor {tensor.name!r}")
+    return found

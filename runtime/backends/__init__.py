@@ -90,8 +90,10 @@ def installed(engine: Engine) -> bool:
         return False
 
 
-def open_engine(model: bytes, fmt: str, threads: int, backend: str | None, *, verified: bool, source: str) -> Backend:
-    """Load `model` on the named engine, or on the first installed engine for `fmt`."""
+def open_engine(model: bytes, fmt: str, threads: int, backend: str | None, *, verified: bool, source: str,
+                external_data: dict[str, bytes] | None = None) -> Backend:
+    """Load `model` on the named engine, or on the first installed engine for `fmt`. `external_data`:
+    an ONNX model's external data files by the location the model names, as verified bytes."""
     if backend is not None:
         engine = ENGINES[backend]
         if engine.format != fmt:
@@ -106,7 +108,8 @@ def open_engine(model: bytes, fmt: str, threads: int, backend: str | None, *, ve
             continue
         implementation = importlib.import_module(engine.implementation)
         try:
-            return implementation.load(model, threads, engine=engine.name, verified=verified, source=source)
+            extra = {"external_data": external_data} if external_data else {}
+            return implementation.load(model, threads, engine=engine.name, verified=verified, source=source, **extra)
         except EngineMissingError as exc:  # found but not importable (e.g. built for another numpy)
             missing.append(f"{engine.name}: {exc}")
     if backend is not None:

@@ -19,9 +19,11 @@ ONNX_DTYPES = {
 SILENT = 4  # onnxruntime's FATAL-only log level: failures are reported as runtime exceptions instead
 
 
-def new_session(model: bytes, threads: int) -> Any:
+def new_session(model: bytes, threads: int, external_data: dict[str, bytes] | None = None) -> Any:
     """An onnxruntime `InferenceSession` on the CPU provider as edgeport runs it: `threads` intra-op
-    threads, one inter-op thread, sequential execution, engine logs silenced. Raises what onnxruntime raises."""
+    threads, one inter-op thread, sequential execution, engine logs silenced. `external_data` maps each
+    external data location the model names to that file's (verified) bytes: the engine takes them from
+    memory and never opens a file. Raises what onnxruntime raises."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -29,6 +31,13 @@ def new_session(model: bytes, threads: int) -> Any:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = SILENT
+    if external_data:
+        if not hasattr(options, "add_external_initializers_from_files_in_memory"):
+            raise EngineUnsupportedError(f"onnxruntime {ort.__version__} cannot take a model's external data from memory; "
+                                         "upgrade it (pip install -U onnxruntime; 1.17 or newer)")
+        names = list(external_data)
+        buffers = [external_data[name] for name in names]
+        options.add_external_initializers_from_files_in_memory(names, buffers, [len(b) for b in buffers])
     return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
 
@@ -74,8 +83,8 @@ class OnnxBackend:
 
 
 def load(model: bytes, threads: int, *, engine: str = "onnxruntime", verified: bool = True,
-         source: str = "model") -> OnnxBackend:
-    """A ready `OnnxBackend`; `threads` sets the intra-op thread pool."""
+         source: str = "model", external_data: dict[str, bytes] | None = None) -> OnnxBackend:
+    """A ready `OnnxBackend`; `threads` sets the intra-op thread pool; `external_data` as for `new_session`."""
     try:
         import onnxruntime as ort
     except Exception as exc:  # noqa: BLE001
@@ -83,7 +92,9 @@ def load(model: bytes, threads: int, *, engine: str = "onnxruntime", verified: b
     if not model:
         raise ModelFileError(f"{source} is empty (0 bytes); re-export or re-copy the model")
     try:
-        session = new_session(model, threads)
+        session = new_session(model, threads, external_data)
+    except EngineUnsupportedError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise load_error(exc, ort.__version__, source) from None
     return OnnxBackend(session, ort.__version__, threads, source)

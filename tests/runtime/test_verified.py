@@ -3,6 +3,7 @@ over-nested manifests are refused before they are used."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -138,29 +139,60 @@ def test_a_fifo_or_directory_in_place_of_a_listed_file_is_refused(text_binary, c
         runtime.load(bundle)
 
 
-def test_onnx_external_data_is_refused(text_binary, copy_bundle):
+def test_onnx_external_data_is_used_only_when_listed_and_verified(text_binary, copy_bundle):
+    onnx = pytest.importorskip("onnx")
+    from onnx import external_data_helper
+
+    bundle = copy_bundle(text_binary)
+    model = onnx.load_from_string((bundle / "model.fp32.onnx").read_bytes())
+    external_data_helper.convert_model_to_external_data(model, location="weights.bin", size_threshold=1024)
+    onnx.save_model(model, str(bundle / "model.fp32.onnx"))  # writes weights.bin beside it
+    data = (bundle / "model.fp32.onnx").read_bytes()
+    weights = (bundle / "weights.bin").read_bytes()
+    assert len(weights) > 1_000 and all(  # the weights really are outside the model file
+        t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer if t.external_data)
+    doc = manifest_doc(bundle)
+    entry = next(a for a in doc["artifacts"] if a["format"] == "onnx")
+    entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (bundle / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ManifestError, match="weights.bin.* not listed"):
+        runtime.load(bundle, variant="onnx-fp32")
+
+    doc["files"].append({"path": "weights.bin", "size": len(weights), "sha256": hashlib.sha256(weights).hexdigest()})
+    (bundle / "manifest.json").write_text(json.dumps(doc))
+    x, y = expected(bundle)
+    np.testing.assert_allclose(runtime.load(bundle, variant="onnx-fp32").predict_tensor(x), y, atol=1e-5)
+
+    tampered = bytearray(weights)
+    tampered[len(tampered) // 2] ^= 0x01
+    (bundle / "weights.bin").write_bytes(bytes(tampered))
+    with pytest.raises(ModelFileError, match="weights.bin"):
+        runtime.load(bundle, variant="onnx-fp32")
+    (bundle / "weights.bin").write_bytes(weights)
+    with pytest.raises(ModelFileError, match="external files"):
+        runtime.load(bundle / "model.fp32.onnx")  # a bare file cannot vouch for its data
+
+
+def test_onnx_external_data_outside_the_bundle_is_refused(text_binary, copy_bundle, tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import external_data_helper
 
     bundle = copy_bundle(text_binary)
     model = onnx.load_from_string((bundle / "model.fp32.onnx").read_bytes())
     external_data_helper.convert_model_to_external_data(model, location="weights.bin", size_threshold=0)
-    onnx.save_model(model, str(bundle / "model.fp32.onnx"))  # writes weights.bin beside it
-    data = (bundle / "model.fp32.onnx").read_bytes()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    onnx.save_model(model, str(outside / "model.onnx"))
+    for tensor in model.graph.initializer:  # point the model at a file beside the bundle
+        for item in tensor.external_data:
+            if item.key == "location":
+                item.value = "../weights.bin"
+    (bundle.parent / "weights.bin").write_bytes((outside / "weights.bin").read_bytes())
+    data = model.SerializeToString()
+    (bundle / "model.fp32.onnx").write_bytes(data)
     doc = manifest_doc(bundle)
     entry = next(a for a in doc["artifacts"] if a["format"] == "onnx")
-    import hashlib
-
     entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
     (bundle / "manifest.json").write_text(json.dumps(doc))
-    with pytest.raises(ManifestError, match="weights.bin.* not listed"):
+    with pytest.raises(ManifestError, match="outside the bundle"):
         runtime.load(bundle, variant="onnx-fp32")
-    weights = (bundle / "weights.bin").read_bytes()
-    doc["files"].append({"path": "weights.bin", "size": len(weights), "sha256": hashlib.sha256(weights).hexdigest()})
-    (bundle / "manifest.json").write_text(json.dumps(doc))
-    with pytest.raises(ModelFileError, match="external files"):
-        runtime.load(bundle, variant="onnx-fp32")
-    with pytest.raises(ModelFileError, match="external files"):
-        runtime.load(bundle / "model.fp32.onnx")
-    x, y = expected(bundle)
-    np.testing.assert_allclose(runtime.load(bundle, variant="tflite-fp32").predict_tensor(x), y, atol=1e-5)
