@@ -125,7 +125,7 @@ def test_dynamic_range_int8_cannot_run_on_tflite_runtime(text_topics, golden_cop
         pytest.skip("tflite-runtime is not installed here")
     forced = ["--backend", "tflite-runtime"] if HAS_LITERT else []
     # Keras' outputs stand in for the int8 ones: the variant must not run, so they are never compared
-    bundle = golden_copy(text_topics, ["tflite-fp32", "tflite-dynamic-int8"])
+    bundle = golden_copy(text_topics, ["tflite-fp32", "tflite-dynamic-int8"] + FP32[1:])
     code, out = verify_cli(capsys, bundle, "--variant", "tflite-dynamic-int8", *forced)
     assert code == 1
     assert out.splitlines()[0].split()[:4] == ["tflite-dynamic-int8", "cannot", "run", "here"]
@@ -136,7 +136,8 @@ def test_dynamic_range_int8_cannot_run_on_tflite_runtime(text_topics, golden_cop
     assert int8["verdict"] == CANNOT_RUN and int8["engine"] is None  # no other variant ran in its place
     assert int8["runs_here"] == ["tflite-fp32"] + (["onnx-fp32"] if ONNX_HERE else [])
     assert checks["tflite-fp32"]["verdict"] == MATCHES and checks["tflite-fp32"]["engine"] == "tflite-runtime"
-    assert code == 1 and doc["summary"].startswith("2 variants checked: 1 matches, 1 cannot run here")
+    assert code == 1 and doc["summary"] == ("3 variants checked: 2 match, 1 cannot run here" if ONNX_HERE else
+                                            "3 variants checked: 1 matches, 2 cannot run here")
 
 
 def test_a_variant_the_bundle_lacks_is_a_usage_error(text_binary, tmp_path, capsys):
