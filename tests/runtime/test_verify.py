@@ -183,3 +183,10 @@ def test_golden_inputs_are_fed_exactly_as_stored(text_binary, golden_copy):
     (check,) = verify_bundle(bundle, variant="tflite-fp32")
     assert check.verdict == DAMAGED and "does not fit tflite-fp32's model" in check.detail
     assert np.shape(x)[1] == 20 and "got shape (4, 19)" in check.detail
+
+
+def test_an_unreadable_manifest_is_a_damaged_bundle(text_binary, copy_bundle, capsys):
+    bundle = copy_bundle(text_binary)
+    (bundle / "manifest.json").write_text('{"schema_version": 2, "kind": "text"')
+    assert cli.main(["verify", str(bundle)]) == 1
+    assert "manifest.json" in capsys.readouterr().err
