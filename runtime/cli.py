@@ -1,8 +1,9 @@
 """`edgeport-run` / `python -m edgeport.runtime`: parse, call the runtime, print. Subcommands: info, predict, bench,
-compat, serve.
+compat, verify, serve.
 
 Exit codes: 0 ok, 1 internal failure, 2 bad input or usage, 3 missing or bad model (file, manifest,
-engine). Set EDGEPORT_DEBUG=1 to see the traceback of an internal failure.
+engine); `verify` exits 1 when a variant does not match its golden samples (or the bundle is damaged).
+Set EDGEPORT_DEBUG=1 to see the traceback of an internal failure.
 """
 
 from __future__ import annotations
@@ -197,6 +198,48 @@ def add_bench_parser(commands: Any) -> None:
     bench.set_defaults(func=cmd_bench)
 
 
+# ---------------------------------------------------------------- verify
+
+EXIT_NOT_VERIFIED = 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """A line per variant, a summary; 0 only when every checked variant matches its golden samples,
+    1 when any differs, is damaged, cannot run here or has none, 2 for usage errors."""
+    from edgeport.runtime import verify
+
+    try:
+        checks = verify.verify_bundle(args.bundle, variant=args.variant, backend=args.backend)
+    except (errors.ManifestError, errors.ModelFileError) as exc:  # the manifest itself: nothing to check
+        print(f"edgeport-run: error: {exc}", file=sys.stderr)
+        return EXIT_NOT_VERIFIED
+    passed = verify.all_match(checks)
+    if args.json:
+        print(json.dumps({"bundle": str(args.bundle), "passed": passed, "summary": verify.summary(checks),
+                          "variants": [c.to_dict() for c in checks]}, indent=2))
+        return EXIT_OK if passed else EXIT_NOT_VERIFIED
+    width = max(len("variant"), *(len(c.variant) for c in checks))
+    for c in checks:
+        figures = f"max |Δ| {c.max_abs_diff:.2g} vs atol {c.atol:.2g}" if c.max_abs_diff is not None else ""
+        engine = f"{c.engine} {c.engine_version}" if c.engine else ""
+        print(f"{c.variant:<{width}}  {c.verdict:<17}  {figures:<32}  {engine}".rstrip())
+        if c.detail:
+            print(f"{'':<{width}}  {c.detail}")
+    print(verify.summary(checks))
+    return EXIT_OK if passed else EXIT_NOT_VERIFIED
+
+
+def add_verify_parser(commands: Any) -> None:
+    check = commands.add_parser("verify", help="run each variant's golden samples on this device's engine and "
+                                "compare with the workstation's outputs")
+    check.add_argument("bundle", help="bundle directory (with manifest.json and golden/)")
+    check.add_argument("--variant", help="check only this variant, e.g. tflite-int8 (default: all)")
+    check.add_argument("--backend", help="force an engine: litert, tflite-runtime, tf-lite, onnxruntime "
+                       "(variants of the other format are not checked)")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(func=cmd_verify)
+
+
 # ---------------------------------------------------------------- serve
 
 
@@ -275,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     matrix = commands.add_parser("compat", help="which variant runs on which engine and machine")
     compat.add_arguments(matrix)
     matrix.set_defaults(func=compat.cmd_compat)
+    add_verify_parser(commands)
     add_serve_parser(commands)
     return parser
 

@@ -8,7 +8,7 @@
 #
 #   EDGEPORT_RUNTIME_MODELS  the runtime test models the host exported (default build/runtime-models)
 #   ARTIFACTS                demo bundles: compared too, and given a compatibility section in report.md
-#   SMOKE=1                  the CI subset: one small model per engine and the serve check, no test suite
+#   SMOKE=1                  the CI subset: one small model per engine, the serve and verify checks, no test suite
 #                            (ci-smoke.sh)
 set -euo pipefail
 ARCH=${1:-${ARCH:-arm64}}
@@ -114,6 +114,9 @@ sys.exit(0 if machine == '$MACHINE' else f'expected $MACHINE, got {machine}')"
     log "$set venv: edgeport-run serve answers /healthz and a prediction, emulated"
     timed "serve-$set" in_chroot -C /src "$py" tools/device/serve_check.py /models/text_binary || failed=1
   fi
+  log "$set venv: edgeport-run verify (golden samples), emulated"
+  timed "verify-$set" in_chroot -C /src "$py" tools/device/verify_check.py /models/text_binary /models/text_topics \
+    || failed=1
   if [ ${#demo[@]} -gt 0 ]; then
     timed "probes-demo-$set" in_chroot -C /src "$py" -m edgeport.runtime.compat "${demo[@]}" \
       --engines "$engines" --save "/out/demo-$MACHINE-$set.json" >/dev/null || failed=1
