@@ -64,13 +64,19 @@ class OnnxBackend:
     def __init__(self, session: Any, version: str, threads: int, source: str):
         self._session = session
         self.version, self.threads, self.source = version, threads, source
-        self._input_names = [node.name for node in session.get_inputs()]
+        try:  # read once: a damaged file can hold tensor names that are not UTF-8
+            self._inputs = [_spec(node) for node in session.get_inputs()]
+            self._outputs = [_spec(node) for node in session.get_outputs()]
+        except UnicodeDecodeError:
+            raise ModelFileError(f"{source}: the model's tensor names are not valid UTF-8; the file is damaged: "
+                                 "re-export or re-copy it") from None
+        self._input_names = [spec.name for spec in self._inputs]
 
     def inputs(self) -> list[TensorSpec]:
-        return [_spec(node) for node in self._session.get_inputs()]
+        return list(self._inputs)
 
     def outputs(self) -> list[TensorSpec]:
-        return [_spec(node) for node in self._session.get_outputs()]
+        return list(self._outputs)
 
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         try:

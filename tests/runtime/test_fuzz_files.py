@@ -100,3 +100,16 @@ def test_damaged_model_files_tflite_and_onnx(name, models_dir):
     assert any(f.endswith(".onnx") for f in files) and any(f.endswith(".tflite") for f in files)
     result = run_child(MODELS, *files)
     assert result["refused"] > 0, result
+
+
+def test_an_onnx_file_whose_tensor_names_are_not_utf8_is_refused(models_dir, tmp_path):
+    """Found by `make fuzz`: onnxruntime loads such a file, then raises UnicodeDecodeError on the name."""
+    from edgeport import runtime
+    from edgeport.runtime.errors import ModelFileError
+
+    data = (models_dir / "image" / "model.fp32.onnx").read_bytes()
+    assert data.count(b"probabilities") >= 2  # the graph's output and the node that writes it
+    damaged = tmp_path / "names.onnx"
+    damaged.write_bytes(data.replace(b"probabilities", b"\x80robabilities"))  # same length: the protobuf stays whole
+    with pytest.raises(ModelFileError, match="not valid UTF-8"):
+        runtime.load(damaged)
