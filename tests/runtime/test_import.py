@@ -261,3 +261,67 @@ def test_import_over_a_bundle_replaces_it_whole_or_not_at_all(thirdparty, vocab_
     import_model(thirdparty / "image_uint8.tflite", out, image=ImageOptions())
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.fp32.tflite"]  # vocab and labels gone
     assert read_manifest(out).kind == "image" and runtime.load(out).predict(_photos(tmp_path)).shape == (3, 4)
+
+
+# ---------------------------------------------------------------- the spec fields import writes
+
+
+WORDS = {"<pad>": 7, "<s>": 1, "the": 2, "film": 3, "great": 4, "it's": 5}
+
+
+def test_split_pattern_oov_left_out_and_pad_id():
+    from edgeport.runtime.preprocess import TextPreprocessor
+
+    spec = {"maxlen": 6, "padding": "post", "truncating": "post", "start_char": 1, "oov_char": None, "pad_char": 7,
+            "split_pattern": r"[^\w']+"}
+    text = TextPreprocessor(spec, WORDS)
+    assert text.words("It's a GREAT-film!") == ["it's", "a", "great", "film"]
+    assert text.token_ids("It's a GREAT-film!") == [1, 5, 4, 3]  # "a" is unknown: left out
+    np.testing.assert_array_equal(text(["the film", "zzz " * 3 + "the the the the the the"]),
+                                  [[1, 2, 3, 7, 7, 7], [1, 2, 2, 2, 2, 2]])
+    # a text far longer than the early cut keeps the ids of the whole text, unknown words or not
+    long = "film great " + "zzz " * 5000 + "the"
+    for truncating, ids in (("post", [1, 3, 4, 2]), ("pre", [1, 3, 4, 2])):
+        cut = TextPreprocessor({**spec, "truncating": truncating}, WORDS)
+        assert cut.kept_ids(long) == cut.token_ids(long) == ids
+    whitespace = TextPreprocessor({**spec, "split_pattern": r"\s+", "oov_char": 0}, WORDS)
+    assert whitespace.token_ids("the\tfilm, great") == [1, 2, 0, 4]  # "film," is one (unknown) word
+
+
+@pytest.mark.parametrize("field,value", [("split_pattern", "(a)|b"), ("split_pattern", "["), ("pad_char", -1),
+                                         ("oov_char", "<unk>")])
+def test_bad_text_spec_fields_are_refused(field, value):
+    from edgeport.runtime.preprocess import TextPreprocessor
+
+    with pytest.raises(runtime.errors.ManifestError, match=f"preprocessing.{field}"):
+        TextPreprocessor({"maxlen": 4, field: value}, WORDS)
+
+
+def test_normalizations():
+    from edgeport.runtime.preprocess import ImagePreprocessor, normalize
+
+    x = np.array([[[0.0, 127.5, 255.0]]], np.float32)
+    np.testing.assert_array_equal(normalize(x.copy(), "unit"), [[[0.0, 0.5, 1.0]]])
+    np.testing.assert_allclose(normalize(x.copy(), "imagenet-caffe"), [[[255 - 103.939, 127.5 - 116.779, -123.68]]],
+                               rtol=1e-6)
+    np.testing.assert_array_equal(normalize(x.copy(), "mean-std", [0, 127.5, 55], [1, 2.5, 50]), [[[0, 0, 4]]])
+    base = {"size": [4, 4], "normalization": "mean-std", "mean": [1, 2, 3]}
+    for spec, message in (({**base, "std": [1, 0, 1]}, "std must be above 0"), (base, "std must be three numbers"),
+                          ({"size": [4, 4], "normalization": "unit", "dtype": "uint8"}, "uint8 with normalization none")):
+        with pytest.raises(runtime.errors.ManifestError, match=message):
+            ImagePreprocessor(spec)
+
+
+@pytest.mark.parametrize("mode", ["caffe", "torch"])
+def test_normalizations_equal_keras_preprocess_input(mode):
+    keras = pytest.importorskip("keras")
+    from edgeport.runtime.preprocess import normalize
+
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 5, 5, 3)).astype(np.float32)
+    want = keras.applications.imagenet_utils.preprocess_input(pixels.copy(), mode=mode)
+    if mode == "caffe":
+        ours = normalize(pixels.copy(), "imagenet-caffe")
+    else:  # torch: x / 255, less mean, over std; the same in pixel units
+        ours = normalize(pixels.copy(), "mean-std", [0.485 * 255, 0.456 * 255, 0.406 * 255],
+                         [0.229 * 255, 0.224 * 255, 0.225 * 255])
+    np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-5)
