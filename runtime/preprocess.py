@@ -3,11 +3,13 @@
 Text follows Keras' classic pipeline exactly: `text_to_word_sequence` (lower-case, every filter
 character becomes the split string, split on it, drop empty words), the `keras.datasets` id rules
 (`start_char` first, then the word's id when `skip_top <= id < num_words`, else `oov_char`), then
-`keras.utils.pad_sequences` (`TextPreprocessor` cuts and pads). Models from elsewhere (`edgeport-run
-import`) may split on a regular expression instead (`split_pattern`), leave unknown words out
-(`oov_char` null) and pad with another id (`pad_char`); without those fields nothing changes. Images follow `keras.utils.load_img`
+`keras.utils.pad_sequences` (`TextPreprocessor` cuts and pads). Images follow `keras.utils.load_img`
 (RGB, resize to (width, height) with the training interpolation, no EXIF rotation) + `img_to_array`
 + `mobilenet.preprocess_input`.
+
+Models from elsewhere (`edgeport-run import`) may split texts on a regular expression (`split_pattern`),
+leave unknown words out (`oov_char` null) and pad with another id (`pad_char`), and scale pixels
+otherwise (`normalize`) or take them raw as uint8 (`dtype`); without those fields nothing changes.
 
 `KERAS_FILTERS` and `IMAGE_SUFFIXES` are defined here once; training imports them.
 
