@@ -8,6 +8,7 @@ weights (what is tested is that the runtime feeds the engine exactly, not what t
   image_uint8.tflite     uint8 pixels (1, 24, 24, 3) → Rescaling(1/255) → Conv → GAP → Dense(4, softmax)
   image_uint8_int8.tflite  a model of pixels in [-1, 1] fully int8-quantised with uint8 input and output: it
                          takes raw pixels (input scale 1/127.5, zero point 128), as published quantised MobileNets
+  image_float.onnx       float pixels scaled to [0, 1], (batch, 24, 24, 3) with a free batch axis
   two_inputs.{tflite,onnx}  `audio` (AUDIO_LENGTH, 1) with no batch axis and `rate` (1,): inputs of
                          different leading sizes → Dense(3, softmax) of shape (1, 3)
 """
@@ -77,6 +78,24 @@ def build_image(out: Path) -> None:
     _tflite(twin, out / "image_uint8_int8.tflite", representative, uint8_io=True)
 
 
+def build_float_image_onnx(out: Path) -> None:
+    """A float ONNX image model with a free batch axis, taking pixels scaled to [0, 1]."""
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+
+    keras.utils.set_random_seed(14)
+    pixels = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="pixels")
+    x = keras.layers.Conv2D(6, 3, activation="relu")(pixels)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(pixels, keras.layers.Dense(IMAGE_CLASSES, activation="softmax")(x))
+    signature = [tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 3), tf.float32, name="pixels")]
+    function = tf.function(lambda x: model(x, training=False))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=13)
+    (out / "image_float.onnx").write_bytes(proto.SerializeToString())
+
+
 def two_inputs_model():
     """`audio` (AUDIO_LENGTH, 1) and `rate` (1,): neither has a batch axis; their leading sizes differ."""
     import keras
@@ -106,5 +125,6 @@ def build_thirdparty(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     build_text(out)
     build_image(out)
+    build_float_image_onnx(out)
     build_two_inputs(out)
     return out

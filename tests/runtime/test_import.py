@@ -17,7 +17,7 @@ from edgeport.runtime.golden import read_golden, tolerance
 from edgeport.runtime.importer import ImageOptions, TextOptions, import_model
 from edgeport.runtime.manifest import read_manifest, sha256_file
 from tests.runtime.conftest import run_cli
-from tests.runtime.direct_engines import tflite_dequantized, tflite_run
+from tests.runtime.direct_engines import onnx_run, tflite_dequantized, tflite_run
 from tests.runtime.make_thirdparty import IMAGE_CLASSES, IMAGE_SIZE, TEXT_CLASSES
 
 # TFLite Model Maker's vocabulary format: `word id` per line, its special tokens first
@@ -153,6 +153,26 @@ def test_image_options_reach_the_preprocessing(thirdparty, tmp_path):
     nearest = photo[1::2, 1::2]  # Pillow's nearest filter halves a 48-pixel side by taking every odd pixel
     want = tflite_run(source, [nearest[None]])[0]
     np.testing.assert_array_equal(runtime.load(tmp_path / "b").predict([photo]), want)
+
+
+def test_onnx_float_image_model_with_unit_normalization_and_golden_samples(thirdparty, tmp_path):
+    from PIL import Image
+
+    source, out = thirdparty / "image_float.onnx", tmp_path / "b"
+    samples = np.random.default_rng(4).random((10, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.float32)
+    np.savez(tmp_path / "samples.npz", x=samples)
+    with pytest.raises(UsageError, match="pass --normalization"):  # a float input says nothing of its scale
+        import_model(source, out, image=ImageOptions())
+    manifest = import_model(source, out, image=ImageOptions(normalization="unit"), samples=tmp_path / "samples.npz")
+    assert manifest.artifacts[0].key == "onnx-fp32" and manifest.preprocessing["normalization"] == "unit"
+    photos = _photos(tmp_path)
+    pixels = np.stack([np.asarray(Image.open(p).convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR))
+                       for p in photos]).astype(np.float32) / 255
+    np.testing.assert_array_equal(runtime.load(out).predict(photos), onnx_run(source, {"pixels": pixels})[0])
+    with BundleFiles(out) as files:
+        golden = read_golden(files.listed(manifest, "golden/onnx-fp32.npz", "golden"), "golden")
+    np.testing.assert_array_equal(golden.inputs["pixels"], samples[:4])  # a free batch axis: four items kept
+    np.testing.assert_array_equal(next(iter(golden.outputs.values())), onnx_run(source, {"pixels": samples[:4]})[0])
 
 
 # ---------------------------------------------------------------- golden samples
