@@ -51,7 +51,7 @@ demo: train bundles
 RUNTIME_MODELS := build/runtime-models
 export EDGEPORT_RUNTIME_MODELS := $(abspath $(RUNTIME_MODELS))
 
-$(RUNTIME_MODELS)/MODELS.json: $(VENV)/.installed tests/runtime/make_models.py $(wildcard export/*.py) \
+$(RUNTIME_MODELS)/MODELS.json: $(VENV)/.installed $(wildcard tests/runtime/make_*.py) $(wildcard export/*.py) \
 		$(wildcard runtime/*.py) $(wildcard runtime/backends/*.py)
 	rm -rf $(RUNTIME_MODELS)
 	$(PY) tests/runtime/make_models.py $(RUNTIME_MODELS)

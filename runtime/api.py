@@ -284,6 +284,9 @@ class Model:
         must match the declared shape (free dimensions take any size). Floats are quantised for a
         quantised input, as `predict_tensor` does. Returns float32 outputs (dequantised) by name."""
         specs = self._inputs
+        if isinstance(feeds, Mapping) and set(feeds) - {s.name for s in specs}:
+            unknown = sorted(map(str, set(feeds) - {s.name for s in specs}))
+            raise UsageError(f"unknown inputs {unknown}; the model takes {[s.name for s in specs]}")
         if (isinstance(feeds, (list, tuple)) and len(feeds) == len(specs)
                 and all(isinstance(f, np.ndarray) for f in feeds)):
             arrays = list(feeds)

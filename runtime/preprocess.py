@@ -7,6 +7,10 @@ character becomes the split string, split on it, drop empty words), the `keras.d
 (RGB, resize to (width, height) with the training interpolation, no EXIF rotation) + `img_to_array`
 + `mobilenet.preprocess_input`.
 
+Models from elsewhere (`edgeport-run import`) may split texts on a regular expression (`split_pattern`),
+leave unknown words out (`oov_char` null) and pad with another id (`pad_char`), and scale pixels
+otherwise (`normalize`) or take them raw as uint8 (`dtype`); without those fields nothing changes.
+
 `KERAS_FILTERS` and `IMAGE_SUFFIXES` are defined here once; training imports them.
 
 Limits (`runtime.limits`): an image is sized from its header before a pixel is decoded and refused
@@ -21,6 +25,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -39,9 +44,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 TEXT_DEFAULTS: dict[str, Any] = {
     "num_words": None, "skip_top": 0, "start_char": 1, "oov_char": 2, "index_from": 3, "maxlen": None,
     "padding": "pre", "truncating": "pre", "lowercase": True, "filters": KERAS_FILTERS, "split": " ",
+    "pad_char": 0, "split_pattern": None,
 }
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
-NORMALIZATIONS = ("mobilenet", "tf", "none")
+NORMALIZATIONS = ("mobilenet", "tf", "unit", "imagenet-caffe", "mean-std", "none")
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # Keras' `imagenet_utils.preprocess_input(mode="caffe")`
+PIXEL_DTYPES = ("float32", "uint8")
 
 Preprocessor = Callable[[Sequence[Any]], np.ndarray]
 ReadFile = Callable[[str, str], bytes]  # (path relative to the bundle, what it is for) → verified bytes
@@ -84,6 +92,7 @@ class TextPreprocessor:
         low, high = s["skip_top"], self.num_words
         # word → final id, for the words whose id is in range; every other word becomes oov_char
         self._ids = {w: i for w, i in vocabulary.items() if low <= i and (high is None or i < high)}
+        self._pattern = re.compile(s["split_pattern"]) if s["split_pattern"] is not None else None
         self._ascii = self._ascii_plan()
 
     def _ascii_plan(self) -> tuple[bytes, bytes, dict[bytes, int]] | None:
@@ -91,18 +100,30 @@ class TextPreprocessor:
         split = self.spec["split"]
         if not (isinstance(split, str) and len(split) == 1 and split.isascii()):
             return None
+        if self._pattern is not None or self.spec["oov_char"] is None:
+            return None
         table = bytearray(range(256))
         for c in self.spec["filters"]:
             if c.isascii():  # other filter characters cannot occur in ASCII text
                 table[ord(c)] = ord(split)
         return bytes(table), split.encode(), {w.encode(): i for w, i in self._ids.items() if w.isascii()}
 
+    def words(self, text: str, lower: bool | None = None) -> list[str]:
+        """The words of `text` by the spec's split rule (`lower` defaults to the spec's `lowercase`)."""
+        s = self.spec
+        lower = s["lowercase"] if lower is None else lower
+        if self._pattern is None:
+            return text_to_word_sequence(text, s["filters"], lower, s["split"])
+        return list(filter(None, self._pattern.split(text.lower() if lower else text)))
+
     def token_ids(self, text: str) -> list[int]:
-        """One text → its id sequence before padding (start_char first, unknown words → oov_char)."""
+        """One text → its id sequence before padding (start_char first, unknown words → oov_char, or
+        left out when oov_char is null)."""
         s = self.spec
         get, oov = self._ids.get, s["oov_char"]
         start = [s["start_char"]] if s["start_char"] is not None else []
-        return start + [get(w, oov) for w in text_to_word_sequence(text, s["filters"], s["lowercase"], s["split"])]
+        ids = [get(w, oov) for w in self.words(text)]
+        return start + (ids if oov is not None else [i for i in ids if i is not None])
 
     def kept_ids(self, text: str) -> list[int]:
         """`token_ids(text)` already cut to `maxlen` as `truncating` says: only the words kept are looked up.
@@ -117,24 +138,29 @@ class TextPreprocessor:
             words: list = self._words_near_cut((data.lower() if s["lowercase"] else data).translate(table), sep)
             get = ids.get
         else:
-            words, get = text_to_word_sequence(text, s["filters"], s["lowercase"], s["split"]), self._ids.get
+            words, get = self.words(text), self._ids.get
         start = [s["start_char"]] if s["start_char"] is not None else []
+        oov = s["oov_char"]
+        if oov is None:  # unknown words are left out: look up before cutting
+            words, get = [i for i in map(get, words) if i is not None], _found
         if len(start) + len(words) > maxlen:
             if s["truncating"] == "pre":
                 start, words = [], words[-maxlen:]
             else:
                 words = words[: maxlen - len(start)]
-        oov = s["oov_char"]
         return start + [get(w, oov) for w in words]
 
     def _cut(self, text: str) -> str:
         """The end of `text` that `truncating` keeps, `maxlen × limits.MAX_WORD_CHARS` characters long, when
         it holds more than `maxlen` words (so a word cut in two at its edge is never kept); else 4× as
-        much, and so on: the ids are those of the whole text, found without splitting all of it."""
+        much, and so on: the ids are those of the whole text, found without splitting all of it. Where
+        unknown words are left out (`oov_char` null), only the words of the vocabulary count."""
         bound, pre = self.maxlen * limits.MAX_WORD_CHARS, self.spec["truncating"] == "pre"
+        dropping = self.spec["oov_char"] is None
         while len(text) > bound:
             part = text[-bound:] if pre else text[:bound]
-            if len(text_to_word_sequence(part, self.spec["filters"], False, self.spec["split"])) > self.maxlen:
+            words = self.words(part, lower=None if dropping else False)
+            if (sum(w in self._ids for w in words) if dropping else len(words)) > self.maxlen:
                 return part
             bound *= 4
         return text
@@ -153,13 +179,17 @@ class TextPreprocessor:
         if not len(items):
             raise EmptyBatchError("the batch is empty: pass at least one text")
         sequences = [self.kept_ids(_as_text(item, i)) for i, item in enumerate(items)]
-        maxlen = self.maxlen  # each sequence is already cut to maxlen: only padding is left to do
+        maxlen, pad = self.maxlen, [self.spec["pad_char"]]  # each sequence is already cut to maxlen: only padding is left
         if self.spec["padding"] == "pre":
-            return np.array([[0] * (maxlen - len(seq)) + seq for seq in sequences], dtype=np.int32).reshape(-1, maxlen)
-        return np.array([seq + [0] * (maxlen - len(seq)) for seq in sequences], dtype=np.int32).reshape(-1, maxlen)
+            return np.array([pad * (maxlen - len(seq)) + seq for seq in sequences], dtype=np.int32).reshape(-1, maxlen)
+        return np.array([seq + pad * (maxlen - len(seq)) for seq in sequences], dtype=np.int32).reshape(-1, maxlen)
 
 
 INT32_MAX = 2**31 - 1
+
+
+def _found(token_id: int, _default: Any) -> int:
+    return token_id  # the lookup of a word already looked up
 
 
 def _check_text_spec(s: dict[str, Any]) -> None:
@@ -175,7 +205,8 @@ def _check_text_spec(s: dict[str, Any]) -> None:
             raise bad(key, "a string" if key == "filters" else "a non-empty string")
     if not isinstance(s["lowercase"], bool):
         raise bad("lowercase", "true or false")
-    for key, optional in (("start_char", True), ("oov_char", False), ("skip_top", False), ("index_from", False)):
+    for key, optional in (("start_char", True), ("oov_char", True), ("skip_top", False), ("index_from", False),
+                          ("pad_char", False)):
         value = s[key]
         if not (value is None and optional) and not (integer(value) and 0 <= value <= INT32_MAX):
             raise bad(key, f"an integer 0..{INT32_MAX}" + (" or null" if optional else ""))
@@ -183,6 +214,13 @@ def _check_text_spec(s: dict[str, Any]) -> None:
         raise bad("num_words", f"a positive integer up to {INT32_MAX} or null")
     if s["maxlen"] is not None and not (integer(s["maxlen"]) and s["maxlen"] >= 0):
         raise bad("maxlen", "a non-negative integer or null")
+    if s["split_pattern"] is not None:
+        try:
+            groups = re.compile(s["split_pattern"]).groups if isinstance(s["split_pattern"], str) else -1
+        except re.error:
+            groups = -1
+        if groups != 0:
+            raise bad("split_pattern", "a regular expression without groups (what separates words) or null")
 
 
 def _as_text(item: Any, position: int) -> str:
@@ -361,16 +399,28 @@ def _describe(item: Any) -> str:
     return repr(os.fspath(item)) if isinstance(item, (str, os.PathLike)) else f"({type(item).__name__})"
 
 
-def normalize(pixels: np.ndarray, normalization: str) -> np.ndarray:
-    """`mobilenet` (alias `tf`): x / 127.5 - 1, as `mobilenet.preprocess_input`; `none`: unchanged."""
+def normalize(pixels: np.ndarray, normalization: str, mean: Sequence[float] | None = None,
+              std: Sequence[float] | None = None) -> np.ndarray:
+    """0..255 RGB pixels (float32, channels last) → the model's input scale.
+
+    `mobilenet` (alias `tf`): x / 127.5 - 1, as `mobilenet.preprocess_input`; `unit`: x / 255;
+    `imagenet-caffe`: RGB → BGR less the ImageNet mean, as `preprocess_input(mode="caffe")`;
+    `mean-std`: (x - mean) / std per channel, both in pixel units; `none`: unchanged."""
     if normalization in ("mobilenet", "tf"):
         pixels = pixels / np.float32(127.5)
         pixels -= np.float32(1.0)
+    elif normalization == "unit":
+        pixels = pixels / np.float32(255.0)
+    elif normalization == "imagenet-caffe":
+        pixels = pixels[..., ::-1] - np.asarray(CAFFE_MEAN_BGR, dtype=np.float32)
+    elif normalization == "mean-std":
+        pixels = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
     return pixels
 
 
 class ImagePreprocessor:
-    """Images → float32 (n, height, width, 3), normalised as in training."""
+    """Images → float32 (n, height, width, 3), normalised as in training; or, with `"dtype": "uint8"`
+    (normalization `none` only), the raw uint8 pixels a model with uint8 input takes as they are."""
 
     def __init__(self, spec: dict[str, Any], input_shape: Sequence[int | None] | None = None):
         size = spec.get("size")
@@ -386,6 +436,11 @@ class ImagePreprocessor:
             raise ManifestError(f"manifest.preprocessing.interpolation must be one of {', '.join(INTERPOLATIONS)}")
         if self.normalization not in NORMALIZATIONS:
             raise ManifestError(f"manifest.preprocessing.normalization must be one of {', '.join(NORMALIZATIONS)}")
+        self.mean, self.std = _mean_std(spec) if self.normalization == "mean-std" else (None, None)
+        self.dtype = spec.get("dtype", "float32")
+        if self.dtype not in PIXEL_DTYPES or (self.dtype == "uint8" and self.normalization != "none"):
+            raise ManifestError(f"manifest.preprocessing.dtype must be float32, or uint8 with normalization none; "
+                                f"got {self.dtype!r} with {self.normalization!r}")
         if input_shape is not None and len(input_shape) == 4 and None not in input_shape[1:3] \
                 and tuple(input_shape[1:3]) != self.size:
             raise ManifestError(
@@ -397,7 +452,24 @@ class ImagePreprocessor:
         if not len(items):
             raise EmptyBatchError("the batch is empty: pass at least one image")
         pixels = [load_image(item, self.size, self.interpolation, self.keep_aspect_ratio) for item in items]
-        return normalize(np.stack(pixels), self.normalization)
+        if self.dtype == "uint8":
+            return np.clip(np.rint(np.stack(pixels)), 0, 255).astype(np.uint8)
+        return normalize(np.stack(pixels), self.normalization, self.mean, self.std)
+
+
+def _mean_std(spec: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """The `mean` and `std` of a `mean-std` spec: three numbers each (R, G, B), every std above 0."""
+    def numbers(key: str) -> list[float]:
+        value = spec.get(key)
+        if not (isinstance(value, list) and len(value) == 3
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value)):
+            raise ManifestError(f"manifest.preprocessing.{key} must be three numbers (R, G, B), got {value!r}")
+        return [float(v) for v in value]
+
+    mean, std = numbers("mean"), numbers("std")
+    if min(std) <= 0:
+        raise ManifestError(f"manifest.preprocessing.std must be above 0, got {std}")
+    return mean, std
 
 
 def as_items(raw: Any, kind: str) -> list[Any]:

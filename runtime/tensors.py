@@ -60,7 +60,9 @@ def check_declared_shape(x: np.ndarray, spec: TensorSpec) -> None:
 def to_engine_dtype(x: np.ndarray, spec: TensorSpec, id_range: tuple[int, int | None] | None,
                     rounding: str = "reference") -> np.ndarray:
     """Convert a checked batch to what the engine takes: token ids stay integers (range-checked),
-    floats are checked for NaN/inf and quantised when the input is quantised."""
+    floats are checked for NaN/inf and quantised when the input is quantised. A float input of a
+    model whose vocabulary is known (`id_range`: a text bundle) takes token ids as floats: integer
+    ids are converted, and range-checked as for an integer input."""
     if spec.dtype not in SUPPORTED:
         raise DtypeError(f"input {spec.name!r} has element type {spec.dtype}, which edgeport's runtime does not feed")
     target = np.dtype(spec.dtype)
@@ -81,6 +83,8 @@ def to_engine_dtype(x: np.ndarray, spec: TensorSpec, id_range: tuple[int, int | 
                              "token ids must be integers (e.g. numpy int32)")
         check_ids(x, spec, id_range)
         return x.astype(target, copy=False)
+    if id_range is not None and x.dtype.kind in "iu":
+        check_ids(x, spec, id_range)
     x = x.astype(target, copy=False)
     check_finite(x, spec)
     return x
@@ -104,10 +108,13 @@ def _integer_range(dtype: str) -> tuple[int, int]:
 
 
 def check_ids(x: np.ndarray, spec: TensorSpec, id_range: tuple[int, int | None] | None) -> None:
-    """Token ids within [low, high) when the vocabulary is known, else within the input's integer type."""
-    type_low, type_high = _integer_range(spec.dtype)
+    """Token ids within [low, high) when the vocabulary is known, else within the input's integer type
+    (a float input with no known upper bound: any id at or above `low`)."""
+    type_low, type_high = _integer_range(spec.dtype) if np.dtype(spec.dtype).kind in "iu" else (None, None)
     low, high = id_range if id_range is not None else (type_low, type_high)
     high = type_high if high is None else high
+    if high is None:
+        high = int(x.max()) + 1 if x.size else 0
     if not x.size or (x.min() >= low and x.max() < high):  # two reductions: the common case, fast
         return
     bad = (x < low) | (x >= high)

@@ -91,6 +91,8 @@ def make_inputs(bundle: str | os.PathLike, manifest: Manifest, artifact: Artifac
     height, width = preprocessor.size
     inputs.description = f"random {height}x{width} RGB pixels, normalised ({preprocessor.normalization})"
     for b in batches:
-        inputs.tensors[b] = [normalize(rng.integers(0, 256, (b, height, width, 3)).astype(np.float32),
-                                       preprocessor.normalization) for _ in range(ROTATION)]
+        pixels = [rng.integers(0, 256, (b, height, width, 3)) for _ in range(ROTATION)]
+        inputs.tensors[b] = [p.astype(np.uint8) if preprocessor.dtype == "uint8" else  # raw pixels, as they are
+                             normalize(p.astype(np.float32), preprocessor.normalization, preprocessor.mean,
+                                       preprocessor.std) for p in pixels]
     return inputs

@@ -59,6 +59,15 @@ def image_bundle(models_dir: Path) -> Path:
     return models_dir / "image"
 
 
+@pytest.fixture(scope="session")
+def thirdparty(models_dir: Path) -> Path:
+    """Model files as they come from elsewhere (tests/runtime/make_thirdparty.py)."""
+    path = models_dir / "thirdparty"
+    if not path.is_dir():
+        pytest.fail(f"{models_dir} predates the third-party models: rebuild it (make runtime-models)")
+    return path
+
+
 @pytest.fixture
 def copy_bundle(tmp_path: Path):
     """A private copy of a bundle, to damage."""

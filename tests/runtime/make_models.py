@@ -17,6 +17,7 @@ OUTDIR/
   bare/          text_batch1.{tflite,onnx} (batch fixed at 1), image_int8_floatio.tflite (int8 inside, float I/O),
                  written by export's format modules
   images/        photos with awkward names, and what Keras predicts for them
+  thirdparty/    model files as they come from elsewhere (tests/runtime/make_thirdparty.py)
   */expected.npz Keras' own outputs on fixed inputs
 """
 
@@ -230,16 +231,20 @@ def build_all(out: str | os.PathLike) -> Path:
     import keras
     import tensorflow as tf
 
+    from tests.runtime.make_thirdparty import build_thirdparty
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(io.StringIO()):  # the converters print every SavedModel they write
         build_text(out)
         build_image(out)
+        build_thirdparty(out / "thirdparty")
     (out / "MODELS.json").write_text(json.dumps({"tensorflow": tf.__version__, "keras": keras.__version__}))
     return out
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for tests.runtime.*
     if len(sys.argv) != 2:
         sys.exit("usage: python tests/runtime/make_models.py OUTDIR")
     print(f"runtime test models in {build_all(sys.argv[1])}")

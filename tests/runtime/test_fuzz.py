@@ -109,8 +109,9 @@ def test_loading_a_bundle_with_a_mutated_manifest(text_binary, image_bundle, tmp
 
 
 @pytest.mark.parametrize("key,value", [("filters", 5), ("split", ""), ("split", 5), ("lowercase", "x"),
-                                       ("start_char", "a"), ("start_char", 10**20), ("oov_char", None),
-                                       ("oov_char", 2**40), ("num_words", "x"), ("num_words", -5), ("skip_top", None),
+                                       ("start_char", "a"), ("start_char", 10**20), ("pad_char", None),
+                                       ("oov_char", 2**40), ("split_pattern", "("),
+                                       ("num_words", "x"), ("num_words", -5), ("skip_top", None),
                                        ("index_from", 1.5), ("maxlen", -1)])
 def test_text_spec_fields_found_by_fuzzing_are_refused_at_load(key, value, text_binary, copy_bundle):
     """Each of these crashed inside the tokeniser (TypeError, ValueError, OverflowError) before."""
