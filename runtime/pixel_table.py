@@ -16,7 +16,6 @@ import numpy as np
 
 Batch = Callable[[np.ndarray], np.ndarray]
 CHANNELS = 3
-CHUNK = 1 << 15  # values looked up at a time: their index array stays in the cache
 
 
 class PixelTable:
@@ -33,12 +32,9 @@ class PixelTable:
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         if pixels.dtype != np.uint8 or pixels.shape[-1:] != (CHANNELS,):
             raise ValueError(f"a pixel table maps uint8 (..., {CHANNELS}) pixels, got {pixels.dtype} {pixels.shape}")
+        if self.shared:  # one table for all channels: one lookup over the whole buffer
+            return np.take(self.table[0], pixels)
         out = np.empty(pixels.shape, dtype=self.table.dtype)
-        if self.shared:  # one table for all: the whole buffer at once, a chunk at a time
-            flat_in, flat_out = np.ascontiguousarray(pixels).reshape(-1), out.reshape(-1)
-            for start in range(0, flat_in.size, CHUNK):
-                np.take(self.table[0], flat_in[start:start + CHUNK], out=flat_out[start:start + CHUNK])
-            return out
         for channel, source in enumerate(self.sources):
             out[..., channel] = np.take(self.table[channel], pixels[..., source])
         return out

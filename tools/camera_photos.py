@@ -1,6 +1,6 @@
 """Photos at camera size: the reduced-size JPEG decode (`limits.JPEG_DRAFT`) against the full decode.
 
-    python tools/camera_photos.py [FOLDER] [--sizes 1920x1080 4000x3000] [--size 224] [--bundle DIR --variant V]
+    python tools/camera_photos.py [FOLDER] [--sizes 1920x1080 4000x3000] [--size 224] [--bundle DIR --variants V ...]
 
 Each photo of FOLDER (default $EDGEPORT_DATA_DIR/pets) is centre-cropped to the camera's aspect ratio,
 upscaled (Lanczos) to each camera size and saved as a JPEG (quality 92), in memory. Per camera size it
@@ -39,8 +39,9 @@ def camera_jpeg(path: Path, size: tuple[int, int], quality: int = 92) -> bytes:
 
 
 def compare(paths: list[Path], camera: tuple[int, int], size: tuple[int, int], interpolation: str,
-            model: runtime.Model | None) -> None:
-    diffs, worst, flips, max_dp = [], 0.0, 0, 0.0
+            models: list[runtime.Model]) -> None:
+    diffs, worst = [], 0.0
+    flips, max_dp = [0] * len(models), [0.0] * len(models)
     reduced_to = None
     for path in paths:
         data = camera_jpeg(path, camera)
@@ -50,17 +51,18 @@ def compare(paths: list[Path], camera: tuple[int, int], size: tuple[int, int], i
         d = np.abs(fast - full)
         diffs.append((int(d.max()), float(d.mean())))
         worst = max(worst, float(d.mean()))
-        if model is not None:
+        for i, model in enumerate(models):
             p_fast, p_full = (model.predict_tensor(model.preprocessor.normalized(x[None].astype(np.float32)))
                               for x in (fast, full))
-            max_dp = max(max_dp, float(np.abs(p_fast - p_full).max()))
-            flips += int(p_fast.argmax() != p_full.argmax())
+            max_dp[i] = max(max_dp[i], float(np.abs(p_fast - p_full).max()))
+            flips[i] += int(p_fast.argmax() != p_full.argmax())
     top, mean = max(m for m, _ in diffs), float(np.mean([a for _, a in diffs]))
     line = (f"{camera[0]}x{camera[1]} ({len(paths)} photos, decoded at {reduced_to[0]}x{reduced_to[1]} before the "
             f"resize to {size[1]}x{size[0]}): pixels max |Δ| {top} grey levels, mean |Δ| {mean:.3f}, "
             f"worst photo's mean {worst:.3f}")
-    if model is not None:
-        line += f"; probabilities max |Δ| {max_dp:.2e}, classes equal on {len(paths) - flips}/{len(paths)}"
+    for model, dp, flipped in zip(models, max_dp, flips):
+        line += (f"; {model.artifact.key}: probabilities max |Δ| {dp:.2e}, classes equal on "
+                 f"{len(paths) - flipped}/{len(paths)}")
     print(line, flush=True)
 
 
@@ -88,12 +90,13 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=224, help="model input size without --bundle (default 224)")
     parser.add_argument("--interpolation", default="bilinear")
     parser.add_argument("--bundle", type=Path, help="an image bundle: also compare its probabilities")
-    parser.add_argument("--variant", help="the bundle's variant (default: as runtime.load picks)")
+    parser.add_argument("--variants", nargs="+", default=[None], help="the bundle's variants (default: as load picks)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--limit", type=int, help="only the first N photos")
     args = parser.parse_args()
     paths = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[: args.limit]
-    model = runtime.load(args.bundle, variant=args.variant, threads=1) if args.bundle else None
+    models = [runtime.load(args.bundle, variant=v, threads=1) for v in args.variants] if args.bundle else []
+    model = models[0] if models else None
     if model is not None:
         height, width = model.preprocessor.size
         interpolation = model.preprocessor.interpolation
@@ -102,7 +105,7 @@ def main() -> int:
         interpolation = args.interpolation
     cameras = [tuple(int(v) for v in s.split("x")) for s in args.sizes]
     for camera in cameras:
-        compare(paths, camera, (height, width), interpolation, model)
+        compare(paths, camera, (height, width), interpolation, models)
     if model is None:
         spec = {"type": "image", "size": [height, width], "interpolation": interpolation, "normalization": "mobilenet"}
         from edgeport.runtime.preprocess import ImagePreprocessor

@@ -15,6 +15,7 @@ ALL_BYTES = np.arange(256, dtype=np.uint8)
 # (normalisation, scale, zero point, dtype): what int8 image models use (mobilenet's [-1, 1] as the
 # converters quantise it), and scales that put pixel values exactly between two integers.
 CASES = [
+    ("mobilenet", 0.007843137718737125, -1, "int8"),  # the exported pets model's int8 input (float32 of 2/255)
     ("mobilenet", 2 / 255, -1, "int8"),
     ("mobilenet", 0.0078125, 0, "int8"),
     ("mobilenet", 0.0078125, -128, "int8"),  # saturates above the middle
