@@ -304,7 +304,12 @@ def decoded_size(item: Any, size: tuple[int, int], draft: bool | None = None) ->
         return (item.shape[1], item.shape[0]) if item.ndim >= 2 else (0, 0)
     image = _open_image(item, Image)
     if not isinstance(item, Image.Image):
-        _prepare_decode(image, item, (size[1], size[0]) if _drafting(draft) else None)
+        try:
+            _prepare_decode(image, item, (size[1], size[0]) if _drafting(draft) else None)
+        except EdgeportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — as load_image: a damaged header is an unreadable image
+            raise ImageError(f"cannot read image {_describe(item)}: {type(exc).__name__}: {exc}") from None
     return image.size
 
 
@@ -325,8 +330,8 @@ def _prepare_decode(image: Any, item: Any, target: tuple[int, int] | None) -> in
         scale = decode_scale((width, height), target)
         if scale > 1:
             image.draft("RGB", (width // scale, height // scale))  # Pillow picks this very scale from that size
-            if image.size != (-(-width // scale), -(-height // scale)):  # the decoder would not: full size
-                scale = 1
+            # what the decoder will do (it may decline: full size), read back from the size it now declares
+            scale = next((s for s in DRAFT_SCALES if image.size == (-(-width // s), -(-height // s))), 1)
     if scale and image.size[0] * image.size[1] <= limit:
         return scale
     raise ImageError(f"image {_describe(item)} is {width}×{height} = {width * height:,} pixels, more than the "
