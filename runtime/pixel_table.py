@@ -16,6 +16,7 @@ import numpy as np
 
 Batch = Callable[[np.ndarray], np.ndarray]
 CHANNELS = 3
+CHUNK = 1 << 14  # values looked up at a time: their index array stays in the cache
 
 
 class PixelTable:
@@ -32,9 +33,15 @@ class PixelTable:
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         if pixels.dtype != np.uint8 or pixels.shape[-1:] != (CHANNELS,):
             raise ValueError(f"a pixel table maps uint8 (..., {CHANNELS}) pixels, got {pixels.dtype} {pixels.shape}")
-        if self.shared:  # one table for all channels: one lookup over the whole buffer
-            return np.take(self.table[0], pixels)
         out = np.empty(pixels.shape, dtype=self.table.dtype)
+        if self.shared:  # one table for all channels: the whole buffer, a cache-sized chunk at a time
+            flat, flat_out, table = np.ascontiguousarray(pixels).reshape(-1), out.reshape(-1), self.table[0]
+            index = np.empty(min(CHUNK, flat.size), dtype=np.intp)  # reused: no large temporary to fault in
+            for start in range(0, flat.size, CHUNK):
+                part = index[: min(CHUNK, flat.size - start)]
+                np.copyto(part, flat[start:start + CHUNK])
+                np.take(table, part, out=flat_out[start:start + part.size])
+            return out
         for channel, source in enumerate(self.sources):
             out[..., channel] = np.take(self.table[channel], pixels[..., source])
         return out

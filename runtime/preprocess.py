@@ -457,7 +457,7 @@ class ImagePreprocessor:
         pixels = [load_pixels(item, self.size, self.interpolation, self.keep_aspect_ratio) for item in items]
         if any(p.dtype != np.uint8 for p in pixels):
             return np.stack([p.astype(np.float32, copy=False) for p in pixels])
-        return np.stack(pixels)
+        return pixels[0][None] if len(pixels) == 1 else np.stack(pixels)
 
     def normalized(self, pixels: np.ndarray) -> np.ndarray:
         """`pixels` (any numeric dtype, values 0..255) → float32, normalised as in training."""
