@@ -49,7 +49,7 @@ def test_the_table_equals_the_float_path_for_every_pixel_value(normalization, sc
     looked_up = table(pixels)
     assert looked_up.dtype == np.dtype(dtype) and looked_up.shape == pixels.shape
     np.testing.assert_array_equal(looked_up, float_path(pixels, normalization, scale, zero_point, dtype, rounding))
-    batch = np.random.default_rng(1).integers(0, 256, (3, 40, 24, 3), dtype=np.uint8)
+    batch = np.random.default_rng(1).integers(0, 256, (3, 70, 50, 3), dtype=np.uint8)  # several chunks, one partial
     np.testing.assert_array_equal(table(batch), float_path(batch, normalization, scale, zero_point, dtype, rounding))
 
 
