@@ -364,11 +364,13 @@ class Model:
         return self._preprocessed(as_items(raw_items, self.manifest.kind))
 
     def _preprocessed(self, items: list[Any]) -> np.ndarray:
-        preprocessor = self.preprocessor
-        if self.pixel_table is not None and isinstance(preprocessor, ImagePreprocessor):
-            pixels = preprocessor.pixels(items)
-            return self.pixel_table(pixels) if pixels.dtype == np.uint8 else preprocessor.normalized(pixels)
-        return preprocessor(items)
+        preprocessor, table = self.preprocessor, self.pixel_table
+        if table is None or not isinstance(preprocessor, ImagePreprocessor):
+            return preprocessor(items)
+        if table.lut is not None and not any(isinstance(i, np.ndarray) and i.dtype.kind == "f" for i in items):
+            return preprocessor.pixels(items, lut=table.lut).view(table.dtype)  # looked up while decoding
+        pixels = preprocessor.pixels(items)
+        return table(pixels) if pixels.dtype == np.uint8 else preprocessor.normalized(pixels)
 
     def _predict_items(self, items: list[Any]) -> np.ndarray:
         out = self.predict_tensor(self._preprocessed(items))

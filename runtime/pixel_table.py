@@ -25,10 +25,15 @@ class PixelTable:
     def __init__(self, table: np.ndarray, sources: tuple[int, ...]):
         self.table, self.sources = table, sources
         self.shared = sources == tuple(range(CHANNELS)) and all(np.array_equal(t, table[0]) for t in table[1:])
+        # The table as 768 byte values, 256 per channel, for Pillow's `Image.point` to apply while the image
+        # is still Pillow's (cheaper than numpy's lookup); None for a 16-bit input or reordered channels.
+        one_byte = table.dtype.itemsize == 1 and sources == tuple(range(CHANNELS))
+        self.lut: list[int] | None = table.view(np.uint8).reshape(-1).tolist() if one_byte else None
 
     @property
     def dtype(self) -> np.dtype:
         return self.table.dtype
+
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         if pixels.dtype != np.uint8 or pixels.shape[-1:] != (CHANNELS,):

@@ -246,8 +246,11 @@ def load_image(item: Any, size: tuple[int, int], interpolation: str = "bilinear"
 
 
 def load_pixels(item: Any, size: tuple[int, int], interpolation: str = "bilinear",
-                keep_aspect_ratio: bool = False, draft: bool | None = None) -> np.ndarray:
-    """`load_image`'s pixels as decoded: uint8 (height, width, 3), or float32 for a float array."""
+                keep_aspect_ratio: bool = False, draft: bool | None = None,
+                lut: Sequence[int] | None = None) -> np.ndarray:
+    """`load_image`'s pixels as decoded: uint8 (height, width, 3), or float32 for a float array.
+    `lut`: 768 byte values (256 per channel, as `Image.point` takes them) each decoded pixel is mapped
+    through before it is returned (a `PixelTable.lut`); a float array is returned as it is."""
     Image = _pil()
     height, width = size
     if isinstance(item, np.ndarray) and item.dtype.kind == "f":
@@ -264,6 +267,8 @@ def load_pixels(item: Any, size: tuple[int, int], interpolation: str = "bilinear
             box = tuple(v / scale for v in (box or (0, 0, *declared)))
         if image.size != (width, height) or (scale > 1 and box != (0, 0, *image.size)):
             image = image.resize((width, height), _resample(interpolation), box=box)
+        if lut is not None:
+            image = image.point(lut)
         pixels = np.asarray(image, dtype=np.uint8)
     except EdgeportError:
         raise
@@ -449,12 +454,12 @@ class ImagePreprocessor:
     def __call__(self, items: Sequence[Any]) -> np.ndarray:
         return self.normalized(self.pixels(items))
 
-    def pixels(self, items: Sequence[Any]) -> np.ndarray:
-        """Images → their (n, height, width, 3) pixels before normalisation: uint8, or float32 when an
-        item is a float array."""
+    def pixels(self, items: Sequence[Any], lut: Sequence[int] | None = None) -> np.ndarray:
+        """Images → their (n, height, width, 3) pixels before normalisation: uint8 (each mapped through
+        `lut` when given, see `load_pixels`), or float32 when an item is a float array."""
         if not len(items):
             raise EmptyBatchError("the batch is empty: pass at least one image")
-        pixels = [load_pixels(item, self.size, self.interpolation, self.keep_aspect_ratio) for item in items]
+        pixels = [load_pixels(item, self.size, self.interpolation, self.keep_aspect_ratio, lut=lut) for item in items]
         if any(p.dtype != np.uint8 for p in pixels):
             return np.stack([p.astype(np.float32, copy=False) for p in pixels])
         return pixels[0][None] if len(pixels) == 1 else np.stack(pixels)
