@@ -7,7 +7,7 @@ import pytest
 
 from edgeport import runtime
 from edgeport.runtime.pixel_table import pixel_table
-from edgeport.runtime.preprocess import ImagePreprocessor
+from edgeport.runtime.preprocess import ImagePreprocessor, load_pixels
 from edgeport.runtime.quant import ROUNDINGS, quantize
 
 ALL_BYTES = np.arange(256, dtype=np.uint8)
@@ -87,6 +87,24 @@ def test_an_int8_image_model_is_fed_from_the_table(image_bundle, models_dir):
     assert x.dtype == np.int8
     np.testing.assert_array_equal(x, model.engine_input(model.preprocessor(paths)))  # the float path's integers
     np.testing.assert_array_equal(model.predict(paths), model.predict_tensor(model.preprocessor(paths)))
+    arrays = list(model.preprocessor.pixels(paths))  # uint8 arrays: the table too
+    np.testing.assert_array_equal(model.preprocess(arrays), x)
     floats = model.preprocessor.pixels(paths).astype(np.float32) + 0.25  # float pixels: the float path
     np.testing.assert_array_equal(model.preprocess(list(floats)), model.preprocessor(list(floats)))
+    mixed = [paths[0], floats[1]]
+    np.testing.assert_array_equal(model.preprocess(mixed), model.preprocessor(mixed))  # one float item: floats
     assert runtime.load(image_bundle, variant="tflite-fp32").pixel_table is None
+
+
+def test_pillow_applies_the_table_while_decoding(models_dir):
+    """`PixelTable.lut` through `load_pixels` (Pillow's `Image.point`) gives the table's own lookup."""
+    mean = np.array([10.0, 100.0, 200.0], np.float32)
+    per_channel = pixel_table(lambda p: p.astype(np.float32) - mean, lambda x: quantize(x, 0.8, -7, "int8", "onnx"))
+    shared = pixel_table(preprocessor("mobilenet").normalized, lambda x: quantize(x, 2 / 255, -1, "int8"))
+    wide = pixel_table(preprocessor("mobilenet").normalized, lambda x: quantize(x, 1e-4, 0, "int16"))
+    assert wide.lut is None and len(shared.lut) == len(per_channel.lut) == 768 and not per_channel.shared
+    for path in sorted((models_dir / "images").glob("*.*g")):
+        pixels = load_pixels(path, (24, 20), "bilinear")
+        for table in (shared, per_channel):
+            looked_up = load_pixels(path, (24, 20), "bilinear", lut=table.lut).view(np.int8)
+            np.testing.assert_array_equal(looked_up, table(pixels))
