@@ -14,6 +14,8 @@ from typing import Callable
 
 import numpy as np
 
+from edgeport.runtime.errors import EdgeportError
+
 Batch = Callable[[np.ndarray], np.ndarray]
 CHANNELS = 3
 CHUNK = 1 << 14  # values looked up at a time: their index array stays in the cache
@@ -33,7 +35,6 @@ class PixelTable:
     @property
     def dtype(self) -> np.dtype:
         return self.table.dtype
-
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         if pixels.dtype != np.uint8 or pixels.shape[-1:] != (CHANNELS,):
@@ -56,6 +57,13 @@ def pixel_table(normalized: Batch, to_engine: Batch, probe_seed: int = 0) -> Pix
     """The table equal to `to_engine(normalized(pixels))` for uint8 (n, h, w, 3) pixels, or None where
     no table can be (the result is not a function of each channel's byte). `normalized` is the
     preprocessing's uint8 → float step, `to_engine` the model's float → integer step."""
+    try:
+        return _built(normalized, to_engine, probe_seed)
+    except (EdgeportError, ValueError, ArithmeticError):  # e.g. a byte the float path refuses (NaN): it stays
+        return None
+
+
+def _built(normalized: Batch, to_engine: Batch, probe_seed: int) -> PixelTable | None:
     values = np.arange(256, dtype=np.uint8)
     ramp = np.repeat(values.reshape(1, 16, 16, 1), CHANNELS, axis=3)  # every byte, in every channel
     table = np.asarray(to_engine(normalized(ramp)))

@@ -77,6 +77,8 @@ def test_no_table_where_the_result_is_not_a_function_of_each_byte():
     assert pixel_table(per_image, to_engine) is None
     assert pixel_table(mixing, to_engine) is None
     assert pixel_table(preprocessor("mobilenet").normalized, lambda x: x) is None  # a float input: nothing to do
+    with np.errstate(divide="ignore"):  # a byte the float path refuses (here 0 → inf): the float path stays
+        assert pixel_table(lambda p: 1 / p.astype(np.float32), to_engine) is None
 
 
 def test_an_int8_image_model_is_fed_from_the_table(image_bundle, models_dir):
