@@ -86,17 +86,18 @@ def tables(results: dict[str, Any]) -> list[Table]:
 
     files = [(r, run) for r in results["variants"] for run in r.get("runs", []) if "files_ms" in run]
     if files:
-        head = ["variant", "threads × batch", "files/s", "decode ms", "files ms", "files / (decode+engine)",
+        head = ["variant", "threads × batch", "files/s", "tensors/s", "decode ms", "files ms", "files / (decode+engine)",
                 "float path ms", "float / (decode+engine)", "table ms", "normalise+quantise ms", "table speed-up"]
         rows = [[r["variant"], f"{run['threads']} × {run['batch']}", f"{run['files_items_s']:,.0f}",
-                 _ms(run["decode_ms"]["p50"]), _ms(run["files_ms"]["p50"]),
+                 f"{run['throughput_items_s']:,.0f}", _ms(run["decode_ms"]["p50"]), _ms(run["files_ms"]["p50"]),
                  _times(run.get("files_over_decode_engine")), _ms(run.get("files_float_ms", {}).get("p50")),
                  _times(run.get("files_float_over_decode_engine")), _ms(run.get("table_ms", {}).get("p50")),
                  _ms(run.get("float_quantize_ms", {}).get("p50")), _times(run.get("table_speedup"), ".1f")]
                 for r, run in files]
-        out.append(("image files end to end (decode, resize, then the pixel table for a quantised input) against the "
-                    "decode alone plus the engine on ready tensors; the float path (normalise, then quantise) beside "
-                    "it; on decoded pixels, the table against normalising and quantising (medians)", head, rows))
+        out.append(("image files end to end (decode, resize, then the pixel table for a quantised input) beside "
+                    "predict_tensor on tensors, and against the decode alone plus the engine on ready tensors; the "
+                    "float path (normalise, then quantise) beside it; on decoded pixels, the table against normalising "
+                    "and quantising (medians)", head, rows))
 
     keras = results["keras"]
     if keras.get("available"):
