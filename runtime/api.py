@@ -30,9 +30,10 @@ from edgeport.runtime.bounded_json import parse_json
 from edgeport.runtime.bundle_files import BundleFiles, external_data, refuse_links
 from edgeport.runtime.golden import is_golden
 from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec
-from edgeport.runtime.preprocess import Preprocessor, as_items, make_preprocessor
+from edgeport.runtime.pixel_table import PixelTable, pixel_table
+from edgeport.runtime.preprocess import ImagePreprocessor, Preprocessor, as_items, make_preprocessor
 from edgeport.runtime.staging import OLD_TAG, sibling_prefix
-from edgeport.runtime.quant import from_engine
+from edgeport.runtime.quant import from_engine, is_quantized
 
 DEFAULT_ORDER = ("tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8",
                  "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8")
@@ -260,6 +261,7 @@ class Model:
         self._single_free = len(self._inputs) == 1 and bool(self._inputs[0].shape) and self._inputs[0].shape[0] is None
         self.labels = list(labels) or self._default_labels()
         self._check_labels()
+        self.pixel_table = self._pixel_table()
 
     # ------------------------------------------------------------ tensors
 
@@ -341,8 +343,26 @@ class Model:
             return self._predict_items(items)
         return np.concatenate([self._predict_items(items[i:i + step]) for i in range(0, len(items), step)])
 
+    def preprocess(self, raw_items: Any) -> np.ndarray:
+        """Raw items → the batch `predict` hands to `predict_tensor`: the preprocessing's float32 tensor,
+        or, for an image model with a quantised input, its integers looked up from the pixels
+        (`pixel_table`: the same integers, without a float tensor)."""
+        if self.preprocessor is None:
+            raise UsageError(f"{self.path.name} was loaded without a manifest, so it has no preprocessing: "
+                             "pass tensors to predict_tensor(), or load the bundle directory")
+        return self._preprocessed(as_items(raw_items, self.manifest.kind))
+
+    def _preprocessed(self, items: list[Any]) -> np.ndarray:
+        preprocessor, table = self.preprocessor, self.pixel_table
+        if table is None or not isinstance(preprocessor, ImagePreprocessor):
+            return preprocessor(items)
+        if table.lut is not None and not any(isinstance(i, np.ndarray) and i.dtype.kind == "f" for i in items):
+            return preprocessor.pixels(items, lut=table.lut).view(table.dtype)  # looked up while decoding
+        pixels = preprocessor.pixels(items)
+        return table(pixels) if pixels.dtype == np.uint8 else preprocessor.normalized(pixels)
+
     def _predict_items(self, items: list[Any]) -> np.ndarray:
-        out = self.predict_tensor(self.preprocessor(items))
+        out = self.predict_tensor(self._preprocessed(items))
         return next(iter(out.values())) if isinstance(out, dict) else out
 
     def classify(self, raw_items: Any) -> list[tuple[str, float]]:
@@ -396,6 +416,14 @@ class Model:
         return f"<runtime.Model {what} on {self.engine.name} {self.engine.version}, {self.engine.threads} threads>"
 
     # ------------------------------------------------------------ helpers
+
+    def _pixel_table(self) -> PixelTable | None:
+        """For an image bundle whose one input is quantised: uint8 pixels → the engine's integers."""
+        if not isinstance(self.preprocessor, ImagePreprocessor) or len(self._inputs) != 1 \
+                or not is_quantized(self._inputs[0]):
+            return None
+        spec, rounding = self._inputs[0], self.engine.rounding
+        return pixel_table(self.preprocessor.normalized, lambda x: tensors.to_engine_dtype(x, spec, None, rounding))
 
     def _token_range(self) -> tuple[int, int | None] | None:
         if self.manifest is None or self.manifest.kind != "text":

@@ -162,7 +162,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options = BenchOptions(variants=variants or None, threads=threads, batches=args.batch, repeats=args.repeats,
                            warmup=args.warmup, min_time_s=args.min_time, cold_start=not args.no_cold_start,
                            keras=not args.no_keras, recommend=args.recommend,
-                           texts=read_texts(args.texts) if args.texts else None)
+                           texts=read_texts(args.texts) if args.texts else None, images=args.images)
     results = run_bench(args.bundle, options)
     if args.json == "-":
         print(json.dumps(results, indent=2))
@@ -188,6 +188,8 @@ def add_bench_parser(commands: Any) -> None:
     bench.add_argument("--min-time", type=float, default=0.2, metavar="S",
                        help="repeat fast calls until S seconds have passed, at most 20,000 times (default 0.2)")
     bench.add_argument("--texts", help="text bundles: a file of texts, one a line (default: synthetic reviews)")
+    bench.add_argument("--images", metavar="DIR",
+                       help="image bundles: photos for the image-file path (default: synthetic 640x480 JPEGs)")
     bench.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE (- for stdout only)")
     bench.add_argument("--no-cold-start", action="store_true", help="skip the fresh-process cold starts")
     bench.add_argument("--no-keras", action="store_true", help="skip the Keras baseline even where TensorFlow is installed")

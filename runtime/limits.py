@@ -8,6 +8,12 @@ or by assigning the module attribute before loading a model.
   in draft mode (scaled by 1/2, 1/4 or 1/8 while decoding) when that brings it under, any other image
   above it is refused with an `ImageError` naming its size and the limit. 40 megapixels decode to
   120 MB of RGB.
+- `JPEG_DRAFT` (`EDGEPORT_JPEG_DRAFT`, default on; `0` turns it off): a JPEG at least four times the
+  model's input size each way is decoded at 1/2, 1/4 or 1/8 of its size, the largest reduction that
+  still leaves twice the model's size, then resized as before: a 12-megapixel photo decodes several
+  times faster in a sixteenth of the memory, its model-ready pixels within a few grey levels of the full
+  decode. Off, every JPEG within `MAX_IMAGE_PIXELS` is decoded at full size, pixel for pixel as
+  `keras.utils.load_img` decodes it.
 - `MAX_WORD_CHARS` (default 256): a text longer than `maxlen × MAX_WORD_CHARS` characters is cut to
   that many on the side the tokeniser keeps before it is split, when the part holds more than `maxlen`
   words (else a part 4× as long is tried, and so on): the model sees only `maxlen` words, so the ids
@@ -35,6 +41,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 MAX_IMAGE_PIXELS: int = _env_int("EDGEPORT_MAX_IMAGE_PIXELS", 40_000_000)
+JPEG_DRAFT: bool = os.environ.get("EDGEPORT_JPEG_DRAFT", "1").strip().lower() not in ("0", "false", "no", "off")
 MAX_WORD_CHARS: int = 256
 BATCH_CHUNK: int = _env_int("EDGEPORT_BATCH_CHUNK", 256)
 MAX_MANIFEST_BYTES: int = 16 * 1024 * 1024

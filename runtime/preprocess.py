@@ -14,8 +14,9 @@ otherwise (`normalize`) or take them raw as uint8 (`dtype`); without those field
 `KERAS_FILTERS` and `IMAGE_SUFFIXES` are defined here once; training imports them.
 
 Limits (`runtime.limits`): an image is sized from its header before a pixel is decoded and refused
-above `MAX_IMAGE_PIXELS` (a JPEG is first decoded in draft mode at 1/2, 1/4 or 1/8 scale when that
-brings it under: then, and only then, its pixels differ from Keras' full decode); a long text is cut to
+above `MAX_IMAGE_PIXELS`. A JPEG is decoded in draft mode at 1/2, 1/4 or 1/8 scale when it is at least
+four times the model's size each way (`JPEG_DRAFT`: camera photos) or when that brings it under the
+limit: then, and only then, its pixels differ from Keras' full decode (`decode_scale`); a long text is cut to
 the `maxlen × MAX_WORD_CHARS` characters on the side the tokeniser keeps (more when those hold no more
 than `maxlen` words) before it is split, which leaves its ids unchanged.
 """
@@ -271,26 +272,42 @@ def _resample(interpolation: str) -> int:
 
 
 def load_image(item: Any, size: tuple[int, int], interpolation: str = "bilinear",
-               keep_aspect_ratio: bool = False) -> np.ndarray:
+               keep_aspect_ratio: bool = False, draft: bool | None = None) -> np.ndarray:
     """A path, file bytes, PIL image or HxWx3 array → float32 (height, width, 3) pixels in 0..255.
 
-    Exactly `img_to_array(load_img(path, target_size=size, interpolation=...))`: RGB conversion,
-    resize only when the size differs, no EXIF rotation. Float arrays are taken as 0..255 pixels.
+    `img_to_array(load_img(path, target_size=size, interpolation=...))`: RGB conversion, resize only
+    when the size differs, no EXIF rotation. Float arrays are taken as 0..255 pixels. A JPEG at least
+    four times the target size each way is decoded at 1/2, 1/4 or 1/8 first (`decode_scale`;
+    `draft=False` or `limits.JPEG_DRAFT` turns that off): the same picture, within a few grey levels.
     """
+    return load_pixels(item, size, interpolation, keep_aspect_ratio, draft).astype(np.float32, copy=False)
+
+
+def load_pixels(item: Any, size: tuple[int, int], interpolation: str = "bilinear",
+                keep_aspect_ratio: bool = False, draft: bool | None = None,
+                lut: Sequence[int] | None = None) -> np.ndarray:
+    """`load_image`'s pixels as decoded: uint8 (height, width, 3), or float32 for a float array.
+    `lut`: 768 byte values (256 per channel, as `Image.point` takes them) each decoded pixel is mapped
+    through before it is returned (a `PixelTable.lut`); a float array is returned as it is."""
     Image = _pil()
     height, width = size
     if isinstance(item, np.ndarray) and item.dtype.kind == "f":
         return _resize_float_array(item, size, interpolation)
     image = _open_image(item, Image)
     try:
+        declared, scale = image.size, 1
         if not isinstance(item, Image.Image):
-            _within_pixel_limit(image, item)
+            scale = _prepare_decode(image, item, (width, height) if _drafting(draft) else None)
         if image.mode != "RGB":
             image = image.convert("RGB")
-        if image.size != (width, height):
-            box = _aspect_crop(image.size, (width, height)) if keep_aspect_ratio else None
+        box = _aspect_crop(declared, (width, height)) if keep_aspect_ratio else None
+        if scale > 1:  # the crop, or the whole picture, in the reduced image's coordinates (blocks cut at the edge)
+            box = tuple(v / scale for v in (box or (0, 0, *declared)))
+        if image.size != (width, height) or (scale > 1 and box != (0, 0, *image.size)):
             image = image.resize((width, height), _resample(interpolation), box=box)
-        pixels = np.asarray(image, dtype=np.float32)
+        if lut is not None:
+            image = image.point(lut)
+        pixels = np.asarray(image, dtype=np.uint8)
     except EdgeportError:
         raise
     except MemoryError:
@@ -302,23 +319,64 @@ def load_image(item: Any, size: tuple[int, int], interpolation: str = "bilinear"
     return pixels
 
 
-def _within_pixel_limit(image: Any, item: Any) -> None:
-    """Refuse an image above `limits.MAX_IMAGE_PIXELS` from its header, before decoding; a JPEG is
-    set to decode in draft mode (scaled 1/2, 1/4 or 1/8) when that brings it under."""
+DRAFT_SCALES = (8, 4, 2, 1)  # the reductions a JPEG decoder gives for free (DCT scaling)
+DRAFT_MARGIN = 2  # a reduced decode keeps at least twice the target size each way
+
+
+def decode_scale(declared: tuple[int, int], target: tuple[int, int] | None) -> int:
+    """How much a JPEG of `declared` (width, height) pixels is reduced while decoding: 1, 2, 4 or 8.
+
+    The largest reduction that still leaves at least `DRAFT_MARGIN` × `target` (width, height) each
+    way, so the final resize still shrinks (and filters) much as from the full decode; 1 without a
+    target. Raised further when the image would decode to more than `limits.MAX_IMAGE_PIXELS`; 0 when
+    even 1/8 would.
+    """
+    width, height = declared
+    fits = min(width // (DRAFT_MARGIN * target[0]), height // (DRAFT_MARGIN * target[1])) if target else 1
+    scale = next(s for s in DRAFT_SCALES if s <= max(fits, 1))
+    while scale <= 8 and -(-width // scale) * -(-height // scale) > limits.MAX_IMAGE_PIXELS:
+        scale *= 2
+    return scale if scale <= min(8, width, height) else 0
+
+
+def decoded_size(item: Any, size: tuple[int, int], draft: bool | None = None) -> tuple[int, int]:
+    """(width, height) `load_image(item, size)` decodes `item` at before resizing it to `size`
+    (height, width): smaller than the file's for a JPEG well above `size`. Nothing is decoded."""
+    Image = _pil()
+    if isinstance(item, np.ndarray):
+        return (item.shape[1], item.shape[0]) if item.ndim >= 2 else (0, 0)
+    image = _open_image(item, Image)
+    if not isinstance(item, Image.Image):
+        try:
+            _prepare_decode(image, item, (size[1], size[0]) if _drafting(draft) else None)
+        except EdgeportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — as load_image: a damaged header is an unreadable image
+            raise ImageError(f"cannot read image {_describe(item)}: {type(exc).__name__}: {exc}") from None
+    return image.size
+
+
+def _drafting(draft: bool | None) -> bool:
+    return limits.JPEG_DRAFT if draft is None else bool(draft)
+
+
+def _prepare_decode(image: Any, item: Any, target: tuple[int, int] | None) -> int:
+    """Size an opened image from its header, before decoding: a JPEG is set to decode at reduced size
+    (`decode_scale`, Pillow's draft mode), any image above `limits.MAX_IMAGE_PIXELS` after that is
+    refused. Returns the reduction (1 when none)."""
     limit = limits.MAX_IMAGE_PIXELS
     width, height = image.size
     if width <= 0 or height <= 0:
         raise ImageError(f"image {_describe(item)} declares an empty size {width}×{height}")
-    if width * height <= limit:
-        return
+    scale = 1
     if image.format == "JPEG":
-        for scale in (2, 4, 8):
-            want = (-(-width // scale), -(-height // scale))
-            if want[0] * want[1] <= limit:
-                image.draft("RGB", want)
-                if image.size[0] * image.size[1] <= limit:
-                    return
-                break
+        scale = decode_scale((width, height), target)
+        if scale > 1:
+            image.draft("RGB", (width // scale, height // scale))  # Pillow picks this very scale from that size
+            # what the decoder will do (it may decline: full size), read back from the size it now declares
+            scale = next((s for s in DRAFT_SCALES if image.size == (-(-width // s), -(-height // s))), 1)
+    if scale and image.size[0] * image.size[1] <= limit:
+        return scale
     raise ImageError(f"image {_describe(item)} is {width}×{height} = {width * height:,} pixels, more than the "
                      f"{limit:,} this runtime decodes (limits.MAX_IMAGE_PIXELS, EDGEPORT_MAX_IMAGE_PIXELS); "
                      "scale it down before sending it")
@@ -352,7 +410,7 @@ def _open_image(item: Any, Image) -> Any:
 
 def _open_header(data: bytes, Image) -> Any:
     """`Image.open` (which reads only the header): Pillow's own decompression-bomb check is replaced by
-    `_within_pixel_limit`, which can still draft a JPEG Pillow would refuse outright."""
+    `_prepare_decode`, which can still draft a JPEG Pillow would refuse outright."""
     try:
         return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
@@ -449,12 +507,24 @@ class ImagePreprocessor:
             )
 
     def __call__(self, items: Sequence[Any]) -> np.ndarray:
+        return self.normalized(self.pixels(items))
+
+    def pixels(self, items: Sequence[Any], lut: Sequence[int] | None = None) -> np.ndarray:
+        """Images → their (n, height, width, 3) pixels before normalisation: uint8 (each mapped through
+        `lut` when given, see `load_pixels`), or float32 when an item is a float array."""
         if not len(items):
             raise EmptyBatchError("the batch is empty: pass at least one image")
-        pixels = [load_image(item, self.size, self.interpolation, self.keep_aspect_ratio) for item in items]
-        if self.dtype == "uint8":
-            return np.clip(np.rint(np.stack(pixels)), 0, 255).astype(np.uint8)
-        return normalize(np.stack(pixels), self.normalization, self.mean, self.std)
+        pixels = [load_pixels(item, self.size, self.interpolation, self.keep_aspect_ratio, lut=lut) for item in items]
+        if any(p.dtype != np.uint8 for p in pixels):
+            return np.stack([p.astype(np.float32, copy=False) for p in pixels])
+        return pixels[0][None] if len(pixels) == 1 else np.stack(pixels)
+
+    def normalized(self, pixels: np.ndarray) -> np.ndarray:
+        """`pixels` (any numeric dtype, values 0..255) → float32, normalised as in training (uint8 for a
+        `dtype: uint8` spec)."""
+        if self.dtype == "uint8":  # a uint8 input takes the pixels as they are
+            return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        return normalize(pixels.astype(np.float32, copy=False), self.normalization, self.mean, self.std)
 
 
 def _mean_std(spec: dict[str, Any]) -> tuple[list[float], list[float]]:

@@ -4,7 +4,8 @@ Text bundles: reviews made from the bundle's own vocabulary (or read from a file
 IMDB's length (100 to 360 words, mean 230), capitals, punctuation and unknown words, so that
 tokenising costs what it costs on real reviews; their token ids come from the runtime's preprocessing.
 Image bundles: random pixels, normalised as the manifest says (an engine's speed does not depend on
-what the picture shows).
+what the picture shows); and, given a folder to write them in, JPEG files for the image-file path: the
+photos of a folder (`--images`), or smooth synthetic pictures of `PHOTO_SIZE`, as a phone shares them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import Sequence
 
 import numpy as np
 
+from edgeport.runtime.errors import UsageError
 from edgeport.runtime.manifest import Artifact, Manifest
-from edgeport.runtime.preprocess import make_preprocessor, normalize
+from edgeport.runtime.preprocess import IMAGE_SUFFIXES, make_preprocessor
 
 ROTATION = 4  # distinct batches per batch size, used in turn
 REVIEW_WORDS = (100, 360)
+PHOTO_SIZE = (640, 480)  # width, height of the synthetic photos
 SEED = 0
 
 
@@ -31,6 +34,7 @@ class BenchInputs:
 
     tensors: dict[int, list[np.ndarray]] = field(default_factory=dict)
     texts: dict[int, list[list[str]]] = field(default_factory=dict)
+    files: dict[int, list[list[str]]] = field(default_factory=dict)  # image files, for images
     description: str = ""
 
     def first(self, batch: int) -> np.ndarray:
@@ -69,9 +73,39 @@ def read_texts(path: str | os.PathLike) -> list[str]:
     return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def synthetic_photos(folder: Path, count: int, seed: int = SEED, size: tuple[int, int] = PHOTO_SIZE) -> list[str]:
+    """`count` JPEG files (quality 90) of smooth random pictures with some grain, written into `folder`."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        coarse = Image.fromarray(rng.integers(0, 256, (size[1] // 40, size[0] // 40, 3), dtype=np.uint8))
+        picture = np.asarray(coarse.resize(size, Image.Resampling.BICUBIC), dtype=np.int16)
+        picture = np.clip(picture + rng.integers(-6, 7, picture.shape), 0, 255).astype(np.uint8)
+        path = folder / f"photo {i}.jpg"
+        Image.fromarray(picture).save(path, quality=90)
+        paths.append(str(path))
+    return paths
+
+
+def photo_files(folder: Path, count: int, images: str | os.PathLike | None = None) -> tuple[list[str], str]:
+    """`count` image paths (the files of `images`, in turn, or synthetic photos written into `folder`)
+    and a description of them."""
+    if images is None:
+        return synthetic_photos(folder, count), f"{count} synthetic {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} JPEG photos"
+    found = sorted(str(p) for p in Path(images).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not found:
+        raise UsageError(f"--images {images}: no image files ({', '.join(IMAGE_SUFFIXES)}) in that folder")
+    return (found * (count // len(found) + 1))[:count], f"{min(count, len(found))} photos of {images}"
+
+
 def make_inputs(bundle: str | os.PathLike, manifest: Manifest, artifact: Artifact, batches: Sequence[int],
-                texts: Sequence[str] | None = None, seed: int = SEED) -> BenchInputs:
-    """`ROTATION` batches of each size in `batches` for the bundle's task."""
+                texts: Sequence[str] | None = None, seed: int = SEED, work: Path | None = None,
+                images: str | os.PathLike | None = None) -> BenchInputs:
+    """`ROTATION` batches of each size in `batches` for the bundle's task (image files too when
+    `work` names a folder to write them in)."""
     shape = artifact.inputs[0].shape if artifact.inputs else None
     preprocessor = make_preprocessor(manifest.kind, manifest.preprocessing, bundle, shape)
     needed = ROTATION * max(batches)
@@ -91,8 +125,11 @@ def make_inputs(bundle: str | os.PathLike, manifest: Manifest, artifact: Artifac
     height, width = preprocessor.size
     inputs.description = f"random {height}x{width} RGB pixels, normalised ({preprocessor.normalization})"
     for b in batches:
-        pixels = [rng.integers(0, 256, (b, height, width, 3)) for _ in range(ROTATION)]
-        inputs.tensors[b] = [p.astype(np.uint8) if preprocessor.dtype == "uint8" else  # raw pixels, as they are
-                             normalize(p.astype(np.float32), preprocessor.normalization, preprocessor.mean,
-                                       preprocessor.std) for p in pixels]
+        inputs.tensors[b] = [preprocessor.normalized(rng.integers(0, 256, (b, height, width, 3)).astype(np.uint8))
+                             for _ in range(ROTATION)]
+    if work is not None:
+        paths, source = photo_files(Path(work) / "photos", needed, images)
+        inputs.description += f"; image files: {source}"
+        for b in batches:
+            inputs.files[b] = [paths[i * b:(i + 1) * b] for i in range(ROTATION)]
     return inputs

@@ -28,6 +28,10 @@ def _n(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
+def _times(value: float | None, spec: str = ".3f") -> str:
+    return "—" if value is None else f"{value:{spec}}×"
+
+
 def _overhead(run: dict[str, Any] | None, prefix: str = "") -> str:
     if not run or f"{prefix}overhead_ratio" not in run:
         return "—"
@@ -79,6 +83,21 @@ def tables(results: dict[str, Any]) -> list[Table]:
                 for r in results["variants"] for run in r.get("runs", []) if "raw_items_s" in run]
         out.append(("text end to end (tokenise + pad + infer) against predict_tensor and the engine on the ready "
                     "tensors (median latency ratios)", head, rows))
+
+    files = [(r, run) for r in results["variants"] for run in r.get("runs", []) if "files_ms" in run]
+    if files:
+        head = ["variant", "threads × batch", "files/s", "tensors/s", "decode ms", "files ms", "files / (decode+engine)",
+                "float path ms", "float / (decode+engine)", "table ms", "normalise+quantise ms", "table speed-up"]
+        rows = [[r["variant"], f"{run['threads']} × {run['batch']}", f"{run['files_items_s']:,.0f}",
+                 f"{run['throughput_items_s']:,.0f}", _ms(run["decode_ms"]["p50"]), _ms(run["files_ms"]["p50"]),
+                 _times(run.get("files_over_decode_engine")), _ms(run.get("files_float_ms", {}).get("p50")),
+                 _times(run.get("files_float_over_decode_engine")), _ms(run.get("table_ms", {}).get("p50")),
+                 _ms(run.get("float_quantize_ms", {}).get("p50")), _times(run.get("table_speedup"), ".1f")]
+                for r, run in files]
+        out.append(("image files end to end (decode, resize, then the pixel table for a quantised input) beside "
+                    "predict_tensor on tensors, and against the decode alone plus the engine on ready tensors; the "
+                    "float path (normalise, then quantise) beside it; on decoded pixels, the table against normalising "
+                    "and quantising (medians)", head, rows))
 
     keras = results["keras"]
     if keras.get("available"):

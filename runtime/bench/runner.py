@@ -2,11 +2,13 @@
 
 For every variant of a bundle: file size, load time, first inference, warm latency (p50/p90/p99/mean)
 and throughput per thread count and batch size, next to the engine called directly on the same
-batches (the runtime's overhead); for text, raw strings end to end; a cold start in a fresh process
-with its peak memory. Then, where TensorFlow and `keras/model.keras` are present, the Keras model on
-the same batches and its own cold start (`bench.keras`, in a separate process: this module
-never imports TensorFlow). Last, the fastest variant that passed its parity check (batch 1, one
-thread; within `TIE` of it, the smaller file wins) is recorded in the results.
+batches (the runtime's overhead); for text, raw strings end to end; for images, image files end to
+end against the decode plus the engine (and, for a quantised input, the pixel table against float
+normalisation and quantisation); a cold start in a fresh process with its peak memory. Then, where
+TensorFlow and `keras/model.keras` are present, the Keras model on the same batches and its own cold
+start (`bench.keras`, in a separate process: this module never imports TensorFlow). Last, the fastest
+variant that passed its parity check (batch 1, one thread; within `TIE` of it, the smaller file wins)
+is recorded in the results.
 
 One recommendation policy: export's stands. Export recommends the smallest file that passed its
 checks, which needs no measurement and is what a device short of storage and memory wants; speed
@@ -56,6 +58,7 @@ class BenchOptions:
     keras: bool = True
     recommend: bool = False  # write the fastest passing variant into the manifest's `recommended`
     texts: Sequence[str] | None = None
+    images: str | None = None  # a folder of photos for the image-file path (default: synthetic JPEGs)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -106,9 +109,26 @@ def bench_runs(bundle: Path, artifact: Artifact, inputs: BenchInputs, options: B
                 calls["ready"] = cycling([lambda r=r: model.predict_tensor(r) for r in ready])
             if kind == "text":
                 calls["raw"] = cycling([lambda t=t: model.predict(t) for t in inputs.texts[batch]])
+            if inputs.files:
+                calls.update(image_calls(model, inputs.files[batch]))
             stats = measure(calls, options.repeats, options.warmup, options.min_time_s)
             runs.append(summarize_run(threads, batch, stats))
     return facts, runs
+
+
+def image_calls(model: runtime.Model, batches: list[list[str]]) -> dict[str, Callable[[], Any]]:
+    """Image files end to end (`files`) and their decode alone (`decode`); for a quantised input also
+    the float path end to end (`files_float`: normalise, then quantise) and, on decoded pixels, the
+    step that differs: the pixel table (`table`) against normalising and quantising (`float_quantize`)."""
+    pre = model.preprocessor
+    calls = {"files": cycling([lambda f=f: model.predict(f) for f in batches]),
+             "decode": cycling([lambda f=f: pre.pixels(f) for f in batches])}
+    if model.pixel_table is not None:
+        pixels = [pre.pixels(f) for f in batches]
+        calls["files_float"] = cycling([lambda f=f: model.predict_tensor(pre(f)) for f in batches])
+        calls["table"] = cycling([lambda p=p: model.engine_input(model.pixel_table(p)) for p in pixels])
+        calls["float_quantize"] = cycling([lambda p=p: model.engine_input(pre.normalized(p)) for p in pixels])
+    return calls
 
 
 def summarize_run(threads: int, batch: int, stats: dict[str, dict[str, float]]) -> dict[str, Any]:
@@ -124,6 +144,17 @@ def summarize_run(threads: int, batch: int, stats: dict[str, dict[str, float]]) 
     if ready and engine:
         run.update(ready_ms=ready, ready_overhead_ratio=ready["p50"] / engine["p50"],
                    ready_overhead_us=1000.0 * (ready["p50"] - engine["p50"]))
+    files, decode = stats.get("files"), stats.get("decode")
+    if files and decode:
+        run.update(files_ms=files, decode_ms=decode, files_items_s=1000.0 * batch / files["p50"],
+                   files_over_tensor=files["p50"] / rt["p50"])
+        if engine:  # the image-file path against the least it can cost: the decode, then the engine
+            run["files_over_decode_engine"] = files["p50"] / (decode["p50"] + engine["p50"])
+    if files and "files_float" in stats:
+        flt, table, fq = stats["files_float"], stats["table"], stats["float_quantize"]
+        run.update(files_float_ms=flt, table_ms=table, float_quantize_ms=fq, table_speedup=fq["p50"] / table["p50"])
+        if engine:
+            run["files_float_over_decode_engine"] = flt["p50"] / (decode["p50"] + engine["p50"])
     raw = stats.get("raw")
     if raw:
         run.update(raw_ms=raw, raw_items_s=1000.0 * batch / raw["p50"], raw_over_tensor=raw["p50"] / rt["p50"])
@@ -234,15 +265,16 @@ def run_bench(bundle: str | os.PathLike, options: BenchOptions | None = None) ->
     manifest = read_manifest(bundle)
     artifacts = select(manifest, options.variants)
     batches = options.batches
-    inputs = make_inputs(bundle, manifest, artifacts[0], batches, options.texts)
-    results: dict[str, Any] = {
-        "schema": SCHEMA, "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "bundle": str(bundle), "task": manifest.task, "kind": manifest.kind, "machine": machine(),
-        "settings": {"threads": list(options.threads), "batches": batches, "repeats": options.repeats,
-                     "warmup": options.warmup, "min_time_s": options.min_time_s, "inputs": inputs.description,
-                     "tie": TIE, **options.extra},
-    }
     with tempfile.TemporaryDirectory(prefix="edgeport-bench-") as work:
+        inputs = make_inputs(bundle, manifest, artifacts[0], batches, options.texts, work=Path(work),
+                             images=options.images)
+        results: dict[str, Any] = {
+            "schema": SCHEMA, "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "bundle": str(bundle), "task": manifest.task, "kind": manifest.kind, "machine": machine(),
+            "settings": {"threads": list(options.threads), "batches": batches, "repeats": options.repeats,
+                         "warmup": options.warmup, "min_time_s": options.min_time_s, "inputs": inputs.description,
+                         "tie": TIE, **options.extra},
+        }
         x_file = Path(work) / "x.npy"
         np.save(x_file, inputs.first(batches[0])[:1])
         results["variants"] = [bench_variant(bundle, a, inputs, options, manifest.kind, x_file) for a in artifacts]
