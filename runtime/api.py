@@ -255,6 +255,10 @@ class Model:
         self.selection = selection
         self.preprocessor = preprocessor
         self._inputs, self._outputs = engine.inputs(), engine.outputs()
+        if not self._inputs or not self._outputs:
+            missing = "inputs" if not self._inputs else "outputs"
+            raise ModelFileError(f"{path.name} has no {missing}, so there is nothing to run: the file is damaged "
+                                 "or is not a model for inference; re-export or re-copy it")
         self._lock = threading.Lock()
         self._id_range = self._token_range()
         self._feeders = [tensors.make_feeder(s, self._id_range, engine.rounding) for s in self._inputs]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tests.runtime.conftest import run_python
@@ -112,4 +113,21 @@ def test_an_onnx_file_whose_tensor_names_are_not_utf8_is_refused(models_dir, tmp
     damaged = tmp_path / "names.onnx"
     damaged.write_bytes(data.replace(b"probabilities", b"\x80robabilities"))  # same length: the protobuf stays whole
     with pytest.raises(ModelFileError, match="not valid UTF-8"):
+        runtime.load(damaged)
+
+
+def test_an_onnx_file_without_inputs_is_refused(models_dir, tmp_path):
+    """Found by `make fuzz`: a damaged graph can lose every input and still load in onnxruntime."""
+    onnx = pytest.importorskip("onnx")
+    from edgeport import runtime
+    from edgeport.runtime.errors import ModelFileError
+
+    model = onnx.load_from_string((models_dir / "image" / "model.fp32.onnx").read_bytes())
+    graph_input = model.graph.input[0]
+    model.graph.initializer.append(onnx.numpy_helper.from_array(  # the input becomes a constant
+        np.zeros([d.dim_value or 1 for d in graph_input.type.tensor_type.shape.dim], np.float32), graph_input.name))
+    del model.graph.input[:]
+    damaged = tmp_path / "no_inputs.onnx"
+    damaged.write_bytes(model.SerializeToString())
+    with pytest.raises(ModelFileError, match="has no inputs"):
         runtime.load(damaged)
