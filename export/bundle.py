@@ -28,12 +28,12 @@ import numpy as np
 
 from edgeport.export import onnx as onnx_export
 from edgeport.export import tflite as tflite_export
-from edgeport.export.errors import ExportError
 from edgeport.export.calibrate import DEFAULT_SAMPLES, representative_batches
-from edgeport.export.report import Row, write_report
+from edgeport.export.errors import ExportError
 from edgeport.export.golden_samples import write_golden_files
 from edgeport.export.model_io import PROBABILITIES, VALUES, engine_names, model_io, output_kind
 from edgeport.export.own_samples import ParityData
+from edgeport.export.report import Row, write_report
 from edgeport.export.samples import BundleData, BundleDataError, read_bundle_data
 from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
 from edgeport.export.variants import Variant, select_variants, variant as variant_row
@@ -45,9 +45,9 @@ from edgeport.runtime.manifest import (
 from edgeport.runtime.staging import staged_bundle
 
 MODEL_FILE = "keras/model.keras"
+TASK_FILE = "keras/task.json"
 JUDGED_BY = {PROBABILITIES: "probabilities, judged by class agreement and max |Δp|",
              VALUES: "values (no classes: agreement undefined), judged by max |Δ| relative to its range"}
-TASK_FILE = "keras/task.json"
 
 
 @dataclass

@@ -263,3 +263,81 @@ def test_labels_and_like_copy_preprocessing(two_input, tmp_path, capsys):
     words = "w5 w7 w9 nothing"
     ids = np.array([[0] * (LENGTH - 5) + [1, 5, 7, 9, 2]], np.int32)  # start mark, the words' ids, 2 for unknown
     np.testing.assert_allclose(loaded.predict([words]), model.predict(ids, verbose=0), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def mobilenet(tmp_path_factory):
+    """MobileNetV2 at alpha 0.35, 96×96, random weights, exported to all seven variants through the CLI."""
+    tmp = tmp_path_factory.mktemp("mobilenet")
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3), classes=3)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1.0, 1.0, (16, 96, 96, 3)).astype(np.float32)
+    model.save(tmp / "mobilenet.keras")
+    np.savez(tmp / "photos.npz", x=x, y=rng.integers(0, 3, 16))
+    printed = StringIO()
+    with redirect_stdout(printed):
+        code = main([str(tmp / "mobilenet.keras"), "--samples", str(tmp / "photos.npz"), "--out", str(tmp / "bundle"),
+                     "--no-latency", "--allow-failures"])
+    return {"code": code, "out": printed.getvalue(), "bundle": tmp / "bundle", "model": model, "x": x}
+
+
+def test_mobilenet_exports_all_seven_variants_each_checked(mobilenet):
+    assert mobilenet["code"] == 0, mobilenet["out"]
+    manifest = read_manifest(mobilenet["bundle"])
+    assert [a.key for a in manifest.artifacts] == SEVEN
+    statuses = {a.key: a.status for a in manifest.artifacts}
+    print("MobileNetV2 (random weights), status per variant:", statuses)
+    for artifact in manifest.artifacts:  # each was measured against Keras on the 12 parity photos
+        p = artifact.parity
+        assert p["samples"] == 12 and p["class_agreement"] is not None and p["accuracy"] is not None, artifact.key
+        assert (artifact.status == "passed") == (not p["failures"]), artifact.key
+    assert statuses["tflite-fp32"] == "passed" and statuses["onnx-fp32"] == "passed"
+    for key in SEVEN:
+        assert f"] {key}" in mobilenet["out"]
+
+
+def test_mobilenet_bundle_predicts_and_golden_samples_replay(mobilenet):
+    bundle, x = mobilenet["bundle"], mobilenet["x"][:3]
+    expected = mobilenet["model"].predict(x, verbose=0)
+    manifest = read_manifest(bundle)
+    for artifact in manifest.artifacts:
+        loaded = runtime.load(bundle, variant=artifact.key)
+        if artifact.variant == "fp32":
+            np.testing.assert_allclose(loaded.predict_tensor(x), expected, atol=1e-5)
+            ran = loaded.run({loaded.input_specs[0].name: x})
+            np.testing.assert_allclose(next(iter(ran.values())), expected, atol=1e-5)
+        entry = manifest.file_entry(f"golden/{artifact.key}.npz")
+        assert entry is not None and entry.sha256 == sha256_file(bundle / entry.path)
+        golden = read_golden((bundle / entry.path).read_bytes(), entry.path)
+        replayed = loaded.run(golden.inputs)
+        for name, stored in golden.outputs.items():
+            assert np.abs(replayed[name] - stored).max() <= golden.atol, artifact.key
+
+
+def test_export_model_in_memory_with_a_mapping_of_samples(two_input, tmp_path):
+    from edgeport.export import export_model
+
+    samples = two_input_samples(labels=False)
+    result = export_model(two_input["model"], samples, tmp_path / "mem", variants=["tflite-fp32"], measure_latency=False)
+    assert result.failed == [] and result.manifest.source_model["sha256"] is None
+    assert result.manifest.task == "model" and result.manifest.artifacts[0].parity["labels"] == "no labels"
+
+
+def test_trained_bundles_get_golden_samples_too(small_imdb):
+    from edgeport.export.bundle import export_bundle
+
+    bundle, data = small_imdb
+    export_bundle(bundle, variants=["tflite-fp32", "onnx-fp32"], calibration_samples=32, measure_latency=False)
+    export_bundle(bundle, variants=["tflite-fp32"], calibration_samples=32, measure_latency=False)  # onnx-fp32 kept
+    manifest = read_manifest(bundle)
+    assert [a.key for a in manifest.artifacts] == ["tflite-fp32", "onnx-fp32"]
+    golden_files = sorted(f.path for f in manifest.files if f.path.startswith("golden/"))
+    assert golden_files == ["golden/onnx-fp32.npz", "golden/tflite-fp32.npz"]
+    for artifact in manifest.artifacts:
+        golden = read_golden((bundle / f"golden/{artifact.key}.npz").read_bytes(), artifact.key)
+        (x,) = golden.inputs.values()
+        np.testing.assert_array_equal(x, data.x_test[: len(x)])  # the first checked inputs, as fed
+        loaded = runtime.load(bundle, variant=artifact.key)
+        (expected,) = golden.outputs.values()
+        assert np.abs(loaded.predict_tensor(x) - expected).max() <= golden.atol
