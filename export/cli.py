@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         f"known: {','.join(v.key for v in VARIANTS)}")
     parser.add_argument("--calibration-samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
                         help=f"training samples (from the bundle's keras/calibration.npz) used to calibrate int8 variants "
-                        f"(default {DEFAULT_SAMPLES})")
+                        f"(default {DEFAULT_SAMPLES}); with --samples, the most of them set apart to calibrate (a quarter)")
     parser.add_argument("--allow-failures", action="store_true", help="exit 0 even when a variant misses its tolerance")
     parser.add_argument("--no-latency", action="store_true", help="skip the single-sample latency measurement")
     parser.add_argument("--verbose", action="store_true",
