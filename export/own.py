@@ -64,12 +64,14 @@ def saved_model_as_keras(path: Path) -> Any:
 
     try:
         signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-    except (KeyError, OSError, ValueError) as exc:
-        raise ExportError(f"{path} has no usable serving_default signature ({type(exc).__name__}: {exc}); "
+        specs = signature.structured_input_signature[1]
+        inputs = {name: keras.Input(tuple(spec.shape[1:]), dtype=spec.dtype.name, name=name)
+                  for name, spec in sorted(specs.items())}
+        outputs = SignatureLayer(str(path), call_endpoint="serving_default")(inputs)
+    except Exception as exc:  # noqa: BLE001 — TensorFlow raises many kinds for a directory it cannot use; said in one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ExportError(f"{path} has no usable serving_default signature ({type(exc).__name__}: {first}); "
                           "export the model with model.export(DIR) or tf.saved_model.save(..., signatures=...)") from None
-    specs = signature.structured_input_signature[1]
-    inputs = {name: keras.Input(tuple(spec.shape[1:]), dtype=spec.dtype.name, name=name) for name, spec in sorted(specs.items())}
-    outputs = SignatureLayer(str(path), call_endpoint="serving_default")(inputs)
     keys = sorted(outputs, key=lambda k: (len(k), k))  # output_2 before output_10
     return keras.Model(list(inputs.values()), [keras.layers.Identity(name=k)(outputs[k]) for k in keys])
 

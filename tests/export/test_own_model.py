@@ -347,3 +347,12 @@ def test_trained_bundles_get_golden_samples_too(small_imdb):
         loaded = runtime.load(bundle, variant=artifact.key)
         (expected,) = golden.outputs.values()
         assert np.abs(loaded.predict_tensor(x) - expected).max() <= golden.atol
+
+
+def test_a_broken_saved_model_is_a_clear_error(two_input, tmp_path, capsys):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    np.savez(tmp_path / "s.npz", x=np.zeros((4, 3), np.float32))
+    code = main([str(tmp_path / "broken"), "--samples", str(tmp_path / "s.npz"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "has no usable serving_default signature" in err and "Traceback" not in err, err
