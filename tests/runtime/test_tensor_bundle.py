@@ -46,3 +46,17 @@ def test_golden_samples_replay_on_this_engine(own_two_input):
         got = runtime.load(own_two_input, variant=artifact.key).run(golden.inputs)
         for name, stored in golden.outputs.items():
             assert np.abs(got[name] - stored).max() <= golden.atol, (artifact.key, name)
+
+
+def test_verify_passes_on_the_bundle_export_wrote(own_two_input, capsys):
+    """`edgeport-run verify` on export's own golden samples: every variant this engine runs matches, and the
+    exit status is 0 exactly when all of them do (tflite-runtime 2.14 may not run a dynamic-range model)."""
+    from edgeport.runtime import cli
+    from edgeport.runtime.verify import CANNOT_RUN, MATCHES, verify_bundle
+
+    checks = {c.variant: c for c in verify_bundle(own_two_input)}
+    assert set(checks) == {"tflite-fp32", "tflite-dynamic-int8", "onnx-fp32"}
+    assert checks["tflite-fp32"].verdict == MATCHES and checks["tflite-fp32"].samples >= 2
+    assert all(c.verdict in (MATCHES, CANNOT_RUN) for c in checks.values()), checks
+    code = cli.main(["verify", str(own_two_input)])
+    assert (code == 0) == all(c.verdict == MATCHES for c in checks.values()), capsys.readouterr().out
