@@ -7,4 +7,19 @@
 The variants and their tolerances are one table (`export.variants.VARIANTS`); one module per format
 (`export.tflite`, `export.onnx`); calibration data is one protocol (`export.calibrate`); checks live in
 `export.validate`, the report in `export.report`. `edgeport-export` / `python -m edgeport.export` is the CLI.
+
+Any Keras model with samples exports the same way (`export.own`):
+
+    from edgeport.export import export_model
+    export_model(model, "samples.npz", "bundles/mine")  # samples: x (or x_<input name>) and optionally y
 """
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    if name == "export_model":  # imported when used: `import edgeport.export` stays light
+        from edgeport.export.own import export_model
+
+        return export_model
+    raise AttributeError(f"module 'edgeport.export' has no attribute {name!r}")

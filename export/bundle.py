@@ -5,29 +5,40 @@ The export is written into a staging directory beside the bundle (`runtime.stagi
 hard links to the bundle's files less the manifest and the model files this run does not carry over,
 and is swapped in whole when the export is done: at every instant the bundle's path holds the
 complete old bundle or the complete new one. An interrupted export leaves the old bundle as it was.
+
+`export_staged` is the one variant loop: `export_bundle` (edgeport-train's bundles) and
+`export.own.export_model` (any Keras model with samples) both run it. After the variants are checked,
+every artifact of the new manifest gets its golden samples (`export.golden_samples`), listed in the
+manifest's `files`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from edgeport.export import onnx as onnx_export
 from edgeport.export import tflite as tflite_export
 from edgeport.export.calibrate import DEFAULT_SAMPLES, representative_batches
+from edgeport.export.errors import ExportError
+from edgeport.export.golden_samples import write_golden_files
+from edgeport.export.model_io import PROBABILITIES, VALUES, engine_names, model_io, output_kind
+from edgeport.export.own_samples import ParityData
 from edgeport.export.report import Row, write_report
 from edgeport.export.samples import BundleData, BundleDataError, read_bundle_data
 from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
 from edgeport.export.variants import Variant, select_variants, variant as variant_row
-from edgeport.runtime.errors import EdgeportError, ManifestError, ModelFileError
+from edgeport.runtime.errors import ManifestError, ModelFileError
+from edgeport.runtime.golden import is_golden
 from edgeport.runtime.manifest import (
     MANIFEST_NAME, Artifact, FileEntry, Manifest, read_manifest, sha256_file, verify_artifact, write_manifest,
 )
@@ -35,10 +46,8 @@ from edgeport.runtime.staging import staged_bundle
 
 MODEL_FILE = "keras/model.keras"
 TASK_FILE = "keras/task.json"
-
-
-class ExportError(EdgeportError):
-    """The export cannot start: a missing or unreadable model, task file or data."""
+JUDGED_BY = {PROBABILITIES: "probabilities, judged by class agreement and max |Δp|",
+             VALUES: "values (no classes: agreement undefined), judged by max |Δ| relative to its range"}
 
 
 @dataclass
@@ -84,9 +93,11 @@ def resolve_source(path: str | os.PathLike) -> tuple[Path, Path]:
     else:
         raise ExportError(f"{path} is neither a bundle directory nor a .keras model file; pass artifacts/TASK or its keras/model.keras")
     if not model.is_file():
-        raise ExportError(f"no Keras model at {model}: train it first (edgeport-train TASK --out {bundle})")
+        hint = " (a SavedModel directory exports with --samples SAMPLES.npz --out DIR)" if (path / "saved_model.pb").is_file() else ""
+        raise ExportError(f"no Keras model at {model}: train it first (edgeport-train TASK --out {bundle}){hint}")
     if model.resolve() != (bundle / MODEL_FILE).resolve():
-        raise ExportError(f"{model} is not at {MODEL_FILE} inside a bundle directory; train with edgeport-train --out DIR")
+        raise ExportError(f"{model} is not at {MODEL_FILE} inside a bundle directory; train with edgeport-train --out DIR, "
+                          "or export it as a model of your own: --samples SAMPLES.npz --out DIR")
     if not (bundle / TASK_FILE).is_file():
         raise ExportError(f"no {TASK_FILE} in {bundle}: the bundle was not written by edgeport-train; train it again")
     return bundle, model
@@ -156,34 +167,69 @@ def export_bundle(
     The test set and the calibration sample come from the bundle (`keras/test.npz`, `keras/calibration.npz`);
     `task_data` (anything with x_train, x_test, y_test) replaces them.
     """
+    import keras
+
     selected = select_variants(list(formats) if formats else None, list(variants) if variants else None)
     bundle, model_path = resolve_source(source)
     task = read_task(bundle)
     task_data = task_data if task_data is not None else load_test_data(bundle, task)
-    source_sha = sha256_file(model_path)
-    previous, old_files = _previous_artifacts(bundle, source_sha, {v.key for v in selected})
+    x_test = np.asarray(task_data.x_test)
+    data = ParityData([np.asarray(task_data.x_train)], [x_test], np.asarray(task_data.y_test),
+                      agreement_inputs(task_data, x_test), classifier=True)
+    source_model = {"file": MODEL_FILE, "sha256": sha256_file(model_path)}
+    model = keras.models.load_model(model_path, compile=False)
+    return export_staged(bundle, model, task, data, selected, source_model, calibration_samples, measure_latency,
+                         on_progress, parameter_bytes(model))
+
+
+def export_staged(bundle: Path, model: Any, task: dict[str, Any], data: ParityData, selected: list[Variant],
+                  source_model: dict[str, Any], calibration_samples: int, measure_latency: bool,
+                  on_progress: Callable[[int, int, VariantOutcome], None] | None, min_size: int | None,
+                  copy_in: Mapping[str, Path] | None = None) -> ExportResult:
+    """Export `model` into a staging copy of `bundle` and swap it in: the one variant loop every export runs.
+
+    `task` gives the manifest's task, kind, labels, preprocessing (and the calibration seed); artifacts of
+    an earlier export of the same source model (`source_model["sha256"]`) that this run does not redo are
+    kept. Golden samples are written anew for every artifact. `copy_in` (path in the bundle → file) is
+    copied into the new bundle first (a vocabulary the preprocessing names)."""
+    previous, old_files = _previous_artifacts(bundle, source_model.get("sha256"), {v.key for v in selected})
     dropped = old_files - {a.file for a in previous}
-    with staged_bundle(bundle, keep=lambda rel: rel != MANIFEST_NAME and rel not in dropped) as stage:
-        manifest, outcomes, rows = _export_into(stage, model_path, task, task_data, selected, previous, source_sha,
-                                                 calibration_samples, measure_latency, on_progress)
+
+    def keep(rel: str) -> bool:
+        return rel != MANIFEST_NAME and rel not in dropped and not is_golden(rel)
+
+    with staged_bundle(bundle, keep=keep) as stage:
+        for relative, file in (copy_in or {}).items():
+            (stage / relative).parent.mkdir(parents=True, exist_ok=True)
+            (stage / relative).unlink(missing_ok=True)  # a hard link to the old bundle's file: not written through
+            shutil.copyfile(file, stage / relative)
+        manifest, outcomes, rows = _export_into(stage, model, task, data, selected, previous, source_model,
+                                                 calibration_samples, measure_latency, on_progress, min_size)
     return ExportResult(bundle, manifest, outcomes, rows)
 
 
-def _export_into(bundle: Path, model_path: Path, task: dict[str, Any], task_data: Any, selected: list[Variant],
-                 previous: list[Artifact], source_sha: str, calibration_samples: int, measure_latency: bool,
-                 on_progress: Callable[[int, int, VariantOutcome], None] | None
+def _predict(model: Any, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Keras' answers, a list in the model's output order."""
+    ys = model.predict(xs[0] if len(xs) == 1 else xs, batch_size=256, verbose=0)
+    ys = [ys[name] for name in model_io(model).outputs] if isinstance(ys, dict) else ys
+    return [np.asarray(y) for y in ys] if isinstance(ys, (list, tuple)) else [np.asarray(ys)]
+
+
+def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityData, selected: list[Variant],
+                 previous: list[Artifact], source_model: dict[str, Any], calibration_samples: int, measure_latency: bool,
+                 on_progress: Callable[[int, int, VariantOutcome], None] | None, min_size: int | None
                  ) -> tuple[Manifest, list[VariantOutcome], list[Row]]:
     """The export itself, written into `bundle` (the staging directory)."""
-    import keras
-
-    model = keras.models.load_model(model_path, compile=False)
-    x_test, y_test = np.asarray(task_data.x_test), np.asarray(task_data.y_test)
-    reference = model.predict(x_test, batch_size=256, verbose=0)
-    x_agreement = agreement_inputs(task_data, x_test)
-    agreement_reference = model.predict(x_agreement, batch_size=256, verbose=0)
+    io, xs, y_test = model_io(model), data.x_test, data.y_test
+    reference = _predict(model, xs)
+    kinds = [PROBABILITIES] * len(reference) if data.classifier else [output_kind(r) for r in reference]
+    # One input, one probability output: checked as edgeport's classifiers always were (agreement set included).
+    single = len(xs) == 1 and kinds == [PROBABILITIES]
+    x_agreement = (data.x_agreement if data.x_agreement is not None else xs[0]) if single else None
+    agreement_reference = _predict(model, [x_agreement])[0] if single else None
     seed = int(task.get("seed", 0))
-    representative = representative_batches(np.asarray(task_data.x_train), calibration_samples, seed)
-    min_size = parameter_bytes(model)
+    calibration = data.x_calibration[0] if len(xs) == 1 else dict(zip(io.inputs, data.x_calibration))
+    representative = representative_batches(calibration, calibration_samples, seed)
     outcomes: list[VariantOutcome] = []
     with tempfile.TemporaryDirectory(prefix="edgeport-export-") as work:
         onnx_source: Path | None = None
@@ -198,9 +244,16 @@ def _export_into(bundle: Path, model_path: Path, task: dict[str, Any], task_data
                 if row.key == "onnx-fp32":
                     onnx_source = path
                 artifact = describe(row, path, converter)
-                outcome.parity = validate_artifact(path, row.key, x_test, y_test, reference, row.tolerance,
-                                                   min_size=min_size if row.name == "fp32" else None, measure_latency=measure_latency,
-                                                   x_agreement=x_agreement, agreement_reference=agreement_reference)
+                size_floor = min_size if row.name == "fp32" else None
+                if single:
+                    outcome.parity = validate_artifact(path, row.key, xs[0], y_test, reference[0], row.tolerance,
+                                                       min_size=size_floor, measure_latency=measure_latency,
+                                                       x_agreement=x_agreement, agreement_reference=agreement_reference)
+                else:
+                    outcome.parity = validate_artifact(path, row.key, xs, y_test, reference, row.tolerance,
+                                                       min_size=size_floor, measure_latency=measure_latency,
+                                                       names=engine_names(path, row.format, io), kinds=kinds,
+                                                       output_names=io.outputs)
                 status = "passed" if outcome.parity.passed else "failed"
                 outcome.artifact = replace(artifact, status=status, parity=outcome.parity.to_dict())
             except Exception as exc:  # noqa: BLE001 — a converter or engine refusing this graph fails the variant, not the run
@@ -215,27 +268,38 @@ def _export_into(bundle: Path, model_path: Path, task: dict[str, Any], task_data
             if on_progress:
                 on_progress(i, len(selected), outcome)
 
-    notes = [f"{len(representative)} calibration samples drawn from the training set (seed {seed})."]
-    where = (f" (keras/agreement.npz); accuracy on the {len(x_test)} held-out samples."
-             if len(x_agreement) != len(x_test) else " (the test set).")
-    notes.append(f"Class agreement and max |Δp| judged on {len(x_agreement)} inputs{where}")
+    notes = [f"{len(representative)} calibration samples drawn from {data.calibration_source} (seed {seed})."]
+    if single:
+        where = (f" (keras/agreement.npz); accuracy on the {len(xs[0])} held-out samples."
+                 if len(x_agreement) != len(xs[0]) else " (the test set).")
+        notes.append(f"Class agreement and max |Δp| judged on {len(x_agreement)} inputs{where}")
+    else:
+        notes.append(f"Every output judged on the {len(xs[0])} parity samples: " + "; ".join(
+            f"{name}: {JUDGED_BY[kind]}" for name, kind in zip(io.outputs, kinds)) + ".")
+    if y_test is None:
+        notes.append("No labels: accuracy is not measured; the verdict rests on agreement and max |Δp|.")
     notes += [f"{a.key} kept from an earlier export of the same model." for a in previous]
-    manifest, rows = _write_bundle(bundle, task, source_sha, previous, outcomes, notes)
+    artifacts = previous + [o.artifact for o in outcomes if o.artifact is not None]
+    golden, golden_notes = write_golden_files(bundle, artifacts, io, xs)
+    notes += golden_notes
+    manifest, rows = _write_bundle(bundle, task, source_model, previous, outcomes, notes, golden)
     # The device's own path, end to end: load each new artifact by the manifest just written.
     for outcome in outcomes:
         if outcome.artifact is None or outcome.parity is None:
             continue
-        failure = check_bundle_load(bundle, outcome.variant.key, bundle / outcome.variant.filename, x_test[:16])
+        path = bundle / outcome.variant.filename
+        names = None if single else engine_names(path, outcome.variant.format, io)
+        failure = check_bundle_load(bundle, outcome.variant.key, path, xs[0][:16] if single else [x[:16] for x in xs], names)
         if failure is not None:
             outcome.parity.failures.append(failure)
             outcome.artifact = replace(outcome.artifact, status="failed", parity=outcome.parity.to_dict())
     if any(isinstance(f, BundleLoadError) for o in outcomes if o.parity for f in o.parity.failures):
-        manifest, rows = _write_bundle(bundle, task, source_sha, previous, outcomes, notes)
+        manifest, rows = _write_bundle(bundle, task, source_model, previous, outcomes, notes, golden)
     return manifest, outcomes, rows
 
 
-def _write_bundle(bundle: Path, task: dict[str, Any], source_sha: str, previous: list[Artifact],
-                  outcomes: list[VariantOutcome], notes: list[str]) -> tuple[Manifest, list[Row]]:
+def _write_bundle(bundle: Path, task: dict[str, Any], source_model: dict[str, Any], previous: list[Artifact],
+                  outcomes: list[VariantOutcome], notes: list[str], golden: list[FileEntry]) -> tuple[Manifest, list[Row]]:
     """Write report.md, report.png, then manifest.json (last)."""
     artifacts = previous + [o.artifact for o in outcomes if o.artifact is not None]
     order = {key: i for i, key in enumerate(v.key for v in select_variants())}
@@ -243,8 +307,8 @@ def _write_bundle(bundle: Path, task: dict[str, Any], source_sha: str, previous:
     recommended, reason = _recommend(artifacts)
     manifest = Manifest(
         task=task["task"], kind=task["kind"], labels=list(task["labels"]), preprocessing=dict(task["preprocessing"]),
-        artifacts=artifacts, source_model={"file": MODEL_FILE, "sha256": source_sha}, recommended=recommended, recommended_reason=reason,
-        files=listed_files(bundle, task),
+        artifacts=artifacts, source_model=dict(source_model), recommended=recommended, recommended_reason=reason,
+        files=listed_files(bundle, task) + list(golden),
     )
     rows = [Row(a.format, a.variant, a) for a in artifacts]
     rows += [Row(o.variant.format, o.variant.name, None, o.error) for o in outcomes if o.artifact is None]
@@ -266,7 +330,7 @@ def listed_files(bundle: Path, task: dict[str, Any]) -> list[FileEntry]:
             for name in dict.fromkeys(n for n in names if isinstance(n, str)) if (bundle / name).is_file()]
 
 
-def _previous_artifacts(bundle: Path, source_sha: str, redone: set[str]) -> tuple[list[Artifact], set[str]]:
+def _previous_artifacts(bundle: Path, source_sha: str | None, redone: set[str]) -> tuple[list[Artifact], set[str]]:
     """Artifacts of an earlier export of this same model that this run does not redo and that still
     verify, and the files of every artifact the earlier manifest listed."""
     try:
@@ -274,7 +338,7 @@ def _previous_artifacts(bundle: Path, source_sha: str, redone: set[str]) -> tupl
     except ManifestError:
         return [], set()
     old_files = {a.file for a in old.artifacts}
-    if old.source_model.get("sha256") != source_sha:
+    if source_sha is None or old.source_model.get("sha256") != source_sha:
         return [], old_files
     kept = []
     for artifact in old.artifacts:
@@ -296,4 +360,5 @@ def _recommend(artifacts: Sequence[Artifact]) -> tuple[str | None, str | None]:
         return None, None
     best = min(passed, key=lambda a: (a.size, a.parity.get("latency_ms_median") or 0.0))
     accuracy = best.parity.get("accuracy")
-    return best.key, f"the smallest artifact that passed its checks ({best.size:,} bytes, accuracy {accuracy:.4f})"
+    measured = "no labels" if accuracy is None else f"accuracy {accuracy:.4f}"
+    return best.key, f"the smallest artifact that passed its checks ({best.size:,} bytes, {measured})"

@@ -1,7 +1,9 @@
 """ONNX export: float32 through tf2onnx, int8 through `onnxruntime.quantization`.
 
 `tf2onnx.convert.from_keras` breaks on Keras 3, so the model is traced with `from_function` and an
-explicit input signature (dynamic batch dimension). The quantised variants start from the float32 file.
+explicit input signature (dynamic batch dimension). The inputs keep their Keras names; a single output is
+named `probabilities`, several outputs each after its Keras output. The quantised variants start from the
+float32 file.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeport.export.calibrate import RepresentativeData, onnx_reader
+from edgeport.export.model_io import model_io
 from edgeport.export.utils import atomic_output, layer_matches, quiet
 from edgeport.export.variants import ONNX_OPSET, Variant
 from edgeport.runtime import backends
@@ -51,7 +54,16 @@ def _export_fp32(model: Any, filepath: str | os.PathLike, opset: int) -> dict[st
     signature = tuple(
         tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=_input_name(tensor, i)) for i, tensor in enumerate(model.inputs)
     )
-    function = tf.function(lambda *xs: {OUTPUT_NAME: model(xs[0] if len(xs) == 1 else list(xs), training=False)})
+    names = model_io(model).outputs
+
+    def outputs(*xs: Any) -> dict[str, Any]:
+        ys = model(xs[0] if len(xs) == 1 else list(xs), training=False)
+        if len(names) == 1:
+            return {OUTPUT_NAME: ys[0] if isinstance(ys, (list, tuple)) else ys}
+        ys = [ys[name] for name in names] if isinstance(ys, dict) else list(ys)
+        return dict(zip(names, ys))
+
+    function = tf.function(outputs)
     with quiet():
         proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
     with atomic_output(filepath) as tmp:
@@ -97,7 +109,7 @@ def quantize_static_qdq(
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
 
-    input_name = onnx_tensor_specs(source)[0][0].name
+    input_names = [spec.name for spec in onnx_tensor_specs(source)[0]]
     # Symbolic shape inference needs sympy; ONNX's own shape inference and the optimiser still run without it.
     symbolic = importlib.util.find_spec("sympy") is not None
     with tempfile.TemporaryDirectory(prefix="edgeport-onnx-") as work:
@@ -109,7 +121,7 @@ def quantize_static_qdq(
             quantize_static(
                 str(prepared),
                 str(tmp),
-                onnx_reader(representative, input_name),
+                onnx_reader(representative, input_names[0] if len(input_names) == 1 else input_names),
                 quant_format=QuantFormat[quant_format],
                 per_channel=per_channel,
                 activation_type=QuantType[activation_type],

@@ -13,6 +13,7 @@ from edgeport.runtime.manifest import Artifact, Manifest
 
 REPORT_MD = "report.md"
 REPORT_PNG = "report.png"
+NO_LABELS = "no labels"
 COLUMNS = ("format", "variant", "size (bytes)", "% of fp32", "accuracy", "Δ accuracy (pt)", "class agreement (n, 95% CI)",
            "max |Δp|", "latency ms (median, 1 thread)", "status")
 
@@ -50,9 +51,26 @@ def _percent(fraction: float | None) -> str:
 def _agreement_cell(parity: dict[str, Any]) -> str:
     """`99.49% (n=394, 98.2–99.9%)`: the rate, its count and its Wilson interval, where measured."""
     rate, n, ci = parity.get("class_agreement"), parity.get("agreement_samples"), parity.get("class_agreement_ci95")
+    if rate is None and any(o.get("kind") == "values" for o in parity.get("outputs", [])):
+        return "undefined (values)"
     if rate is None or n is None or not ci:
         return _percent(rate)
     return f"{100 * rate:.2f}% (n={n}, {100 * ci[0]:.1f}–{100 * ci[1]:.1f}%)"
+
+
+def _accuracy_cells(parity: dict[str, Any]) -> tuple[str, str]:
+    """Accuracy and its change, or "no labels" where the samples had none."""
+    if parity and parity.get("accuracy") is None and parity.get("labels") == "no labels":
+        return NO_LABELS, NO_LABELS
+    return _number(parity.get("accuracy"), ".4f"), _number(parity.get("accuracy_delta_points"), "+.2f")
+
+
+def _difference_cell(parity: dict[str, Any]) -> str:
+    """max |Δp|, and for each output of values its max |Δ| relative to its range."""
+    values = [o for o in parity.get("outputs", []) if o.get("kind") == "values"]
+    cell = _number(parity.get("max_abs_diff"), ".2e") if parity.get("class_agreement") is not None else ""
+    cell += "".join(f"{'; ' if cell else ''}{o['name']}: {_number(o.get('relative_diff'), '.2%')} of range" for o in values)
+    return cell or _number(parity.get("max_abs_diff"), ".2e")
 
 
 def table_rows(rows: Sequence[Row]) -> list[list[str]]:
@@ -63,9 +81,8 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
         p, size = r.parity, r.artifact.size if r.artifact is not None else None
         share = 100.0 * size / fp32_size[r.format] if size is not None and r.format in fp32_size else None
         cells.append([
-            r.format, r.variant, _number(size, ","), _number(share, ".1f"), _number(p.get("accuracy"), ".4f"),
-            _number(p.get("accuracy_delta_points"), "+.2f"), _agreement_cell(p),
-            _number(p.get("max_abs_diff"), ".2e"), _number(p.get("latency_ms_median"), ".3f"),
+            r.format, r.variant, _number(size, ","), _number(share, ".1f"), *_accuracy_cells(p), _agreement_cell(p),
+            _difference_cell(p), _number(p.get("latency_ms_median"), ".3f"),
             r.status.upper() if r.status == "failed" else r.status,
         ])
     return cells
@@ -97,13 +114,16 @@ def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str
         f"Source: `{source.get('file', '?')}` (sha256 `{str(source.get('sha256', '?'))[:16]}…`). "
         f"Checked through `runtime` on the held-out test set ({reference.get('samples', '?')} samples; class agreement on "
         f"{reference.get('agreement_samples', reference.get('samples', '?'))} inputs, with 95% Wilson intervals); "
-        f"Keras accuracy {_number(reference.get('keras_accuracy'), '.4f')}, spread of its top probability "
+        f"Keras accuracy {_number(reference.get('keras_accuracy'), '.4f') if reference.get('labels') != NO_LABELS else NO_LABELS}, "
+        f"spread of its top probability "
         f"{_number(reference.get('keras_spread'), '.3f')}.",
         "",
         markdown_table(rows),
         "",
         "Tolerances: fp32 max |Δp| ≤ 1e-5 and 100% agreement; fp16 ≥ 99% agreement and max |Δp| ≤ 5e-2; int8 variants ≥ 98% agreement "
-        "and accuracy within 1.0 point (their max |Δp| is reported, not judged). Every variant also fails if its answers collapse.",
+        "and accuracy within 1.0 point (their max |Δp| is reported, not judged). Every variant also fails if its answers collapse. "
+        "Outputs that are not probabilities have no classes: max |Δ| relative to the output's range on the check set "
+        "≤ 1e-4 (fp32), 5% (fp16), 10% (int8).",
     ]
     if manifest.recommended:
         lines += ["", f"Recommended: **{manifest.recommended}** — {manifest.recommended_reason}"]
@@ -124,7 +144,9 @@ def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
     from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
-    points = [(r, r.artifact.size / 1024, r.parity["accuracy"]) for r in rows if r.artifact is not None and "accuracy" in r.parity]
+    measure = "accuracy" if any(r.parity.get("accuracy") is not None for r in rows) else "class_agreement"
+    points = [(r, r.artifact.size / 1024, r.parity[measure]) for r in rows
+              if r.artifact is not None and r.parity.get(measure) is not None]
     labels, recommended = [], []
     for r, size_kb, accuracy in points:
         color = ("tab:blue" if r.format == "tflite" else "tab:orange") if r.status == "passed" else "tab:red"
@@ -135,7 +157,7 @@ def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
         latency = r.parity.get("latency_ms_median")
         labels.append(f"{r.key}" + (f" {latency:.2f} ms" if latency is not None else "") + (" (recommended)" if best else ""))
         recommended.append(best)
-    keras_accuracy = next((r.parity["keras_accuracy"] for r, _, _ in points if "keras_accuracy" in r.parity), None)
+    keras_accuracy = next((r.parity["keras_accuracy"] for r, _, _ in points if r.parity.get("keras_accuracy") is not None), None)
     if keras_accuracy is not None:
         ax.axhline(keras_accuracy, color="grey", linestyle="--", linewidth=1, label=f"Keras {keras_accuracy:.4f}")
     ax.scatter([], [], color="tab:blue", marker="o", label="tflite")
@@ -150,8 +172,9 @@ def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
     else:
         ax.text(0.5, 0.5, "no artifact could be checked", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("file size (KiB, log scale)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"{manifest.task}: test accuracy against file size (labels: median single-sample latency, 1 thread)", fontsize=9)
+    ylabel = "test accuracy" if measure == "accuracy" else "class agreement with Keras (no labels)"
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{manifest.task}: {ylabel} against file size (labels: median single-sample latency, 1 thread)", fontsize=9)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     # Variants of nearly the same size and accuracy sit on top of each other: their labels are spread apart.

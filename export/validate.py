@@ -14,10 +14,11 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
+from edgeport.export.model_io import EngineNames
 from edgeport.export.utils import quiet
 from edgeport.export.variants import Tolerance
 from edgeport.runtime.errors import EdgeportError
@@ -75,33 +76,40 @@ class ParityResult:
     key: str
     samples: int
     max_abs_diff: float
-    class_agreement: float
-    accuracy: float
-    keras_accuracy: float
-    spread: float
-    keras_spread: float
+    class_agreement: float | None  # None: no output holds probabilities
+    accuracy: float | None  # None: the samples have no labels
+    keras_accuracy: float | None
+    spread: float | None
+    keras_spread: float | None
     tolerance: Tolerance
     agreement_samples: int = 0  # inputs class agreement was measured on (the agreement set, else the test set)
     test_class_agreement: float | None = None  # agreement on the held-out test set alone
     latency_ms: float | None = None
     failures: list[ValidationError] = field(default_factory=list)
-    outputs: np.ndarray | None = field(default=None, repr=False)  # the artifact's probabilities, as measured
+    outputs: Any = field(default=None, repr=False)  # the artifact's outputs, as measured
+    output_checks: list[dict[str, Any]] = field(default_factory=list)  # per output, for several or non-probability outputs
 
     @property
-    def accuracy_delta(self) -> float:
-        """Percentage points, artifact minus Keras."""
-        return 100.0 * (self.accuracy - self.keras_accuracy)
+    def labelled(self) -> bool:
+        return self.accuracy is not None and self.keras_accuracy is not None
 
     @property
-    def agreement_interval(self) -> tuple[float, float]:
+    def accuracy_delta(self) -> float | None:
+        """Percentage points, artifact minus Keras; None without labels."""
+        return 100.0 * (self.accuracy - self.keras_accuracy) if self.labelled else None
+
+    @property
+    def agreement_interval(self) -> tuple[float, float] | None:
         """95 % Wilson interval of the class agreement."""
+        if self.class_agreement is None:
+            return None
         n = self.agreement_samples or self.samples
         return wilson_interval(round(self.class_agreement * n), n)
 
     @property
-    def accuracy_interval(self) -> tuple[float, float]:
+    def accuracy_interval(self) -> tuple[float, float] | None:
         """95 % Wilson interval of the held-out accuracy."""
-        return wilson_interval(round(self.accuracy * self.samples), self.samples)
+        return wilson_interval(round(self.accuracy * self.samples), self.samples) if self.labelled else None
 
     @property
     def passed(self) -> bool:
@@ -112,24 +120,30 @@ class ParityResult:
             raise self.failures[0]
 
     def to_dict(self) -> dict[str, Any]:
-        """The manifest's `parity` entry."""
-        return {
+        """The manifest's `parity` entry (accuracy fields null without labels; `outputs` per output where
+        the model has several or one that is not probabilities)."""
+        agreement, accuracy, delta = self.agreement_interval, self.accuracy_interval, self.accuracy_delta
+        doc = {
             "samples": self.samples,
             "max_abs_diff": self.max_abs_diff,
             "class_agreement": self.class_agreement,
             "agreement_samples": self.agreement_samples or self.samples,
-            "class_agreement_ci95": [round(v, 6) for v in self.agreement_interval],
+            "class_agreement_ci95": None if agreement is None else [round(v, 6) for v in agreement],
             "test_class_agreement": self.test_class_agreement,
             "accuracy": self.accuracy,
-            "accuracy_ci95": [round(v, 6) for v in self.accuracy_interval],
+            "accuracy_ci95": None if accuracy is None else [round(v, 6) for v in accuracy],
             "keras_accuracy": self.keras_accuracy,
-            "accuracy_delta_points": round(self.accuracy_delta, 4),
+            "accuracy_delta_points": None if delta is None else round(delta, 4),
+            "labels": "no labels" if not self.labelled else "class indices",
             "spread": self.spread,
             "keras_spread": self.keras_spread,
             "latency_ms_median": self.latency_ms,
             "tolerance": self.tolerance.to_dict(),
             "failures": [str(f) for f in self.failures],
         }
+        if self.output_checks:
+            doc["outputs"] = self.output_checks
+        return doc
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
@@ -161,7 +175,7 @@ def top_spread(outputs: np.ndarray) -> float:
 
 
 def compare_outputs(
-    key: str, reference: np.ndarray, outputs: np.ndarray, labels: np.ndarray, tolerance: Tolerance,
+    key: str, reference: np.ndarray, outputs: np.ndarray, labels: np.ndarray | None, tolerance: Tolerance,
     size: int | None = None, min_size: int | None = None,
     agreement_reference: np.ndarray | None = None, agreement_outputs: np.ndarray | None = None,
 ) -> ParityResult:
@@ -169,10 +183,10 @@ def compare_outputs(
 
     With `agreement_reference`/`agreement_outputs` (Keras' and the artifact's answers on the agreement set:
     every input the task has, no labels needed) class agreement and max |Δp| are judged on those as well;
-    accuracy stays on the labelled test set.
+    accuracy stays on the labelled test set. Without `labels` accuracy is not measured ("no labels").
     """
     reference, outputs = np.asarray(reference, np.float64), np.asarray(outputs, np.float64)
-    labels = np.asarray(labels).reshape(-1)
+    labels = None if labels is None else np.asarray(labels).reshape(-1)
     failures: list[ValidationError] = []
     if outputs.shape != reference.shape:
         failures.append(ShapeError(key, f"output shape {outputs.shape} differs from Keras' {reference.shape}"))
@@ -195,8 +209,8 @@ def compare_outputs(
         class_agreement=float(np.mean(agreed)),
         agreement_samples=len(agreed),
         test_class_agreement=float(np.mean(out_class == ref_class)),
-        accuracy=float(np.mean(out_class == labels)),
-        keras_accuracy=float(np.mean(ref_class == labels)),
+        accuracy=None if labels is None else float(np.mean(out_class == labels)),
+        keras_accuracy=None if labels is None else float(np.mean(ref_class == labels)),
         spread=top_spread(out_p),
         keras_spread=top_spread(ref_p),
         tolerance=tolerance,
@@ -213,7 +227,7 @@ def compare_outputs(
         failures.append(AgreementError(
             key, f"class agreement {result.class_agreement:.2%} on {result.agreement_samples} inputs (95% CI {low:.1%}–{high:.1%}) "
             f"is below {tolerance.min_agreement:.1%}", result.class_agreement, tolerance.min_agreement))
-    if tolerance.max_accuracy_delta is not None and abs(result.accuracy_delta) > tolerance.max_accuracy_delta:
+    if tolerance.max_accuracy_delta is not None and result.labelled and abs(result.accuracy_delta) > tolerance.max_accuracy_delta:
         failures.append(AccuracyError(
             key, f"accuracy {result.accuracy:.4f} is {result.accuracy_delta:+.2f} points from Keras' {result.keras_accuracy:.4f} "
             f"(allowed ±{tolerance.max_accuracy_delta:g})", result.accuracy_delta, tolerance.max_accuracy_delta))
@@ -262,7 +276,24 @@ def predict(loaded: Any, x: np.ndarray) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
-def median_latency_ms(loaded: Any, sample: np.ndarray, runs: int = 30, budget_s: float = 2.0) -> float:
+def feeds(names: EngineNames, xs: Sequence[np.ndarray], start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
+    """Rows `start:stop` of the inputs (in the Keras model's order), keyed by the file's input names."""
+    return {name: x[start:stop] for name, x in zip(names.inputs, xs)}
+
+
+def predict_outputs(loaded: Any, xs: Sequence[np.ndarray], names: EngineNames) -> list[np.ndarray]:
+    """Every output, in the Keras model's order, for the inputs `xs` (in the Keras model's order), in chunks."""
+    if len(xs) == 1 and len(names.outputs) == 1:
+        return [predict(loaded, xs[0])]
+    parts: list[list[np.ndarray]] = []
+    for start in range(0, len(xs[0]), PREDICT_CHUNK):
+        out = loaded.predict_tensor(feeds(names, xs, start, start + PREDICT_CHUNK))
+        out = out if isinstance(out, dict) else {names.outputs[0]: out}
+        parts.append([np.asarray(out[name]) for name in names.outputs])
+    return [np.concatenate(column, axis=0) for column in zip(*parts)]
+
+
+def median_latency_ms(loaded: Any, sample: Any, runs: int = 30, budget_s: float = 2.0) -> float:
     """Median wall time of single-sample `predict_tensor` calls (after one warm-up call)."""
     loaded.predict_tensor(sample)
     times: list[float] = []
@@ -277,44 +308,66 @@ def median_latency_ms(loaded: Any, sample: np.ndarray, runs: int = 30, budget_s:
 def validate_artifact(
     path: str | os.PathLike,
     key: str,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    reference: np.ndarray,
+    x_test: np.ndarray | Sequence[np.ndarray],
+    y_test: np.ndarray | None,
+    reference: np.ndarray | Sequence[np.ndarray],
     tolerance: Tolerance,
     min_size: int | None = None,
     measure_latency: bool = True,
     x_agreement: np.ndarray | None = None,
     agreement_reference: np.ndarray | None = None,
+    names: EngineNames | None = None,
+    kinds: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
 ) -> ParityResult:
     """Run the model file at `path` through the runtime on the test set and compare it with Keras' `reference`.
 
     `x_agreement` (with Keras' answers on it, `agreement_reference`) is the larger unlabelled set class
-    agreement is judged on; without it agreement is measured on the test set.
+    agreement is judged on; without it agreement is measured on the test set. With `names` (the file's
+    tensor names in the Keras model's order) `x_test` and `reference` are lists in the Keras model's order,
+    and every output is judged by its kind (`export.outputs`); `y_test` may be None (no labels).
     """
     loaded = load_artifact(path)
-    outputs = predict(loaded, x_test)
+    size = Path(path).stat().st_size
+    if names is None:
+        outputs = predict(loaded, x_test)
+        sample: Any = x_test[:1]
+    else:
+        from edgeport.export.outputs import compare_model_outputs  # it builds on this module's checks
+
+        outputs = predict_outputs(loaded, x_test, names)
+        sample = feeds(names, x_test, 0, 1)
     wide = predict(loaded, x_agreement) if x_agreement is not None and agreement_reference is not None else None
-    result = compare_outputs(key, reference, outputs, y_test, tolerance, size=Path(path).stat().st_size, min_size=min_size,
-                             agreement_reference=agreement_reference if wide is not None else None, agreement_outputs=wide)
+    if names is None:
+        result = compare_outputs(key, reference, outputs, y_test, tolerance, size=size, min_size=min_size,
+                                 agreement_reference=agreement_reference if wide is not None else None, agreement_outputs=wide)
+    else:
+        result = compare_model_outputs(key, reference, outputs, list(output_names or names.outputs), list(kinds or ()),
+                                       y_test, tolerance, size=size, min_size=min_size,
+                                       agreement_reference=agreement_reference if wide is not None else None,
+                                       agreement_outputs=wide)
     result.outputs = outputs
     if measure_latency:
-        result.latency_ms = median_latency_ms(load_artifact(path, threads=1), x_test[:1])
+        result.latency_ms = median_latency_ms(load_artifact(path, threads=1), sample)
     return result
 
 
-def check_bundle_load(bundle_dir: str | os.PathLike, key: str, path: str | os.PathLike, x: np.ndarray) -> BundleLoadError | None:
+def check_bundle_load(bundle_dir: str | os.PathLike, key: str, path: str | os.PathLike, x: Any,
+                      names: EngineNames | None = None) -> BundleLoadError | None:
     """Load `key` from the bundle by its manifest (size and sha256 checked, labels and preprocessing read) and
-    confirm it answers `x` exactly as the checked file at `path` does; the error, or None.
+    confirm it answers `x` exactly as the checked file at `path` does; the error, or None. With `names`, `x`
+    is a list of inputs in the Keras model's order and every output is compared.
 
     Same batch both ways: dynamically quantised models quantise activations per batch.
     """
+    run = (lambda model: [predict(model, x)]) if names is None else (lambda model: predict_outputs(model, x, names))
     try:
         with warnings.catch_warnings():  # the runtime warns when asked for a variant marked failed
             warnings.simplefilter("ignore")
-            outputs = predict(load_artifact(bundle_dir, variant=key), x)
+            outputs = run(load_artifact(bundle_dir, variant=key))
     except EdgeportError as exc:
         return BundleLoadError(key, f"runtime.load of the written bundle refused it: {exc}")
-    expected = predict(load_artifact(path), x)
-    if outputs.shape != expected.shape or not np.array_equal(outputs, expected):
+    expected = run(load_artifact(path))
+    if any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(outputs, expected)):
         return BundleLoadError(key, "loaded from the bundle it answers differently from the file that was checked")
     return None

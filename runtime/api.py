@@ -40,6 +40,7 @@ DEFAULT_ORDER = ("tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-in
 SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 MAX_DEFAULT_THREADS = 4
 SPEC_FIELDS = ("name", "shape", "dtype", "scale", "zero_point")
+TENSOR_KIND = "tensor"  # a bundle without preprocessing: predict_tensor and run only
 ATTEMPTS = 3  # loads of a bundle that a re-export swapped meanwhile
 
 
@@ -134,7 +135,8 @@ def _load_verified(bundle: Path, files: BundleFiles, variant: str | None, thread
         data = listed.get(relative.replace("\\", "/"))
         return data if data is not None else files.listed(manifest, relative, where)
 
-    preprocessor = make_preprocessor(manifest.kind, manifest.preprocessing, bundle, first, read=read)
+    preprocessor = None if manifest.kind == TENSOR_KIND else make_preprocessor(manifest.kind, manifest.preprocessing,
+                                                                               bundle, first, read=read)
     return Model(engine, path=bundle, manifest=manifest, artifact=artifact, preprocessor=preprocessor,
                  labels=manifest.labels or _labels_file(listed, bundle),
                  selection=selection_reason(manifest, artifact, variant, candidates[0]))
@@ -338,6 +340,9 @@ class Model:
     def predict(self, raw_items: Any) -> np.ndarray:
         """Raw items (texts, or image paths / PIL images / HxWx3 arrays) → float32 probabilities.
         One str, path or image counts as a batch of one."""
+        if self.preprocessor is None and self.manifest is not None:
+            raise UsageError(f"{self.path.name} is a tensor-only bundle (exported without preprocessing), so it "
+                             "takes no raw items: pass model-ready tensors to predict_tensor() or run()")
         if self.preprocessor is None:
             raise UsageError(f"{self.path.name} was loaded without a manifest, so it has no preprocessing: "
                              "pass tensors to predict_tensor(), or load the bundle directory")
@@ -408,6 +413,7 @@ class Model:
             "threads": self.engine.threads,
             "thread_safety": "one lock per model",
             "quantize_rounding": self.engine.rounding,
+            "input": f"raw items ({m.kind}) or tensors" if self.preprocessor is not None else "tensors only",
             "inputs": [_spec_dict(s) for s in self._inputs],
             "outputs": [_spec_dict(s) for s in self._outputs],
             "labels": self.labels,

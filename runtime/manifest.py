@@ -28,7 +28,7 @@ from edgeport.runtime.files import atomic_write_bytes
 SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 FORMATS = ("tflite", "onnx")
-TASK_KINDS = ("text", "image")
+TASK_KINDS = ("text", "image", "tensor")  # "tensor": no preprocessing, model-ready tensors in
 STATUSES = ("passed", "failed", "unchecked")
 
 

@@ -14,6 +14,9 @@ OUTDIR/
   text_binary/   Embedding → Flatten → Dense(1, sigmoid); tflite-fp32, tflite-int8, onnx-fp32
   text_topics/   Embedding → Flatten → Dense(32) → Dense(5, softmax); tflite-fp32, tflite-dynamic-int8, onnx-fp32
   image/         Conv → GAP → Dense(3, softmax) on 32×32; tflite-fp32, tflite-int8 (int8 I/O), onnx-fp32
+  own_two_input/ a model written outside edgeport, exported by `edgeport.export.export_model` with samples (no
+                 preprocessing: tensors in): token ids (tokens) and 4 floats (features) → topic (softmax over 3)
+                 and score (regression); tflite-fp32, tflite-dynamic-int8, onnx-fp32; golden samples per artifact
   bare/          text_batch1.{tflite,onnx} (batch fixed at 1), image_int8_floatio.tflite (int8 inside, float I/O),
                  written by export's format modules
   images/        photos with awkward names, and what Keras predicts for them
@@ -222,6 +225,37 @@ def build_image(out: Path) -> None:
              pillow=np.array(PIL.__version__))  # Pillow 13 resizes differently from earlier releases
 
 
+def build_own(out: Path) -> None:
+    """A two-input, two-output model as a user brings it: exported by `export_model` with samples, no preprocessing."""
+    import keras
+
+    from edgeport.export.own import export_model
+
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    tokens = keras.Input((MAXLEN,), dtype="int32", name="tokens")
+    features = keras.Input((4,), name="features")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(NUM_WORDS, 8)(tokens))
+    hidden = keras.layers.Dense(16, activation="relu")(keras.layers.Concatenate()([pooled, features]))
+    model = keras.Model([tokens, features], [keras.layers.Dense(3, activation="softmax", name="topic")(hidden),
+                                             keras.layers.Dense(1, name="score")(hidden)])
+    x_tokens = rng.integers(0, NUM_WORDS, (300, MAXLEN)).astype(np.int32)
+    x_features = rng.normal(0.0, 1.0, (300, 4)).astype(np.float32)
+    y = (x_features[:, 0] > 0).astype(np.int64) + (x_features[:, 1] > 1).astype(np.int64)
+    model.compile("adam", ["sparse_categorical_crossentropy", "mse"])
+    model.fit([x_tokens, x_features], [y, x_features[:, 2:3] * 2.0], epochs=10, batch_size=32, verbose=0)
+    samples = {"x_tokens": x_tokens[:TEST_ITEMS], "x_features": x_features[:TEST_ITEMS], "y": y[:TEST_ITEMS]}
+    bundle = out / "own_two_input"
+    result = export_model(model, samples, bundle, variants=["tflite-fp32", "tflite-dynamic-int8", "onnx-fp32"],
+                          calibration_samples=CALIBRATION_SAMPLES, name="own_two_input", measure_latency=False)
+    failures = {o.variant.key: o.error or o.artifact.parity.get("failures") for o in result.outcomes if not o.passed}
+    if failures:
+        raise RuntimeError(f"{bundle.name}: export failed for {failures}")
+    topic, score = model([x_tokens[-9:], x_features[-9:]], training=False)
+    np.savez(bundle / "expected.npz", x_tokens=x_tokens[-9:], x_features=x_features[-9:], topic=np.asarray(topic),
+             score=np.asarray(score))
+
+
 def _save_expected(bundle: Path, model, x: np.ndarray) -> None:
     np.savez(bundle / "expected.npz", x=x, y=np.asarray(model(x, training=False)))  # a call: no predict function to trace
 
@@ -238,6 +272,7 @@ def build_all(out: str | os.PathLike) -> Path:
     with contextlib.redirect_stdout(io.StringIO()):  # the converters print every SavedModel they write
         build_text(out)
         build_image(out)
+        build_own(out)
         build_thirdparty(out / "thirdparty")
     (out / "MODELS.json").write_text(json.dumps({"tensorflow": tf.__version__, "keras": keras.__version__}))
     return out

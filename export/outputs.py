@@ -1,0 +1,106 @@
+"""Checking every output of a model, whatever it holds (`export.model_io.output_kind` says which kind).
+
+The first output that holds probabilities is the model's *primary* output: class agreement, max |Δp|,
+accuracy (with labels) and the collapse check are judged on it exactly as for a single-output classifier
+(`validate.compare_outputs`). Every other probability output is judged by max |Δp| and class agreement
+against the variant's tolerance. An output of values (regression, embeddings) has no classes: it is judged
+by max |Δ| relative to its range, Keras' max − min on the parity set, against the variant's
+`max_relative_diff`. Each output's figures are listed in the manifest's `parity.outputs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgeport.export.model_io import PROBABILITIES
+from edgeport.export.validate import (
+    AgreementError, AtolError, NonFiniteError, ParityResult, ShapeError, ValidationError, WeightsMissingError,
+    class_probabilities, compare_outputs,
+)
+from edgeport.export.variants import Tolerance
+
+MIN_RANGE = 1e-12  # a constant output: its differences are judged as they are
+
+
+class RelativeDiffError(ValidationError):
+    """An output of values moved further, relative to its range, than the variant allows."""
+
+
+def compare_model_outputs(
+    key: str, references: Sequence[np.ndarray], outputs: Sequence[np.ndarray], names: Sequence[str],
+    kinds: Sequence[str], labels: np.ndarray | None, tolerance: Tolerance, size: int | None = None,
+    min_size: int | None = None, agreement_reference: np.ndarray | None = None, agreement_outputs: np.ndarray | None = None,
+) -> ParityResult:
+    """Judge every output (see the module doc); a single probability output is `compare_outputs` unchanged."""
+    if len(references) == 1 and kinds[0] == PROBABILITIES:
+        return compare_outputs(key, references[0], outputs[0], labels, tolerance, size=size, min_size=min_size,
+                               agreement_reference=agreement_reference, agreement_outputs=agreement_outputs)
+    primary = next((i for i, kind in enumerate(kinds) if kind == PROBABILITIES), None)
+    if primary is not None:
+        result = compare_outputs(key, references[primary], outputs[primary], labels, tolerance, size=size, min_size=min_size)
+    else:
+        result = ParityResult(key, len(references[0]), 0.0, None, None, None, None, None, tolerance)
+        if min_size is not None and size is not None and size < min_size:
+            result.failures.append(WeightsMissingError(
+                key, f"file is {size} bytes, less than the model's {min_size} bytes of float32 parameters", size, min_size))
+    for i, (name, kind) in enumerate(zip(names, kinds)):
+        where = f"output {name!r}"
+        if kind == PROBABILITIES:
+            check = _probabilities(key, where, references[i], outputs[i], tolerance, result.failures, judge=i != primary)
+            if i == primary:
+                check.update(max_abs_diff=result.max_abs_diff, class_agreement=result.class_agreement, primary=True)
+        else:
+            check = _values(key, where, references[i], outputs[i], tolerance, result.failures)
+            if primary is None:
+                result.max_abs_diff = max(result.max_abs_diff, check["max_abs_diff"])
+        result.output_checks.append({"name": name, "kind": kind, **check})
+    return result
+
+
+def _same_shape(key: str, where: str, reference: np.ndarray, output: np.ndarray, failures: list[ValidationError]) -> bool:
+    if output.shape != reference.shape:
+        failures.append(ShapeError(key, f"{where}: shape {output.shape} differs from Keras' {reference.shape}"))
+        return False
+    if not np.isfinite(output).all():
+        failures.append(NonFiniteError(key, f"{where}: {int((~np.isfinite(output)).sum())} values are NaN or infinite"))
+        return False
+    return True
+
+
+def _probabilities(key: str, where: str, reference: np.ndarray, output: np.ndarray, tolerance: Tolerance,
+                   failures: list[ValidationError], judge: bool) -> dict[str, Any]:
+    """Max |Δp| and class agreement of a probability output (judged here unless it is the primary one)."""
+    reference, output = np.asarray(reference, np.float64), np.asarray(output, np.float64)
+    if not _same_shape(key, where, reference, output, failures if judge else []):
+        return {"max_abs_diff": None, "class_agreement": None}
+    ref_p, out_p = class_probabilities(reference), class_probabilities(output)
+    diff, agreement = float(np.abs(out_p - ref_p).max()), float(np.mean(ref_p.argmax(1) == out_p.argmax(1)))
+    if judge and tolerance.max_abs_diff is not None and not diff <= tolerance.max_abs_diff:
+        failures.append(AtolError(key, f"{where}: max |Δp| {diff:.3g} exceeds {tolerance.max_abs_diff:g}",
+                                  diff, tolerance.max_abs_diff))
+    if judge and agreement < tolerance.min_agreement:
+        failures.append(AgreementError(key, f"{where}: class agreement {agreement:.2%} is below {tolerance.min_agreement:.1%}",
+                                       agreement, tolerance.min_agreement))
+    return {"max_abs_diff": diff, "class_agreement": agreement}
+
+
+def _values(key: str, where: str, reference: np.ndarray, output: np.ndarray, tolerance: Tolerance,
+            failures: list[ValidationError]) -> dict[str, Any]:
+    """Max |Δ| of an output of values, and that difference as a fraction of Keras' range on the parity set."""
+    reference, output = np.asarray(reference, np.float64), np.asarray(output, np.float64)
+    value_range = float(reference.max() - reference.min()) if reference.size else 0.0
+    doc: dict[str, Any] = {"max_abs_diff": float("inf"), "range": value_range, "relative_diff": float("inf"),
+                           "max_relative_diff": tolerance.max_relative_diff, "class_agreement": None,
+                           "judged_by": "max |Δ| relative to Keras' range on the parity set (no classes: agreement undefined)"}
+    if not _same_shape(key, where, reference, output, failures):
+        return doc
+    diff = float(np.abs(output - reference).max()) if reference.size else 0.0
+    relative = diff / value_range if value_range > MIN_RANGE else diff
+    doc.update(max_abs_diff=diff, relative_diff=relative)
+    if tolerance.max_relative_diff is not None and not relative <= tolerance.max_relative_diff:
+        failures.append(RelativeDiffError(
+            key, f"{where}: max |Δ| {diff:.3g} is {relative:.2%} of its range {value_range:.3g} "
+            f"(allowed {tolerance.max_relative_diff:.2%})", relative, tolerance.max_relative_diff))
+    return doc
