@@ -1,4 +1,5 @@
-"""Golden samples for copies of the runtime test bundles, until export writes its own.
+"""Golden samples made from Keras' outputs for copies of the runtime test bundles (export writes its own;
+these let a test set the outputs, e.g. move them past the tolerance).
 
 The workstation's outputs are Keras' own (each bundle's expected.npz): an fp32 artifact gives them
 within `golden.RELATIVE_TOLERANCE["fp32"]`, so they are honest golden outputs for fp32 variants. For

@@ -116,7 +116,7 @@ sys.exit(0 if machine == '$MACHINE' else f'expected $MACHINE, got {machine}')"
   fi
   log "$set venv: edgeport-run verify (golden samples), emulated"
   timed "verify-$set" in_chroot -C /src "$py" tools/device/verify_check.py /models/text_binary /models/text_topics \
-    || failed=1
+    /models/own_two_input || failed=1
   if [ ${#demo[@]} -gt 0 ]; then
     timed "probes-demo-$set" in_chroot -C /src "$py" -m edgeport.runtime.compat "${demo[@]}" \
       --engines "$engines" --save "/out/demo-$MACHINE-$set.json" >/dev/null || failed=1
