@@ -106,6 +106,10 @@ def make_inputs(bundle: str | os.PathLike, manifest: Manifest, artifact: Artifac
                 images: str | os.PathLike | None = None) -> BenchInputs:
     """`ROTATION` batches of each size in `batches` for the bundle's task (image files too when
     `work` names a folder to write them in)."""
+    if manifest.kind not in ("text", "image"):
+        raise UsageError(f"{Path(bundle).name} is a tensor-only bundle (exported without preprocessing): bench measures "
+                         "bundles that take raw texts or images; time Model.run on your own tensors instead, or export "
+                         "with --preprocessing or --like")
     shape = artifact.inputs[0].shape if artifact.inputs else None
     preprocessor = make_preprocessor(manifest.kind, manifest.preprocessing, bundle, shape)
     needed = ROTATION * max(batches)

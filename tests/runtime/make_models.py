@@ -16,7 +16,7 @@ OUTDIR/
   image/         Conv → GAP → Dense(3, softmax) on 32×32; tflite-fp32, tflite-int8 (int8 I/O), onnx-fp32
   own_two_input/ a model written outside edgeport, exported by `edgeport.export.export_model` with samples (no
                  preprocessing: tensors in): token ids (tokens) and 4 floats (features) → topic (softmax over 3)
-                 and score (regression); tflite-fp32, tflite-dynamic-int8, onnx-fp32; golden samples per artifact
+                 and score (regression); all seven variants (fp32 must pass); golden samples per artifact
   bare/          text_batch1.{tflite,onnx} (batch fixed at 1), image_int8_floatio.tflite (int8 inside, float I/O),
                  written by export's format modules
   images/        photos with awkward names, and what Keras predicts for them
@@ -246,9 +246,10 @@ def build_own(out: Path) -> None:
     model.fit([x_tokens, x_features], [y, x_features[:, 2:3] * 2.0], epochs=10, batch_size=32, verbose=0)
     samples = {"x_tokens": x_tokens[:TEST_ITEMS], "x_features": x_features[:TEST_ITEMS], "y": y[:TEST_ITEMS]}
     bundle = out / "own_two_input"
-    result = export_model(model, samples, bundle, variants=["tflite-fp32", "tflite-dynamic-int8", "onnx-fp32"],
-                          calibration_samples=CALIBRATION_SAMPLES, name="own_two_input", measure_latency=False)
-    failures = {o.variant.key: o.error or o.artifact.parity.get("failures") for o in result.outcomes if not o.passed}
+    result = export_model(model, samples, bundle, calibration_samples=CALIBRATION_SAMPLES, name="own_two_input",
+                          measure_latency=False)  # all seven variants; an int8 one may miss its tolerance
+    failures = {o.variant.key: o.error or o.artifact.parity.get("failures") for o in result.outcomes
+                if o.artifact is None or (not o.passed and o.variant.name == "fp32")}
     if failures:
         raise RuntimeError(f"{bundle.name}: export failed for {failures}")
     topic, score = model([x_tokens[-9:], x_features[-9:]], training=False)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgeport import runtime
-from edgeport.runtime.errors import UsageError
+from edgeport.runtime.errors import EngineUnsupportedError, UsageError
 from edgeport.runtime.golden import golden_file, read_golden
 from edgeport.runtime.manifest import read_manifest
 
@@ -43,7 +43,11 @@ def test_golden_samples_replay_on_this_engine(own_two_input):
         path = golden_file(artifact.key)
         assert manifest.file_entry(path) is not None
         golden = read_golden((own_two_input / path).read_bytes(), path)
-        got = runtime.load(own_two_input, variant=artifact.key).run(golden.inputs)
+        try:
+            model = runtime.load(own_two_input, variant=artifact.key)
+        except EngineUnsupportedError:  # tflite-runtime 2.14 and some int8 kernels: verify reports it
+            continue
+        got = model.run(golden.inputs)
         for name, stored in golden.outputs.items():
             assert np.abs(got[name] - stored).max() <= golden.atol, (artifact.key, name)
 
@@ -55,8 +59,18 @@ def test_verify_passes_on_the_bundle_export_wrote(own_two_input, capsys):
     from edgeport.runtime.verify import CANNOT_RUN, MATCHES, verify_bundle
 
     checks = {c.variant: c for c in verify_bundle(own_two_input)}
-    assert set(checks) == {"tflite-fp32", "tflite-dynamic-int8", "onnx-fp32"}
-    assert checks["tflite-fp32"].verdict == MATCHES and checks["tflite-fp32"].samples >= 2
+    assert set(checks) == {"tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "onnx-fp32",
+                           "onnx-dynamic-int8", "onnx-static-int8"}  # all seven, each with its golden samples
+    for key in ("tflite-fp32", "onnx-fp32"):
+        assert checks[key].verdict == MATCHES and checks[key].samples >= 2, checks[key]
     assert all(c.verdict in (MATCHES, CANNOT_RUN) for c in checks.values()), checks
     code = cli.main(["verify", str(own_two_input)])
     assert (code == 0) == all(c.verdict == MATCHES for c in checks.values()), capsys.readouterr().out
+
+
+def test_bench_says_a_tensor_only_bundle_is_not_its_kind(own_two_input, capsys):
+    from edgeport.runtime import cli
+
+    code = cli.main(["bench", str(own_two_input), "--variants", "tflite-fp32", "--no-keras", "--no-report"])
+    assert code == 2
+    assert "tensor-only bundle" in capsys.readouterr().err
