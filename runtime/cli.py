@@ -102,7 +102,9 @@ def gather_items(kind: str | None, inputs: Sequence[str]) -> list[tuple[str, Any
                 raise errors.ImageError(f"{arg} is neither an image file nor a folder")
         else:
             if path.suffix != ".npy" or not path.is_file():
-                raise errors.UsageError(f"{arg}: a model file without a bundle takes .npy tensor batches only")
+                what = "a model file without a bundle" if kind is None else "a tensor-only bundle (exported without preprocessing)"
+                raise errors.UsageError(f"{arg}: {what} takes .npy tensor batches only; for a model of several inputs "
+                                        "call Model.predict_tensor or Model.run from Python")
             try:
                 items.append((arg, np.load(path, allow_pickle=False)))
             except ValueError as exc:
@@ -116,7 +118,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = _load(args)
     info = model.info()
     items = gather_items(info["kind"], args.inputs)
-    if info["kind"] is None:
+    if info["kind"] in (None, "tensor"):
         results = [{"input": name, "outputs": np.asarray(model.predict_tensor(x)).tolist()} for name, x in items]
         print(json.dumps(results, indent=2) if args.json else "\n".join(f"{r['input']}: {r['outputs']}" for r in results))
         return EXIT_OK

@@ -74,3 +74,10 @@ def test_bench_says_a_tensor_only_bundle_is_not_its_kind(own_two_input, capsys):
     code = cli.main(["bench", str(own_two_input), "--variants", "tflite-fp32", "--no-keras", "--no-report"])
     assert code == 2
     assert "tensor-only bundle" in capsys.readouterr().err
+
+
+def test_predict_on_the_command_line_says_the_bundle_takes_tensors(own_two_input, capsys):
+    from edgeport.runtime import cli
+
+    assert cli.main(["predict", str(own_two_input), "a text"]) == 2
+    assert "tensor-only bundle" in capsys.readouterr().err
