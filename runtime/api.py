@@ -125,8 +125,11 @@ def _load_verified(bundle: Path, files: BundleFiles, variant: str | None, thread
                    backend: str | None) -> "Model":
     refuse_links(bundle)
     manifest = files.manifest()
-    listed = {f.path: files.listed(manifest, f.path, f"manifest.files: {f.path}") for f in manifest.files
-              if not is_golden(f.path)}  # golden samples are read (and verified) by `verify` only
+    listed: dict[str, bytes] = {}
+    for entry in manifest.files:  # every listed file is checked; golden samples are then used by `verify` only
+        data = files.listed(manifest, entry.path, f"manifest.files: {entry.path}")
+        if not is_golden(entry.path):
+            listed[entry.path] = data
     candidates = ranked_artifacts(manifest, variant, backend)
     artifact, engine = _open_first_runnable(files, manifest, candidates, threads, backend)
     first = engine.inputs()[0].shape if engine.inputs() else None

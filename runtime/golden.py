@@ -1,8 +1,8 @@
 """Golden samples: a few inputs, and per artifact the outputs the workstation's engine gave for them.
 
 `edgeport-run verify` replays them with the engine installed on the device and compares. The files
-are listed in the manifest's `files` with size and sha256 like every other file, but `runtime.load`
-does not read them: only `verify` does, through the same verified reader.
+are listed in the manifest's `files` with size and sha256 like every other file; `runtime.load` checks
+them as it checks every listed file, and only `verify` uses them.
 
 Each artifact has its own file, `golden/KEY.npz` (e.g. `golden/tflite-int8.npz`), because input names
 differ between formats: one array per model input, key `input/NAME`, exactly as fed to `Model.run`;

@@ -200,7 +200,8 @@ def test_samples_record_golden_outputs_listed_and_tamper_evident(thirdparty, tmp
     (out / entry.path).write_bytes(bytes(data))
     with BundleFiles(out) as files, pytest.raises(ModelFileError, match="sha256 of golden/tflite-int8.npz"):
         files.listed(manifest, entry.path, "golden")
-    runtime.load(out)  # loading for prediction never reads golden files
+    with pytest.raises(ModelFileError, match="golden/tflite-int8.npz"):
+        runtime.load(out)  # every listed file is checked at load, golden samples too
 
 
 # ---------------------------------------------------------------- refusals

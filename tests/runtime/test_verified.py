@@ -21,11 +21,11 @@ from tests.runtime.conftest import expected, manifest_doc
 
 
 def listed_files(bundle) -> list[tuple[str, str | None]]:
-    """(path, variant that reads it) for every file the manifest lists that `runtime.load` reads (golden
-    samples are read and verified by `edgeport-run verify` only)."""
+    """(path, variant that reads it) for every file the manifest lists (golden samples too: `runtime.load`
+    checks them though only `edgeport-run verify` uses them)."""
     doc = manifest_doc(bundle)
     return [(a["file"], f"{a['format']}-{a['variant']}") for a in doc["artifacts"]] + \
-        [(f["path"], None) for f in doc["files"] if not is_golden(f["path"])]
+        [(f["path"], None) for f in doc["files"]]
 
 
 @pytest.mark.parametrize("name", ["text_binary", "image"])
@@ -33,6 +33,7 @@ def test_one_changed_byte_in_any_listed_file_is_refused(name, models_dir, copy_b
     bundle = copy_bundle(models_dir / name)
     files = listed_files(bundle)
     assert {"vocab.json", "labels.json"} & {f for f, _ in files}  # not only the models
+    assert any(is_golden(f) for f, _ in files)
     for relative, variant in files:
         path = bundle / relative
         original = path.read_bytes()
