@@ -21,9 +21,11 @@ from edgeport.runtime import backends
 from edgeport.runtime.api import SUFFIXES, load
 from edgeport.runtime.backends.onnx_external import external_tensors
 from edgeport.runtime.errors import ManifestError, UsageError
-from edgeport.runtime.golden import golden_file, tolerance, write_golden
+from edgeport.runtime.golden import golden_file, is_golden, tolerance, write_golden
 from edgeport.runtime.import_files import read_labels, read_samples, read_vocabulary
-from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, FileEntry, Manifest, TensorSpec, write_manifest
+from edgeport.runtime.manifest import (
+    MANIFEST_NAME, Artifact, FileEntry, Manifest, TensorSpec, safe_relative_path, write_manifest,
+)
 from edgeport.runtime.preprocess import INTERPOLATIONS, KERAS_FILTERS, ImagePreprocessor, TextPreprocessor
 from edgeport.runtime.staging import staged_bundle
 
@@ -65,7 +67,8 @@ def import_model(model: str | Path, out: str | Path, *, labels: str | Path | Non
         raise UsageError("text options (--vocab, ...) and image options (--image-size, ...) exclude each other: "
                          "a bundle preprocesses texts or images")
     fmt, data = _read_model(model)
-    inputs, outputs = backends.tensor_specs(data, fmt, source=model.name)
+    external = _external_data(model, data) if fmt == "onnx" else {}
+    inputs, outputs = backends.tensor_specs(data, fmt, source=model.name, external_data=external)
     variant = variant or ("int8" if all(s.quantized for s in inputs + outputs) else "fp32")
     if not VARIANT_NAME.match(variant):
         raise UsageError(f"--variant {variant!r}: use letters, digits, '.', '_' and '-' (e.g. int8, fp32)")
@@ -74,7 +77,7 @@ def import_model(model: str | Path, out: str | Path, *, labels: str | Path | Non
         raise UsageError(f"{model.name} takes {_describe(inputs)}: pass --vocab (and text options) for a text model "
                          "or image options for an image model; for tensors, load the file itself (runtime.load) "
                          "and call Model.run")
-    files: dict[str, bytes] = {}
+    files: dict[str, bytes] = dict(external)  # listed, so runtime.load verifies and hands them to the engine
     if kind == "text":
         preprocessing, files[VOCAB_FILE] = text_spec(text, inputs)
     else:
@@ -87,6 +90,9 @@ def import_model(model: str | Path, out: str | Path, *, labels: str | Path | Non
 
     artifact = Artifact(fmt, variant, f"model.{variant}.{fmt}", hashlib.sha256(data).hexdigest(), len(data),
                         inputs, outputs, converter={"imported_from": model.name})
+    if artifact.file in files:
+        raise UsageError(f"{model.name} names its external data {artifact.file!r}, the name the bundle gives the model "
+                         "itself; save the model with another location for its data")
     manifest = Manifest(task=task or _task_name(model), kind=kind, labels=names, preprocessing=preprocessing,
                         artifacts=[artifact], source_model={"file": model.name, "sha256": artifact.sha256},
                         recommended=artifact.key, recommended_reason=f"the only variant, imported from {model.name}",
@@ -94,6 +100,7 @@ def import_model(model: str | Path, out: str | Path, *, labels: str | Path | Non
     with staged_bundle(out, keep=lambda rel: False) as stage:
         (stage / artifact.file).write_bytes(data)
         for name, content in files.items():
+            (stage / name).parent.mkdir(parents=True, exist_ok=True)
             (stage / name).write_bytes(content)
         write_manifest(stage, manifest)
         loaded = load(stage)  # the device's own path: every file verified, the preprocessing built
@@ -114,15 +121,30 @@ def _read_model(model: Path) -> tuple[str, bytes]:
         raise UsageError(f"{model.name} is not a .tflite or .onnx file: import takes one model file")
     if not model.is_file():
         raise UsageError(f"{model} does not exist or is not a file")
-    data = model.read_bytes()
-    if fmt == "onnx" and data:
-        external = external_tensors(data, model.name)
-        if external:
-            raise UsageError(f"{model.name} keeps {len(external)} tensors in external files "
-                             f"({', '.join(sorted({t.location for t in external}))}), which this runtime does not "
-                             "load; save the model whole first (onnx.save_model(proto, path, "
-                             "save_as_external_data=False)) and import that file")
-    return fmt, data
+    return fmt, model.read_bytes()
+
+
+def _external_data(model: Path, data: bytes) -> dict[str, bytes]:
+    """The external data files an ONNX model names, read from beside it, by the location it names: copied
+    into the bundle at that same relative path and listed, like every file the runtime reads."""
+    found: dict[str, bytes] = {}
+    folder = model.parent.resolve()
+    for tensor in external_tensors(data, model.name) if data else []:
+        if tensor.location in found:
+            continue
+        try:
+            relative = safe_relative_path(tensor.location, f"{model.name}: external data of {tensor.name!r}")
+        except ManifestError as exc:
+            raise UsageError(str(exc)) from None
+        path = (folder / relative).resolve()
+        if folder not in path.parents or not path.is_file():
+            raise UsageError(f"{model.name} keeps tensor {tensor.name!r} in {tensor.location!r}, which is not a file "
+                             f"beside it in {folder}; copy the model's data files with it")
+        if relative.replace("\\", "/") in (MANIFEST_NAME, VOCAB_FILE, LABELS_FILE) or is_golden(relative):
+            raise UsageError(f"{model.name} names its external data {relative!r}, a name the bundle uses itself; "
+                             "save the model with another location for its data")
+        found[tensor.location] = path.read_bytes()
+    return found
 
 
 def _looks_like_image(inputs: list[TensorSpec]) -> bool:

@@ -118,11 +118,12 @@ def open_engine(model: bytes, fmt: str, threads: int, backend: str | None, *, ve
                              + "; ".join(missing))
 
 
-def tensor_specs(model: bytes, fmt: str, source: str = "model") -> tuple[list[TensorSpec], list[TensorSpec]]:
+def tensor_specs(model: bytes, fmt: str, source: str = "model",
+                 external_data: dict[str, bytes] | None = None) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """Inputs and outputs of a model as the first installed engine for `fmt` reads them.
 
     The one source of a manifest's tensor specs: export writes what this returns, and `runtime.load`
     compares the manifest with what the engine it opened reports.
     """
-    engine = open_engine(model, fmt, 1, None, verified=False, source=source)
+    engine = open_engine(model, fmt, 1, None, verified=False, source=source, external_data=external_data)
     return engine.inputs(), engine.outputs()

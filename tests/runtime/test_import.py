@@ -245,14 +245,30 @@ def test_a_model_that_is_neither_text_nor_image_is_refused(thirdparty, tmp_path)
     _no_bundle_left(tmp_path / "b")
 
 
-def test_onnx_with_external_data_is_refused(thirdparty, tmp_path):
+def test_onnx_with_external_data_is_imported_with_its_data_listed(thirdparty, tmp_path):
     onnx = pytest.importorskip("onnx")
-    proto = onnx.load(str(thirdparty / "two_inputs.onnx"))
-    onnx.save_model(proto, str(tmp_path / "split.onnx"), save_as_external_data=True, location="split.data",
-                    size_threshold=0)
-    with pytest.raises(UsageError, match=r"external files \(split.data\).*save_as_external_data=False"):
-        import_model(tmp_path / "split.onnx", tmp_path / "b", image=ImageOptions())
-    _no_bundle_left(tmp_path / "b")
+    source = thirdparty / "image_float.onnx"
+    proto = onnx.load(str(source))
+    (tmp_path / "weights").mkdir()
+    onnx.save_model(proto, str(tmp_path / "split.onnx"), save_as_external_data=True, location="weights/split.data",
+                    size_threshold=64)  # the weights out, the small shape constants in (onnxruntime reads those early)
+    data = (tmp_path / "weights" / "split.data").read_bytes()
+    assert len(data) >= 600  # the weights really are outside the model file
+    out = tmp_path / "b"
+    manifest = import_model(tmp_path / "split.onnx", out, image=ImageOptions(normalization="unit"))
+    entry = manifest.file_entry("weights/split.data")
+    assert entry is not None and entry.size == len(data) and (out / "weights" / "split.data").read_bytes() == data
+    photos = _photos(tmp_path)
+    want = onnx_run(source, {"pixels": runtime.load(out).preprocess(photos)})[0]  # the whole file, run directly
+    np.testing.assert_array_equal(runtime.load(out).predict(photos), want)
+    (out / "weights" / "split.data").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(ModelFileError, match="split.data"):
+        runtime.load(out)
+
+    (tmp_path / "weights" / "split.data").unlink()
+    with pytest.raises(UsageError, match="not a file beside it"):
+        import_model(tmp_path / "split.onnx", tmp_path / "c", image=ImageOptions(normalization="unit"))
+    _no_bundle_left(tmp_path / "c")
 
 
 def test_a_directory_that_is_no_bundle_is_not_replaced(thirdparty, vocab_file, tmp_path):
