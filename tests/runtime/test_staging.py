@@ -34,18 +34,22 @@ def test_loads_during_repeated_swaps_always_find_a_whole_bundle(text_binary, tmp
     for thread in threads:
         thread.start()
     swaps = 0
-    for exchange in (staging.exchange, lambda x, y: False):  # renameat2, then the two-rename fallback
-        monkeypatch.setattr(staging, "exchange", exchange)
-        for i in range(25):
-            source = (a, b)[i % 2]
-            with staging.staged_bundle(bundle, keep=lambda rel: False) as stage:
-                for item in source.iterdir():
-                    if item.is_file():
-                        shutil.copy2(item, stage / item.name)
-            swaps += 1
-    stop.set()
-    for thread in threads:
-        thread.join()
+    try:
+        for exchange in (staging.exchange, lambda x, y: False):  # renameat2, then the two-rename fallback
+            monkeypatch.setattr(staging, "exchange", exchange)
+            for i in range(25):
+                source = (a, b)[i % 2]
+                with staging.staged_bundle(bundle, keep=lambda rel: False) as stage:
+                    for item in source.iterdir():  # the whole bundle, golden/ included
+                        if item.is_dir():  # staging made the directory already (empty: nothing kept)
+                            shutil.copytree(item, stage / item.name, dirs_exist_ok=True)
+                        else:
+                            shutil.copy2(item, stage / item.name)
+                swaps += 1
+    finally:  # the readers stop whatever happened here
+        stop.set()
+        for thread in threads:
+            thread.join()
     assert failures == [] and swaps == 50
     assert set(seen) == set(sources) and len(seen) > 10
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
