@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     image.add_argument("--alpha", type=float, help="MobileNet width multiplier (default 0.25)")
     image.add_argument("--image-size", type=int, help="input height and width (default 224)")
     image.add_argument("--base-weights", help="imagenet | none | PATH to an .h5 file (default imagenet)")
+    image.add_argument("--int8-refit-epochs", type=int, help="epochs of the head on the int8-grid body (default 2; 0: "
+                       "leave the weights as trained, and int8 files may answer differently)")
     parser.add_argument(
         "--strategy",
         default="auto",
@@ -64,13 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     recipe = RECIPES[args.task].with_overrides(epochs=args.epochs, batch_size=args.batch_size)
     text_options = (args.num_words, args.maxlen, args.head, args.embedding_dim)
     if isinstance(recipe, ImageRecipe):
-        recipe = recipe.with_overrides(alpha=args.alpha, image_size=args.image_size, base_weights=args.base_weights)
+        recipe = recipe.with_overrides(alpha=args.alpha, image_size=args.image_size, base_weights=args.base_weights,
+                                        int8_refit_epochs=args.int8_refit_epochs)
         if any(v is not None for v in text_options):
             return refuse(f"--num-words, --maxlen, --head and --embedding-dim apply to text tasks, not {args.task}")
-    elif any(v is not None for v in (args.alpha, args.image_size, args.base_weights)):
-        return refuse(f"--alpha, --image-size and --base-weights apply to image tasks, not {args.task}")
+    elif any(v is not None for v in (args.alpha, args.image_size, args.base_weights, args.int8_refit_epochs)):
+        return refuse(f"--alpha, --image-size, --base-weights and --int8-refit-epochs apply to image tasks, not {args.task}")
     else:
         recipe = recipe.with_overrides(num_words=args.num_words, maxlen=args.maxlen, head=args.head, embedding_dim=args.embedding_dim)
+    if args.int8_refit_epochs is not None and args.int8_refit_epochs < 0:
+        return refuse(f"--int8-refit-epochs must be 0 or more, got {args.int8_refit_epochs}")
     for name, value in (("--num-words", args.num_words), ("--maxlen", args.maxlen), ("--embedding-dim", args.embedding_dim)):
         if value is not None and value < (5 if name == "--num-words" else 1):
             return refuse(f"{name} must be at least {5 if name == '--num-words' else 1}, got {value}")
@@ -102,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     m = result.metrics
     where = result.model_path or "nothing written (not the chief)"
+    grid = m.get("int8_grid")
+    epochs = f"{recipe.epochs} epochs" + (f" + {grid['head_refit_epochs']} of the head on the int8-grid body "
+                                          f"(accuracy before: {grid['float_test_accuracy']:.4f})" if grid else "")
     print(
         f"{args.task}: test accuracy {m['test_accuracy']:.4f} (loss {m['test_loss']:.4f}) on {m['test_samples']} samples, "
-        f"{recipe.epochs} epochs in {m['wall_time_s']:.1f} s, {m['summary']} -> {where}"
+        f"{epochs} in {m['wall_time_s']:.1f} s, {m['summary']} -> {where}"
     )
     return 0

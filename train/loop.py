@@ -24,7 +24,10 @@ from edgeport.train import backup, texts
 from edgeport.train.distribute import array_dataset, choose_strategy, describe, split_for_validation
 from edgeport.train.images import ImageFiles, image_dataset, reading_error
 from edgeport.train.keras_fixes import multi_worker_fixes
-from edgeport.train.models import build_image_model, build_text_model, download_imagenet_weights, resolve_base_weights
+from edgeport.train.int8_grid import int8_ready
+from edgeport.train.models import (
+    build_image_model, build_text_model, compile_image_model, download_imagenet_weights, resolve_base_weights,
+)
 from edgeport.train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR, TEXT_FILTERS, ImageRecipe, TextRecipe
 from edgeport.train.samples import write_samples
 
@@ -303,6 +306,14 @@ def train_task(
                 verbose=fit_verbosity(verbose),
             )
             test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
+        int8_grid = {}
+        if isinstance(recipe, ImageRecipe) and recipe.int8_refit_epochs:
+            int8_grid = {"float_test_accuracy": float(test_accuracy), "head_refit_epochs": recipe.int8_refit_epochs}
+            refit = HeadRefit(recipe, placement, train_data, test_data, fit_verbosity(verbose))
+            int8_ready(model, refit, refit.compile)
+            with refit.fixes(model):
+                test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
+            int8_grid["grid_body_test_accuracy"] = refit.body_on_grid_accuracy
     except tf.errors.OpError as exc:  # an image file that cannot be read, met while streaming
         raise (reading_error(exc) or exc) from None
     wall = time.perf_counter() - started
@@ -326,10 +337,34 @@ def train_task(
         "data_source": task_data.source,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
         "recipe": asdict(recipe),
+        **({"int8_grid": int8_grid} if int8_grid else {}),
         **task_data.extra,
     }
     model_path = write_outputs(out, model, recipe, task_data, metrics) if placement.is_chief else None
     return TrainResult(model_path, metrics)
+
+
+class HeadRefit:
+    """The dense head's second training, on a body whose kernels are on their int8 grid (`int8_ready`)."""
+
+    def __init__(self, recipe: ImageRecipe, placement: Any, train_data: tf.data.Dataset, test_data: tf.data.Dataset,
+                 verbose: int | str):
+        self.recipe, self.placement, self.train_data, self.test_data, self.verbose = recipe, placement, train_data, test_data, verbose
+        self.body_on_grid_accuracy: float | None = None
+
+    def fixes(self, model: keras.Model) -> contextlib.AbstractContextManager:
+        if self.placement.name == "multi-worker":
+            return multi_worker_fixes(model, self.placement.strategy, self.train_data)
+        return contextlib.nullcontext()
+
+    def compile(self, model: keras.Model) -> None:
+        with self.placement.strategy.scope():
+            compile_image_model(model, self.recipe)
+
+    def __call__(self, model: keras.Model) -> None:
+        with self.fixes(model):
+            self.body_on_grid_accuracy = float(model.evaluate(self.test_data, verbose=0)[1])
+            model.fit(self.train_data, shuffle=False, epochs=self.recipe.int8_refit_epochs, verbose=self.verbose)
 
 
 def write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageRecipe, task_data: TaskData, metrics: dict) -> Path:

@@ -114,9 +114,11 @@ def build_image_model(recipe: ImageRecipe, num_classes: int, weights: str | None
         layer.trainable = False
     for layer in model.layers[recipe.frozen_layers :]:
         layer.trainable = not (recipe.freeze_batchnorm and isinstance(layer, keras.layers.BatchNormalization))
-    model.compile(
-        optimizer=_optimizer(recipe.optimizer, recipe.learning_rate),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    compile_image_model(model, recipe)
     return model
+
+
+def compile_image_model(model: keras.Model, recipe: ImageRecipe) -> None:
+    """Compile (again, after trainable flags changed) with the recipe's optimizer and a fresh state."""
+    model.compile(optimizer=_optimizer(recipe.optimizer, recipe.learning_rate), loss="categorical_crossentropy",
+                  metrics=["accuracy"])

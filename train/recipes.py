@@ -61,6 +61,9 @@ class ImageRecipe:
     # BatchNormalization layers past the frozen ones keep ImageNet's statistics (inference mode).
     # Re-estimating them on batches of 16 from 158 photos wrecks the pretrained features: see README.
     freeze_batchnorm: bool = True
+    # After training, kernels go on their int8 grid and the dense head trains this many epochs more on
+    # top of that body (`train.int8_grid`): the int8 files then answer like the Keras model. 0: off.
+    int8_refit_epochs: int = 2
     kind: str = "image"
 
     def with_overrides(self, **changes: Any) -> "ImageRecipe":
