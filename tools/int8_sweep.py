@@ -110,7 +110,14 @@ def latency(files: dict[str, Path], x: np.ndarray, repeats: int) -> dict[str, fl
     return {key: round(s["p50"], 4) for key, s in stats.items()}
 
 
+def pixels(files: Any) -> np.ndarray:
+    """Model-ready pixels of an `ImageFiles` list, all at once."""
+    return np.concatenate(list(files.batches()))
+
+
 def main(argv: list[str] | None = None) -> int:
+    from edgeport.train.samples import agreement_photos
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle")
     parser.add_argument("--out", required=True)
@@ -124,7 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     from edgeport.export import onnx as onnx_export
     from edgeport.export.validate import compare_outputs, load_artifact, predict
     from edgeport.export.variants import INTEGER, variant
-    from edgeport.train.agreement import agreement_inputs
     from edgeport.train.loop import load_task_data
     from edgeport.train.recipes import recipe_from_dict
 
@@ -133,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     task = json.loads((bundle / "keras/task.json").read_text())
     data = load_task_data(recipe_from_dict(task["recipe"]), os.environ.get("EDGEPORT_DATA_DIR"), int(task.get("seed", 0)))
     model = keras.models.load_model(bundle / "keras/model.keras", compile=False)
-    x_test, y_test = data.x_test, data.y_test
-    x_all = agreement_inputs(data.x_train, x_test, image=True)
+    x_test, y_test = pixels(data.x_test), data.y_test
+    x_all = pixels(agreement_photos(data.x_train, data.x_test, int(task.get("seed", 0))))
     ref_test, ref_all = model.predict(x_test, verbose=0), model.predict(x_all, verbose=0)
-    train, train_flips = data.x_train, np.concatenate([data.x_train, data.x_train[:, :, ::-1, :]])
+    train, train_flips = pixels(data.x_train), pixels(data.x_train.with_flips())
 
     onnx_fp32 = out / "o-fp32.onnx"
     if not onnx_fp32.exists():

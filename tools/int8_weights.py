@@ -19,32 +19,21 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def fake_quant(kernel: np.ndarray, axis: int, bits: int = 8, per_channel: bool = True) -> np.ndarray:
-    """Symmetric round-to-nearest quantisation of `kernel`, per slice along `axis` (or per tensor)."""
-    qmax = 2 ** (bits - 1) - 1
-    reduce = tuple(i for i in range(kernel.ndim) if i != axis % kernel.ndim)
-    amax = np.abs(kernel).max(axis=reduce, keepdims=True) if per_channel else np.abs(kernel).max()
-    scale = np.where(amax > 0, amax / qmax, 1.0)
-    return (np.clip(np.round(kernel / scale), -qmax, qmax) * scale).astype(kernel.dtype)
-
-
 def main(argv: list[str] | None = None) -> int:
     import keras
 
-    from edgeport.train.agreement import agreement_inputs
+    from edgeport.train.int8_grid import on_int8_grid, output_channel_axis
     from edgeport.train.loop import load_task_data
     from edgeport.train.recipes import recipe_from_dict
+    from edgeport.train.samples import agreement_photos
 
     bundle = Path((argv or sys.argv[1:])[0])
     task = json.loads((bundle / "keras/task.json").read_text())
     data = load_task_data(recipe_from_dict(task["recipe"]), os.environ.get("EDGEPORT_DATA_DIR"), int(task.get("seed", 0)))
     model = keras.models.load_model(bundle / "keras/model.keras", compile=False)
-    x = agreement_inputs(data.x_train, data.x_test, image=True)
+    x = np.concatenate(list(agreement_photos(data.x_train, data.x_test, int(task.get("seed", 0))).batches()))
     reference = model.predict(x, batch_size=64, verbose=0).argmax(1)
     original = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers if layer.get_weights()}
-
-    def kernel_axis(layer) -> int:
-        return 2 if isinstance(layer, keras.layers.DepthwiseConv2D) else -1
 
     kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
     weighted = [layer for layer in model.layers if isinstance(layer, kinds)]
@@ -65,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             layer = model.get_layer(name)
             weights = [w.copy() for w in original[name]]
-            weights[0] = fake_quant(weights[0], kernel_axis(layer))
+            weights[0] = on_int8_grid(weights[0], output_channel_axis(layer))
             layer.set_weights(weights)
         agree = model.predict(x, batch_size=64, verbose=0).argmax(1) == reference
         print(f"{title:40s} {agree.mean():.4f} ({int(agree.sum())}/{len(x)})", flush=True)
