@@ -27,10 +27,13 @@ class PixelTable:
     def __init__(self, table: np.ndarray, sources: tuple[int, ...]):
         self.table, self.sources = table, sources
         self.shared = sources == tuple(range(CHANNELS)) and all(np.array_equal(t, table[0]) for t in table[1:])
-        # The table as 768 byte values, 256 per channel, for Pillow's `Image.point` to apply while the image
-        # is still Pillow's (cheaper than numpy's lookup); None for a 16-bit input or reordered channels.
+        # The table as bytes for `load_pixels` to apply to the decoded image (cheaper than numpy's lookup):
+        # one 256-byte map for all channels (`bytes.translate`), or 768 values, 256 per channel (Pillow's
+        # `Image.point`); None for a 16-bit input or reordered channels.
         one_byte = table.dtype.itemsize == 1 and sources == tuple(range(CHANNELS))
-        self.lut: list[int] | None = table.view(np.uint8).reshape(-1).tolist() if one_byte else None
+        self.lut: bytes | list[int] | None = None
+        if one_byte:
+            self.lut = table[0].view(np.uint8).tobytes() if self.shared else table.view(np.uint8).reshape(-1).tolist()
 
     @property
     def dtype(self) -> np.dtype:

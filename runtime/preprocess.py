@@ -285,10 +285,11 @@ def load_image(item: Any, size: tuple[int, int], interpolation: str = "bilinear"
 
 def load_pixels(item: Any, size: tuple[int, int], interpolation: str = "bilinear",
                 keep_aspect_ratio: bool = False, draft: bool | None = None,
-                lut: Sequence[int] | None = None) -> np.ndarray:
+                lut: bytes | Sequence[int] | None = None) -> np.ndarray:
     """`load_image`'s pixels as decoded: uint8 (height, width, 3), or float32 for a float array.
-    `lut`: 768 byte values (256 per channel, as `Image.point` takes them) each decoded pixel is mapped
-    through before it is returned (a `PixelTable.lut`); a float array is returned as it is."""
+    `lut` (a `PixelTable.lut`) maps each decoded byte before the pixels are returned: 256 bytes, one map
+    for every channel (applied by `bytes.translate`), or 768 values, 256 per channel (`Image.point`).
+    A float array is returned as it is."""
     Image = _pil()
     height, width = size
     if isinstance(item, np.ndarray) and item.dtype.kind == "f":
@@ -305,9 +306,11 @@ def load_pixels(item: Any, size: tuple[int, int], interpolation: str = "bilinear
             box = tuple(v / scale for v in (box or (0, 0, *declared)))
         if image.size != (width, height) or (scale > 1 and box != (0, 0, *image.size)):
             image = image.resize((width, height), _resample(interpolation), box=box)
-        if lut is not None:
-            image = image.point(lut)
-        pixels = np.asarray(image, dtype=np.uint8)
+        if isinstance(lut, bytes):  # one map for all channels: a C loop over the bytes, no Python per value
+            mapped = bytearray(image.tobytes()).translate(lut)
+            pixels = np.frombuffer(mapped, dtype=np.uint8).reshape(image.size[1], image.size[0], 3)
+        else:
+            pixels = np.asarray(image if lut is None else image.point(lut), dtype=np.uint8)
     except EdgeportError:
         raise
     except MemoryError:

@@ -99,12 +99,13 @@ def test_an_int8_image_model_is_fed_from_the_table(image_bundle, models_dir):
 
 
 def test_pillow_applies_the_table_while_decoding(models_dir):
-    """`PixelTable.lut` through `load_pixels` (Pillow's `Image.point`) gives the table's own lookup."""
+    """`PixelTable.lut` through `load_pixels` (`bytes.translate` for one shared map, Pillow's `Image.point` per
+    channel) gives the table's own lookup, on non-square images too."""
     mean = np.array([10.0, 100.0, 200.0], np.float32)
     per_channel = pixel_table(lambda p: p.astype(np.float32) - mean, lambda x: quantize(x, 0.8, -7, "int8", "onnx"))
     shared = pixel_table(preprocessor("mobilenet").normalized, lambda x: quantize(x, 2 / 255, -1, "int8"))
     wide = pixel_table(preprocessor("mobilenet").normalized, lambda x: quantize(x, 1e-4, 0, "int16"))
-    assert wide.lut is None and len(shared.lut) == len(per_channel.lut) == 768 and not per_channel.shared
+    assert wide.lut is None and len(shared.lut) == 256 and len(per_channel.lut) == 768 and not per_channel.shared
     for path in sorted((models_dir / "images").glob("*.*g")):
         pixels = load_pixels(path, (24, 20), "bilinear")
         for table in (shared, per_channel):
