@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     task = json.loads((bundle / "keras/task.json").read_text())
     data = load_task_data(recipe_from_dict(task["recipe"]), os.environ.get("EDGEPORT_DATA_DIR"), int(task.get("seed", 0)))
     model = keras.models.load_model(bundle / "keras/model.keras", compile=False)
-    calib = np.concatenate(list(data.x_train.with_flips().batches()))
-    debug = np.concatenate(list(data.x_test.with_flips().batches()))[: args.samples]
+    calib = data.x_train.with_flips().array()
+    debug = data.x_test.with_flips().array()[: args.samples]
 
     tfl = tflite_layers(model, calib, debug)
     print(f"TFLite full-integer, {len(tfl)} quantised op outputs, worst {args.top} by relative error ‖q−f‖/‖f‖:")

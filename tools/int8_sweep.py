@@ -110,11 +110,6 @@ def latency(files: dict[str, Path], x: np.ndarray, repeats: int) -> dict[str, fl
     return {key: round(s["p50"], 4) for key, s in stats.items()}
 
 
-def pixels(files: Any) -> np.ndarray:
-    """Model-ready pixels of an `ImageFiles` list, all at once."""
-    return np.concatenate(list(files.batches()))
-
-
 def main(argv: list[str] | None = None) -> int:
     from edgeport.train.samples import agreement_photos
 
@@ -139,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     task = json.loads((bundle / "keras/task.json").read_text())
     data = load_task_data(recipe_from_dict(task["recipe"]), os.environ.get("EDGEPORT_DATA_DIR"), int(task.get("seed", 0)))
     model = keras.models.load_model(bundle / "keras/model.keras", compile=False)
-    x_test, y_test = pixels(data.x_test), data.y_test
-    x_all = pixels(agreement_photos(data.x_train, data.x_test, int(task.get("seed", 0))))
+    x_test, y_test = data.x_test.array(), data.y_test
+    x_all = agreement_photos(data.x_train, data.x_test, int(task.get("seed", 0))).array()
     ref_test, ref_all = model.predict(x_test, verbose=0), model.predict(x_all, verbose=0)
-    train, train_flips = pixels(data.x_train), pixels(data.x_train.with_flips())
+    train, train_flips = data.x_train.array(), data.x_train.with_flips().array()
 
     onnx_fp32 = out / "o-fp32.onnx"
     if not onnx_fp32.exists():

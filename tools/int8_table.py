@@ -14,27 +14,29 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeport.runtime.manifest import read_manifest
+
 sys.path.insert(0, str(Path(__file__).parent))
 from int8_sweep import latency  # noqa: E402
 
 
 def row(bundle: Path, keys: list[str], repeats: int) -> list[str]:
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    artifacts = {f"{a['format']}-{a['variant']}": a for a in manifest["artifacts"]}
-    files = {key: bundle / artifacts[key]["file"] for key in {*keys, "tflite-fp32", "onnx-fp32"} if key in artifacts}
-    shape = artifacts["tflite-fp32"]["inputs"][0]["shape"]
+    manifest = read_manifest(bundle)
+    artifacts = [manifest.artifact(key) for key in keys]
+    fp32 = {fmt: manifest.artifact(f"{fmt}-fp32") for fmt in {a.format for a in artifacts}}
+    files = {a.key: bundle / a.file for a in [*artifacts, *fp32.values()]}
+    shape = artifacts[0].inputs[0].shape
     x = np.random.default_rng(0).uniform(-1, 1, [1, *shape[1:]]).astype(np.float32)
     ms = latency(files, x, repeats)
     seed = json.loads((bundle / "keras/task.json").read_text()).get("seed")
     cells = [f"{bundle.name} (seed {seed})"]
-    for key in keys:
-        parity = artifacts[key]["parity"]
+    for a in artifacts:
+        parity, base = a.parity, ms[fp32[a.format].key]
         n = parity["agreement_samples"]
         low, high = parity["class_agreement_ci95"]
-        fp32 = ms[key.split("-")[0] + "-fp32"]
-        cells.append(f"{artifacts[key]['status']}: {round(parity['class_agreement'] * n)}/{n} ({100 * low:.1f}–{100 * high:.1f} %), "
+        cells.append(f"{a.status}: {round(parity['class_agreement'] * n)}/{n} ({100 * low:.1f}–{100 * high:.1f} %), "
                      f"acc {parity['accuracy']:.3f} Δ {parity['accuracy_delta_points']:+.2f}, "
-                     f"{ms[key]:.2f} ms vs {fp32:.2f} ({fp32 / ms[key]:.2f}×)")
+                     f"{ms[a.key]:.2f} ms vs {base:.2f} ({base / ms[a.key]:.2f}×)")
     return cells
 
 

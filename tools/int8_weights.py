@@ -14,8 +14,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -31,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     task = json.loads((bundle / "keras/task.json").read_text())
     data = load_task_data(recipe_from_dict(task["recipe"]), os.environ.get("EDGEPORT_DATA_DIR"), int(task.get("seed", 0)))
     model = keras.models.load_model(bundle / "keras/model.keras", compile=False)
-    x = np.concatenate(list(agreement_photos(data.x_train, data.x_test, int(task.get("seed", 0))).batches()))
+    x = agreement_photos(data.x_train, data.x_test, int(task.get("seed", 0))).array()
     reference = model.predict(x, batch_size=64, verbose=0).argmax(1)
     original = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers if layer.get_weights()}
 

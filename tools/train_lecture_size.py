@@ -27,7 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import keras
-    import numpy as np
 
     from edgeport.train.int8_grid import int8_ready
     from edgeport.train.loop import input_dataset, load_task_data, targets, train_task
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     for layer in norms:
         layer.momentum = 0.0
-    model(np.concatenate(list(data.x_train.batches())), training=True)  # moving statistics := the training set's
+    model(data.x_train.array(), training=True)  # moving statistics := the training set's
     for layer in norms:
         layer.momentum = 0.99
     classes = len(data.labels)

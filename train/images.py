@@ -60,6 +60,10 @@ class ImageFiles:
         pixels = normalize(raw, NORMALIZATION)
         return np.ascontiguousarray(pixels[:, ::-1]) if flip else pixels
 
+    def array(self) -> np.ndarray:
+        """Model-ready pixels of every file as one float32 array (for a list that fits in memory)."""
+        return np.concatenate(list(self.batches()))
+
     def batches(self, batch_size: int = 32) -> Iterator[np.ndarray]:
         """Model-ready pixels, `batch_size` files at a time."""
         items = list(zip(self.paths, self.flips))

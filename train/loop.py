@@ -288,7 +288,7 @@ def train_task(
     train_data = input_dataset(task_data.x_train[:cut], y_train[:cut], batch, seed, sharded=by_file)
     validation = input_dataset(task_data.x_train[cut:], y_train[cut:], batch, None, by_file) if cut < len(y_train) else None
     test_data = input_dataset(task_data.x_test, y_test, batch, None)
-    fixes = multi_worker_fixes(model, placement.strategy, train_data) if placement.name == "multi-worker" else contextlib.nullcontext()
+    fixes = worker_fixes(model, placement, train_data)
     backup_dir = backup.backup_dir(out, placement.is_chief, placement.task)
     try:
         with fixes:
@@ -311,7 +311,7 @@ def train_task(
             int8_grid = {"float_test_accuracy": float(test_accuracy), "head_refit_epochs": recipe.int8_refit_epochs}
             refit = HeadRefit(recipe, placement, train_data, test_data, fit_verbosity(verbose))
             int8_ready(model, refit, refit.compile)
-            with refit.fixes(model):
+            with worker_fixes(model, placement, train_data):
                 test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
             int8_grid["grid_body_test_accuracy"] = refit.body_on_grid_accuracy
     except tf.errors.OpError as exc:  # an image file that cannot be read, met while streaming
@@ -344,25 +344,28 @@ def train_task(
     return TrainResult(model_path, metrics)
 
 
+def worker_fixes(model: keras.Model, placement: Any, train_data: tf.data.Dataset) -> contextlib.AbstractContextManager:
+    """Keras' multi-worker workarounds around `fit` and `evaluate` (`keras_fixes`); nothing for one worker."""
+    if placement.name == "multi-worker":
+        return multi_worker_fixes(model, placement.strategy, train_data)
+    return contextlib.nullcontext()
+
+
 class HeadRefit:
     """The dense head's second training, on a body whose kernels are on their int8 grid (`int8_ready`)."""
 
     def __init__(self, recipe: ImageRecipe, placement: Any, train_data: tf.data.Dataset, test_data: tf.data.Dataset,
                  verbose: int | str):
-        self.recipe, self.placement, self.train_data, self.test_data, self.verbose = recipe, placement, train_data, test_data, verbose
+        self.recipe, self.placement, self.verbose = recipe, placement, verbose
+        self.train_data, self.test_data = train_data, test_data
         self.body_on_grid_accuracy: float | None = None
-
-    def fixes(self, model: keras.Model) -> contextlib.AbstractContextManager:
-        if self.placement.name == "multi-worker":
-            return multi_worker_fixes(model, self.placement.strategy, self.train_data)
-        return contextlib.nullcontext()
 
     def compile(self, model: keras.Model) -> None:
         with self.placement.strategy.scope():
             compile_image_model(model, self.recipe)
 
     def __call__(self, model: keras.Model) -> None:
-        with self.fixes(model):
+        with worker_fixes(model, self.placement, self.train_data):
             self.body_on_grid_accuracy = float(model.evaluate(self.test_data, verbose=0)[1])
             model.fit(self.train_data, shuffle=False, epochs=self.recipe.int8_refit_epochs, verbose=self.verbose)
 

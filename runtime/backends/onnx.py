@@ -25,9 +25,9 @@ X64_QUANT_PRECISION = ("session.x64quantprecision", "1")
 def new_session(model: bytes, threads: int, external_data: dict[str, bytes] | None = None) -> Any:
     """An onnxruntime `InferenceSession` on the CPU provider as edgeport runs it: `threads` intra-op
     threads, one inter-op thread, sequential execution, x86-64 int8 kernels that do not saturate, engine
-    logs silenced. `external_data` maps each
-    external data location the model names to that file's (verified) bytes: the engine takes them from
-    memory and never opens a file. Raises what onnxruntime raises."""
+    logs silenced. `external_data` maps each external data location the model names to that file's
+    (verified) bytes: the engine takes them from memory and never opens a file. Raises what onnxruntime
+    raises."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
