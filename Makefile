@@ -11,7 +11,7 @@ export EDGEPORT_DATA_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-device demo train bundles test test-device lint runtime-models bench bench-pets-a1 bench-short clean fuzz soak
+.PHONY: setup setup-device demo train bundles test test-device test-onednn lint runtime-models bench bench-pets-a1 bench-short clean fuzz soak
 
 setup: $(VENV)/.installed
 
@@ -64,6 +64,16 @@ test: setup runtime-models
 
 test-device: setup-device runtime-models
 	$(DEVICE_PY) -m pytest tests/runtime tests/device $(PYTEST_ARGS)
+
+# TensorFlow turns oneDNN's kernels on by default on some CPUs (AVX-512) and not on others: they print
+# start-up lines and round differently. What a CLI prints on stderr and the real-data results are checked
+# with oneDNN off and on, whatever this CPU is (`make test` runs them under the CPU's own default).
+# ONEDNN=1 runs only the second setting (CI: `make test` ran with it off).
+ONEDNN ?= 0 1
+ONEDNN_TESTS ?= -m "stderr or realdata"
+test-onednn: setup runtime-models
+	@for v in $(ONEDNN); do echo "== TF_ENABLE_ONEDNN_OPTS=$$v"; \
+	  TF_ENABLE_ONEDNN_OPTS=$$v $(PY) -m pytest $(ONEDNN_TESTS) $(PYTEST_ARGS) || exit 1; done
 
 # ruff, configured in pyproject.toml ([tool.ruff]): pycodestyle, pyflakes, blind excepts and bugbear.
 lint: setup

@@ -111,6 +111,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     }
 
 
+@pytest.mark.stderr
 @pytest.mark.parametrize("case", ["not utf-8", "missing column", "empty text", "empty label", "class too small", "one class",
                                   "unknown format", "missing file"])
 def test_bad_input_is_one_clear_line_and_status_2(case, tmp_path):

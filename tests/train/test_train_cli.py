@@ -187,6 +187,7 @@ def quiet_environment(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.stderr
 def test_tensorflow_start_up_lines_stay_off_stderr(text_data_dir, tmp_path):
     cmd = [sys.executable, "-m", "edgeport.train", "imdb", "--data-dir", str(text_data_dir), "--out", str(tmp_path / "o"),
            "--epochs", "1", "--quiet"]
