@@ -16,6 +16,10 @@ Any Keras model with samples exports the same way (`export.own`):
 
 from typing import Any
 
+from edgeport.runtime.native_stderr import install_quiet_tensorflow_import
+
+install_quiet_tensorflow_import()
+
 
 def __getattr__(name: str) -> Any:
     if name == "export_model":  # imported when used: `import edgeport.export` stays light

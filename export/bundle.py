@@ -167,8 +167,6 @@ def export_bundle(
     The test set and the calibration sample come from the bundle (`keras/test.npz`, `keras/calibration.npz`);
     `task_data` (anything with x_train, x_test, y_test) replaces them.
     """
-    import keras
-
     selected = select_variants(list(formats) if formats else None, list(variants) if variants else None)
     bundle, model_path = resolve_source(source)
     task = read_task(bundle)
@@ -177,6 +175,8 @@ def export_bundle(
     data = ParityData([np.asarray(task_data.x_train)], [x_test], np.asarray(task_data.y_test),
                       agreement_inputs(task_data, x_test), classifier=True)
     source_model = {"file": MODEL_FILE, "sha256": sha256_file(model_path)}
+    import keras  # here, not above: a wrong path or a bundle without data is answered before TensorFlow starts
+
     model = keras.models.load_model(model_path, compile=False)
     return export_staged(bundle, model, task, data, selected, source_model, calibration_samples, measure_latency,
                          on_progress, parameter_bytes(model))

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 
-# Set before TensorFlow's first import: its C++ start-up and log lines (and gRPC's, in a multi-worker
-# run) stay off the terminal. A value the user set is kept.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Set before TensorFlow's first import: gRPC's lines stay off the terminal (TensorFlow's own start-up lines:
+# `edgeport.export` filters them, runtime/native_stderr.py). A value the user set is kept.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import argparse

@@ -34,8 +34,6 @@ SAVED_MODEL_FILE = "saved_model.pb"
 
 def load_source_model(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     """(Keras model, the manifest's `source_model`) for a `.keras` file or a SavedModel directory."""
-    import keras
-
     path = Path(path)
     if path.is_dir() and (path / SAVED_MODEL_FILE).is_file():
         return saved_model_as_keras(path), {"file": path.name, "format": "SavedModel",
@@ -43,6 +41,8 @@ def load_source_model(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     if not path.is_file() or path.suffix != ".keras":
         raise ExportError(f"{path} is neither a .keras file nor a SavedModel directory (with {SAVED_MODEL_FILE}); "
                           "save the model with model.save('model.keras') or model.export(DIR)")
+    import keras  # after the path checks: a wrong path is answered before TensorFlow starts
+
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 — Keras raises many kinds for a file it cannot read; said in one line

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 
-# Set before TensorFlow's first import: its C++ start-up and log lines (and gRPC's, in a multi-worker
-# run) stay off the terminal. A value the user set is kept.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Set before TensorFlow's first import: gRPC's lines in a multi-worker run stay off the terminal (TensorFlow's
+# own start-up lines: `edgeport.train` filters them, runtime/native_stderr.py). A value the user set is kept.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import argparse
 import sys
 from pathlib import Path
 
+from edgeport.train.data import DataError, DataNotFoundError
+from edgeport.train.preflight import check_inputs
 from edgeport.train.recipes import RECIPES, USER_DATA_TASKS, ImageRecipe
+from edgeport.train.texts import TextColumns
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,15 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.task not in USER_DATA_TASKS and (args.data or args.test):
         return refuse(f"--data and --test are for the text and image tasks; {args.task} reads --data-dir")
 
-    from edgeport.train.data import DataError, DataNotFoundError
+    columns = TextColumns(args.text_column, args.label_column)
+    try:  # before TensorFlow is imported: a bad path or file is answered at once
+        check_inputs(recipe, args.data, args.test, columns, args.data_dir)
+    except (DataNotFoundError, DataError) as exc:
+        return refuse(str(exc))
+
     from edgeport.train.distribute import ClusterConfigError, use_logical_cpus
     from edgeport.train.keras_fixes import KerasVersionError
     from edgeport.train.loop import UserData, train_task
-    from edgeport.train.texts import TextColumns
 
     user = None
     if args.data:
-        user = UserData(Path(args.data), Path(args.test) if args.test else None, TextColumns(args.text_column, args.label_column))
+        user = UserData(Path(args.data), Path(args.test) if args.test else None, columns)
 
     if args.logical_cpus:
         use_logical_cpus(args.logical_cpus)
