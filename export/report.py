@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from edgeport.export.paired import resolution
 from edgeport.runtime.bench.labels import annotate
 from edgeport.runtime.files import atomic_write_bytes, figure_png
 from edgeport.runtime.manifest import Artifact, Manifest
@@ -104,6 +105,17 @@ def bullet(text: str) -> str:
     return f"- {first}\n\n  ```text\n{block}\n  ```"
 
 
+def resolution_line(manifest: Manifest, rows: Sequence[Row]) -> str | None:
+    """What the held-out set can resolve under the accuracy tolerance, where it has labels."""
+    judged = [r.parity for r in rows if r.parity.get("keras_accuracy") is not None
+              and (r.parity.get("tolerance") or {}).get("max_accuracy_delta") is not None]
+    if not judged:
+        return None
+    samples, tolerance = judged[0]["samples"], judged[0]["tolerance"]["max_accuracy_delta"]
+    noun = "photos" if manifest.kind == "image" else "samples"
+    return f"Resolution: {resolution(samples, tolerance, noun=noun)}."
+
+
 def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = ()) -> str:
     """The whole `report.md`: what was exported from what, the table, and every failure in words."""
     reference = next((r.parity for r in rows if r.parity), {})
@@ -121,10 +133,15 @@ def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str
         markdown_table(rows),
         "",
         "Tolerances: fp32 max |Δp| ≤ 1e-5 and 100% agreement; fp16 ≥ 99% agreement and max |Δp| ≤ 5e-2; int8 variants ≥ 98% agreement "
-        "and accuracy within 1.0 point (their max |Δp| is reported, not judged). Every variant also fails if its answers collapse. "
+        "and no accuracy drop of more than 1.0 point that the held-out set shows (an exact paired sign test on the answers "
+        "exactly one of Keras and the variant gets right, p ≤ 0.05; their max |Δp| is reported, not judged). "
+        "Every variant also fails if its answers collapse. "
         "Outputs that are not probabilities have no classes: max |Δ| relative to the output's range on the check set "
         "≤ 1e-4 (fp32), 5% (fp16), 10% (int8).",
     ]
+    held_out = resolution_line(manifest, rows)
+    if held_out:
+        lines += ["", held_out]
     if manifest.recommended:
         lines += ["", f"Recommended: **{manifest.recommended}** — {manifest.recommended_reason}"]
     problems = [bullet(f) for r in rows for f in r.parity.get("failures", [])]  # each names its variant
