@@ -86,6 +86,7 @@ class ParityResult:
     agreement_samples: int = 0  # inputs class agreement was measured on (the agreement set, else the test set)
     test_class_agreement: float | None = None  # agreement on the held-out test set alone
     latency_ms: float | None = None
+    engine_latency_ms: float | None = None  # raw engine, batch 1, 1 thread, interleaved with the others (export.latency)
     failures: list[ValidationError] = field(default_factory=list)
     outputs: Any = field(default=None, repr=False)  # the artifact's outputs, as measured
     output_checks: list[dict[str, Any]] = field(default_factory=list)  # per output, for several or non-probability outputs
@@ -141,6 +142,7 @@ class ParityResult:
             "spread": self.spread,
             "keras_spread": self.keras_spread,
             "latency_ms_median": self.latency_ms,
+            "engine_latency_ms_median": self.engine_latency_ms,
             "tolerance": self.tolerance.to_dict(),
             "failures": [str(f) for f in self.failures],
         }
