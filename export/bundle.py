@@ -31,12 +31,14 @@ from edgeport.export import tflite as tflite_export
 from edgeport.export.calibrate import DEFAULT_SAMPLES, representative_batches
 from edgeport.export.errors import ExportError
 from edgeport.export.golden_samples import write_golden_files
+from edgeport.export.latency import engine_latencies, measured_here
 from edgeport.export.model_io import PROBABILITIES, VALUES, engine_names, model_io, output_kind
 from edgeport.export.own_samples import ParityData
 from edgeport.export.report import Row, write_report
 from edgeport.export.samples import BundleData, BundleDataError, read_bundle_data
 from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
 from edgeport.export.variants import Variant, select_variants, variant as variant_row
+from edgeport.runtime.bench.policy import Candidate, choose
 from edgeport.runtime.errors import ManifestError, ModelFileError
 from edgeport.runtime.golden import is_golden
 from edgeport.runtime.manifest import (
@@ -268,6 +270,8 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
             if on_progress:
                 on_progress(i, len(selected), outcome)
 
+    if measure_latency and single:
+        previous = time_engines(bundle, previous, outcomes, xs[0][:1])
     notes = [f"{len(representative)} calibration samples drawn from {data.calibration_source} (seed {seed})."]
     if single:
         where = (f" (keras/agreement.npz); accuracy on the {len(xs[0])} held-out samples."
@@ -298,13 +302,27 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
     return manifest, outcomes, rows
 
 
+def time_engines(bundle: Path, previous: list[Artifact], outcomes: list[VariantOutcome],
+                 sample: np.ndarray) -> list[Artifact]:
+    """Time every artifact's raw engine side by side (`export.latency`) and record it in its parity;
+    the previous artifacts, with their figures."""
+    files = {a.key: bundle / a.file for a in previous + [o.artifact for o in outcomes if o.artifact is not None]}
+    latencies = engine_latencies(files, sample)
+    for outcome in outcomes:
+        if outcome.artifact is not None and outcome.parity is not None and outcome.artifact.key in latencies:
+            outcome.parity.engine_latency_ms = latencies[outcome.artifact.key]
+            outcome.artifact = replace(outcome.artifact, parity=outcome.parity.to_dict())
+    return [replace(a, parity={**a.parity, "engine_latency_ms_median": latencies[a.key]}) if a.key in latencies else a
+            for a in previous]
+
+
 def _write_bundle(bundle: Path, task: dict[str, Any], source_model: dict[str, Any], previous: list[Artifact],
                   outcomes: list[VariantOutcome], notes: list[str], golden: list[FileEntry]) -> tuple[Manifest, list[Row]]:
     """Write report.md, report.png, then manifest.json (last)."""
     artifacts = previous + [o.artifact for o in outcomes if o.artifact is not None]
     order = {key: i for i, key in enumerate(v.key for v in select_variants())}
     artifacts.sort(key=lambda a: order.get(a.key, len(order)))
-    recommended, reason = _recommend(artifacts)
+    recommended, reason = recommend_variant(artifacts)
     manifest = Manifest(
         task=task["task"], kind=task["kind"], labels=list(task["labels"]), preprocessing=dict(task["preprocessing"]),
         artifacts=artifacts, source_model=dict(source_model), recommended=recommended, recommended_reason=reason,
@@ -352,13 +370,19 @@ def _previous_artifacts(bundle: Path, source_sha: str | None, redone: set[str]) 
     return kept, old_files
 
 
-def _recommend(artifacts: Sequence[Artifact]) -> tuple[str | None, str | None]:
-    """Export's recommendation, the one the manifest keeps: the smallest file that passed its checks
-    (`edgeport-run bench --recommend` may replace it with the fastest on the machine that measured)."""
+def recommend_variant(artifacts: Sequence[Artifact]) -> tuple[str | None, str | None]:
+    """Export's recommendation, the one `load(bundle)` takes: the fastest artifact that passed its checks,
+    by raw-engine latency measured here (`runtime.bench.policy`, as `edgeport-run bench --recommend` on a
+    device); the smallest that passed where latency was not measured."""
     passed = [a for a in artifacts if a.status == "passed"]
     if not passed:
         return None, None
+    timed = [Candidate(a.key, a.status == "passed", a.size, a.parity["engine_latency_ms_median"], a.parity.get("accuracy"))
+             for a in artifacts if a.parity.get("engine_latency_ms_median") is not None]
+    choice = choose(timed)
+    if choice is not None:
+        return choice.chosen.key, choice.reason(measured_here())
     best = min(passed, key=lambda a: (a.size, a.parity.get("latency_ms_median") or 0.0))
     accuracy = best.parity.get("accuracy")
     measured = "no labels" if accuracy is None else f"accuracy {accuracy:.4f}"
-    return best.key, f"the smallest artifact that passed its checks ({best.size:,} bytes, {measured})"
+    return best.key, f"the smallest artifact that passed its checks ({best.size:,} bytes, {measured}; latency not measured)"

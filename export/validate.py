@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgeport.export.model_io import EngineNames
+from edgeport.export.paired import ALPHA, PairedAccuracy, paired_accuracy
 from edgeport.export.utils import quiet
 from edgeport.export.variants import Tolerance
 from edgeport.runtime.errors import EdgeportError
@@ -85,9 +86,11 @@ class ParityResult:
     agreement_samples: int = 0  # inputs class agreement was measured on (the agreement set, else the test set)
     test_class_agreement: float | None = None  # agreement on the held-out test set alone
     latency_ms: float | None = None
+    engine_latency_ms: float | None = None  # raw engine, batch 1, 1 thread, interleaved with the others (export.latency)
     failures: list[ValidationError] = field(default_factory=list)
     outputs: Any = field(default=None, repr=False)  # the artifact's outputs, as measured
     output_checks: list[dict[str, Any]] = field(default_factory=list)  # per output, for several or non-probability outputs
+    paired: PairedAccuracy | None = None  # Keras' and the artifact's answers on the labelled test set, paired
 
     @property
     def labelled(self) -> bool:
@@ -134,10 +137,12 @@ class ParityResult:
             "accuracy_ci95": None if accuracy is None else [round(v, 6) for v in accuracy],
             "keras_accuracy": self.keras_accuracy,
             "accuracy_delta_points": None if delta is None else round(delta, 4),
+            "accuracy_paired": None if self.paired is None else self.paired.to_dict(),
             "labels": "no labels" if not self.labelled else "class indices",
             "spread": self.spread,
             "keras_spread": self.keras_spread,
             "latency_ms_median": self.latency_ms,
+            "engine_latency_ms_median": self.engine_latency_ms,
             "tolerance": self.tolerance.to_dict(),
             "failures": [str(f) for f in self.failures],
         }
@@ -227,10 +232,16 @@ def compare_outputs(
         failures.append(AgreementError(
             key, f"class agreement {result.class_agreement:.2%} on {result.agreement_samples} inputs (95% CI {low:.1%}–{high:.1%}) "
             f"is below {tolerance.min_agreement:.1%}", result.class_agreement, tolerance.min_agreement))
-    if tolerance.max_accuracy_delta is not None and result.labelled and abs(result.accuracy_delta) > tolerance.max_accuracy_delta:
+    if labels is not None and len(labels) == len(ref_class):
+        result.paired = paired_accuracy(ref_class, out_class, labels)
+    if tolerance.max_accuracy_delta is not None and result.paired is not None \
+            and result.paired.significant_drop(tolerance.max_accuracy_delta):
+        paired = result.paired
         failures.append(AccuracyError(
             key, f"accuracy {result.accuracy:.4f} is {result.accuracy_delta:+.2f} points from Keras' {result.keras_accuracy:.4f} "
-            f"(allowed ±{tolerance.max_accuracy_delta:g})", result.accuracy_delta, tolerance.max_accuracy_delta))
+            f"(allowed −{tolerance.max_accuracy_delta:g}); {paired.keras_only} held-out answers right for Keras only against "
+            f"{paired.variant_only} for the variant only, p = {paired.p_value:.3g} (exact paired sign test, at most {ALPHA:g})",
+            result.accuracy_delta, tolerance.max_accuracy_delta))
     if _collapsed(ref_class, out_class, result.keras_spread, result.spread):
         failures.append(CollapseError(
             key, f"answers barely vary (spread of the top probability {result.spread:.4f} against Keras' {result.keras_spread:.4f}, "

@@ -25,7 +25,7 @@ class Tolerance:
 
     max_abs_diff: float | None  # probabilities, max |Δp| over every sample and class
     min_agreement: float  # fraction of samples whose predicted class equals Keras'
-    max_accuracy_delta: float | None = None  # percentage points, |accuracy - Keras accuracy|
+    max_accuracy_delta: float | None = None  # percentage points of accuracy drop, judged by `export.paired`
     # Outputs that are not probabilities (regression, embeddings: `export.outputs`): max |Δ| as a fraction
     # of the output's range on the parity set. float32 allows 1e-4 rather than 1e-5: a value's range can be
     # much smaller than its magnitude, and float32 keeps seven significant digits of the magnitude.

@@ -60,6 +60,10 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {v['variant']:<22} {v['status']:<10} {v['size']:>10,} B  {v['file']}")
     model = _load(args)
     info = model.info()
+    if info["backend"] == "onnxruntime":  # which u8×s8 kernel the session runs (runtime.cpu)
+        from edgeport.runtime.cpu import onnx_int8_kernel
+
+        info["int8_kernel"] = onnx_int8_kernel().describe()
     if args.json:
         info = {k: v for k, v in info.items() if k != "manifest"}
         print(json.dumps({**info, "variants": variants}, indent=2, default=str))
@@ -68,6 +72,8 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"{info['threads']} threads")
     if info.get("selected_because"):
         print(f"because      {info['selected_because']}")
+    if info.get("int8_kernel"):
+        print(f"int8 kernel  {info['int8_kernel']}")
     for role in ("inputs", "outputs"):
         for spec in info[role]:
             quantised = f"  scale {spec['scale']:.6g} zero point {spec['zero_point']}" if spec["scale"] else ""

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeport.runtime.cpu import onnx_int8_kernel
 from edgeport.runtime.errors import (
     EdgeportError, EngineMissingError, EngineUnsupportedError, InferenceError, ModelFileError, ValueRangeError,
 )
@@ -18,16 +19,16 @@ ONNX_DTYPES = {
 }
 SILENT = 4  # onnxruntime's FATAL-only log level: failures are reported as runtime exceptions instead
 # On x86-64 without VNNI, onnxruntime's fast u8×s8 kernels add pairs of products in 16 bits and saturate;
-# its precision mode adds them in 32 bits (README, "int8 on the pets model"). Ignored on other CPUs.
+# its precision mode adds them in 32 bits (docs/export.md). Set only where `runtime.cpu` says it is needed.
 X64_QUANT_PRECISION = ("session.x64quantprecision", "1")
 
 
 def new_session(model: bytes, threads: int, external_data: dict[str, bytes] | None = None) -> Any:
     """An onnxruntime `InferenceSession` on the CPU provider as edgeport runs it: `threads` intra-op
-    threads, one inter-op thread, sequential execution, x86-64 int8 kernels that do not saturate, engine
-    logs silenced. `external_data` maps each external data location the model names to that file's
-    (verified) bytes: the engine takes them from memory and never opens a file. Raises what onnxruntime
-    raises."""
+    threads, one inter-op thread, sequential execution, x86-64 int8 kernels that do not saturate
+    (precision mode where the CPU lacks VNNI: `runtime.cpu`), engine logs silenced. `external_data` maps
+    each external data location the model names to that file's (verified) bytes: the engine takes them
+    from memory and never opens a file. Raises what onnxruntime raises."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -35,7 +36,8 @@ def new_session(model: bytes, threads: int, external_data: dict[str, bytes] | No
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = SILENT
-    options.add_session_config_entry(*X64_QUANT_PRECISION)
+    if onnx_int8_kernel().precision_mode:
+        options.add_session_config_entry(*X64_QUANT_PRECISION)
     if external_data:
         if not hasattr(options, "add_external_initializers_from_files_in_memory"):
             raise EngineUnsupportedError(f"onnxruntime {ort.__version__} cannot take a model's external data from memory; "
@@ -104,7 +106,7 @@ def load(model: bytes, threads: int, *, engine: str = "onnxruntime", verified: b
         raise ModelFileError(f"{source} is empty (0 bytes); re-export or re-copy the model")
     try:
         session = new_session(model, threads, external_data)
-    except EngineUnsupportedError:
+    except EdgeportError:  # an engine too old, or a bad EDGEPORT_ORT_INT8_PRECISION
         raise
     except Exception as exc:  # noqa: BLE001
         raise load_error(exc, ort.__version__, source) from None

@@ -10,11 +10,10 @@ start (`bench.keras`, in a separate process: this module never imports TensorFlo
 variant that passed its parity check (batch 1, one thread; within `TIE` of it, the smaller file wins)
 is recorded in the results.
 
-One recommendation policy: export's stands. Export recommends the smallest file that passed its
-checks, which needs no measurement and is what a device short of storage and memory wants; speed
-belongs to the machine that measured it. So the bench only records its fastest variant, and writes
-it to the manifest's `recommended` when asked (`BenchOptions.recommend`, `edgeport-run bench
---recommend`), best on the device itself.
+One recommendation policy (`bench.policy`), export's and this one's: the fastest variant that passed,
+at batch 1 and one thread, the smaller file within `TIE`. Export measures it on the exporting machine;
+the bench records its own choice, and writes it to the manifest's `recommended` when asked
+(`BenchOptions.recommend`, `edgeport-run bench --recommend`), best on the device itself.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from edgeport import runtime
 from edgeport.runtime.bench.engine import DirectEngine, engine_feeds, fixed_batch
 from edgeport.runtime.bench.inputs import BenchInputs, make_inputs
 from edgeport.runtime.bench.keras import keras_baseline
+from edgeport.runtime.bench.policy import TIE, Candidate, choose
 from edgeport.runtime.bench.report import run_of
 from edgeport.runtime.bench.timing import cold_start, machine, measure, timed
 from edgeport.runtime.errors import EdgeportError, UsageError
@@ -41,7 +41,6 @@ from edgeport.runtime.quant import is_quantized
 from edgeport.runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact, resolve_artifact_path, write_manifest
 
 SCHEMA = "edgeport-bench/1"
-TIE = 0.03  # p50s within 3% of the fastest count as a tie: the smaller file wins
 
 
 @dataclass
@@ -193,26 +192,16 @@ def reference_point(results: dict[str, Any]) -> tuple[int, int]:
 
 
 def recommend(results: dict[str, Any]) -> tuple[str | None, str]:
-    """The fastest variant that passed its parity check at (1 thread, batch 1); ties → smaller file."""
+    """The fastest variant that passed its parity check at (1 thread, batch 1); ties → smaller file
+    (`bench.policy`, the rule export recommends by too)."""
     threads, batch = reference_point(results)
-    timed_rows = [(r, run_of(r, threads, batch)) for r in results["variants"] if "error" not in r]
-    passed = [(r, run["latency_ms"]["p50"]) for r, run in timed_rows if run and r["status"] == "passed"]
-    if not passed:
+    candidates = [Candidate(r["variant"], r["status"] == "passed", r["size"], run["latency_ms"]["p50"], r.get("accuracy"))
+                  for r in results["variants"] if "error" not in r for run in [run_of(r, threads, batch)] if run]
+    choice = choose(candidates)
+    if choice is None:
         return None, "no benchmarked variant passed its parity check"
-    fastest = min(p50 for _, p50 in passed)
-    row, p50 = min(((r, p) for r, p in passed if p <= fastest * (1 + TIE)), key=lambda rp: (rp[0]["size"], rp[1]))
-    skipped = [r["variant"] for r, run in timed_rows if run and r["status"] != "passed"
-               and run["latency_ms"]["p50"] < p50]
-    reason = (f"fastest variant that passed its parity check: median {p50:.3f} ms per prediction at batch {batch}, "
-              f"{threads} thread{'s' if threads > 1 else ''} (edgeport-run bench, {results['machine']['cpu']}, "
-              f"{results['created'][:10]}); {row['size']:,} bytes")
-    if row.get("accuracy") is not None:
-        reason += f", accuracy {row['accuracy']:.4f}"
-    if p50 > fastest:
-        reason += f"; within {TIE:.0%} of the fastest, so the smaller file"
-    if skipped:
-        reason += f"; faster but not passed: {', '.join(skipped)}"
-    return row["variant"], reason
+    measured = f"edgeport-run bench, {results['machine']['cpu']}, {results['created'][:10]}"
+    return choice.chosen.key, choice.reason(measured, at=f"batch {batch}, {threads} thread{'s' if threads > 1 else ''}")
 
 
 def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:

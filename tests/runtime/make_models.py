@@ -106,7 +106,7 @@ def _export(bundle: Path, variants: list[str], x_train: np.ndarray, x_test: np.n
     """`export_bundle` on the saved model, with the data made here; every variant must pass export's checks.
 
     The tests choose the default variant themselves (`recommended`, else the runtime's default order):
-    export's own choice, the smallest file that passed, is tested in tests/export."""
+    export's own choice, the fastest file that passed, is tested in tests/export."""
     from edgeport.export.bundle import export_bundle
     from edgeport.runtime.manifest import read_manifest, write_manifest
 
