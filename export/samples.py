@@ -1,6 +1,6 @@
 """The data export checks and calibrates with, read from the bundle alone: `keras/test.npz`,
 `keras/calibration.npz` and, where training wrote it, `keras/agreement.npz`, as `task.json` lists them
-(file, sha256)."""
+(file, sha256). Photos stored as uint8 (`pixels` in the entry) are normalised here, as training normalised them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import numpy as np
 
 from edgeport.runtime.errors import EdgeportError
 from edgeport.runtime.manifest import sha256_file
+from edgeport.runtime.preprocess import normalize
+
+NORMALIZATIONS = ("mobilenet", "tf", "unit", "imagenet-caffe", "none")  # the ones `normalize` applies without further parameters
 
 RETRAIN = "train it again with this version of edgeport-train (it writes them into the bundle)"
 
@@ -44,9 +47,21 @@ def _read(keras_dir: Path, entry: Any, role: str, keys: tuple[str, ...]) -> dict
             missing = [k for k in keys if k not in archive.files]
             if missing:
                 raise BundleDataError(f"{path} lacks {', '.join(missing)}; {RETRAIN}")
-            return {k: archive[k] for k in keys}
+            arrays = {k: archive[k] for k in keys}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise BundleDataError(f"{path} is not a readable .npz archive ({exc}); {RETRAIN}") from None
+    if "pixels" in entry:  # photos stored as decoded uint8: made model-ready as training made them
+        arrays["x"] = model_ready(arrays["x"], entry["pixels"], path)
+    return arrays
+
+
+def model_ready(x: np.ndarray, pixels: Any, path: Path) -> np.ndarray:
+    """Stored uint8 pixels → the model's float32 input, by the normalisation task.json names."""
+    normalization = pixels.get("normalization") if isinstance(pixels, dict) else None
+    if x.dtype != np.uint8 or normalization not in NORMALIZATIONS:
+        raise BundleDataError(f"{path} holds {x.dtype} pixels with normalisation {normalization!r}, not uint8 with one of "
+                              f"{', '.join(NORMALIZATIONS)}; {RETRAIN}")
+    return normalize(x.astype(np.float32), normalization)
 
 
 def read_bundle_data(bundle: str | Path, task: dict[str, Any]) -> BundleData:

@@ -22,7 +22,8 @@ import numpy as np
 from edgeport.runtime import backends, tensors
 from edgeport.runtime.alternatives import alternatives_text
 from edgeport.runtime.errors import (
-    EngineMissingError, EngineUnsupportedError, InferenceError, ManifestError, ModelFileError, UsageError,
+    EngineMissingError, EngineUnsupportedError, InferenceError, ManifestError, MissingBundleError, ModelFileError,
+    UsageError,
 )
 from edgeport.runtime import limits
 from edgeport.runtime.backends.onnx_external import external_tensors
@@ -68,7 +69,7 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
         if (path.exists() or not _wait_for_swap(path)) and not path.is_dir():
             break  # a file, or nothing at all; a directory again (a swap just ended) is tried again
     if not path.exists():
-        raise ModelFileError(f"{path} does not exist: pass a bundle directory (with manifest.json) or a .tflite/.onnx file")
+        raise MissingBundleError(f"{path} does not exist: pass a bundle directory (with manifest.json) or a .tflite/.onnx file")
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise ModelFileError(f"{path.name} is not a .tflite or .onnx file (nor a bundle directory); export it first")

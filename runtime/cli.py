@@ -1,8 +1,9 @@
 """`edgeport-run` / `python -m edgeport.runtime`: parse, call the runtime, print. Subcommands: info, predict, bench,
-compat, verify, serve, import.
+compat, verify, serve, import, pack.
 
-Exit codes: 0 ok, 1 internal failure, 2 bad input or usage, 3 missing or bad model (file, manifest,
-engine); `verify` exits 1 when a variant does not match its golden samples (or the bundle is damaged).
+Exit codes (docs/exit-status.md): 0 ok, 1 internal failure, 2 bad input or usage (a bundle path that does not
+exist included), 3 a bad model (file, manifest, engine); `verify` exits 1 when a variant does not match its
+golden samples (or the bundle is damaged).
 Set EDGEPORT_DEBUG=1 to see the traceback of an internal failure.
 """
 
@@ -369,6 +370,32 @@ def add_import_parser(commands: Any) -> None:
     imp.set_defaults(func=cmd_import)
 
 
+# ---------------------------------------------------------------- pack
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from edgeport.runtime.pack import pack_bundle
+
+    keys = [key for group in args.variant or [] for key in group.split(",") if key]
+    packed = pack_bundle(args.bundle, args.out, keys or None)
+    for path, size in sorted(packed.sizes.items()):
+        print(f"{size:>12,} B  {path}")
+    variants = ", ".join(a.key for a in packed.manifest.artifacts)
+    print(f"device bundle {packed.out}: {variants}, {len(packed.sizes)} files, {packed.total:,} B; "
+          "copy this folder to the board")
+    return EXIT_OK
+
+
+def add_pack_parser(commands: Any) -> None:
+    pack = commands.add_parser("pack", help="write the device bundle: the chosen variants, vocabulary or labels, "
+                               "golden samples and a manifest of its own (no keras/)")
+    pack.add_argument("bundle", help="the full bundle directory (with manifest.json)")
+    pack.add_argument("--out", required=True, help="the device bundle's folder (new, empty, or a bundle: replaced whole)")
+    pack.add_argument("--variant", nargs="+", action="extend", metavar="KEY",
+                      help="variants to take, e.g. tflite-int8 onnx-static-int8 (default: the recommended one)")
+    pack.set_defaults(func=cmd_pack)
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -400,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_parser(commands)
     add_serve_parser(commands)
     add_import_parser(commands)
+    add_pack_parser(commands)
     return parser
 
 

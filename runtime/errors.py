@@ -8,6 +8,7 @@
     │   ├── EmptyBatchError                nothing to run
     │   └── ImageError                     an image that cannot be read
     ├── UsageError (ValueError)            a bad option (backend, threads, a file that is no model)
+    │   └── MissingBundleError             the bundle or model path does not exist (also a ModelFileError)
     ├── ModelFileError                     missing, truncated or corrupt model file
     ├── ManifestError                      invalid manifest, or one that points outside its bundle
     ├── EngineMissingError (ImportError)   no engine installed (names the pip extra)
@@ -50,6 +51,10 @@ class UsageError(EdgeportError, ValueError):
 
 class ModelFileError(EdgeportError):
     """A model file is missing, truncated, corrupt, or does not match its manifest."""
+
+
+class MissingBundleError(ModelFileError, UsageError):
+    """The path given as a bundle or model does not exist: a usage error (exit 2) in every command."""
 
 
 class ManifestError(EdgeportError):

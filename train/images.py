@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgeport.runtime.errors import ImageError
-from edgeport.runtime.preprocess import load_image, normalize
+from edgeport.runtime.preprocess import load_pixels, normalize
 from edgeport.train.data import DataError
 
 NORMALIZATION = "mobilenet"  # x / 127.5 - 1, as keras.applications.mobilenet.preprocess_input
@@ -51,24 +51,28 @@ class ImageFiles:
     def shape(self) -> tuple[int, int, int, int]:
         return (len(self.paths), self.size, self.size, 3)
 
-    def pixels(self, path: str, flip: bool = False) -> np.ndarray:
-        """One file → float32 (size, size, 3), model-ready (mirrored when `flip`)."""
+    def decoded(self, path: str, flip: bool = False) -> np.ndarray:
+        """One file → uint8 (size, size, 3) as decoded and resized, before normalisation (mirrored when `flip`)."""
         try:
-            raw = load_image(path, (self.size, self.size), self.interpolation)
+            raw = load_pixels(path, (self.size, self.size), self.interpolation)
         except ImageError as exc:
             raise DataError(f"{exc}; remove or replace the file") from None
-        pixels = normalize(raw, NORMALIZATION)
-        return np.ascontiguousarray(pixels[:, ::-1]) if flip else pixels
+        return np.ascontiguousarray(raw[:, ::-1]) if flip else raw
+
+    def pixels(self, path: str, flip: bool = False) -> np.ndarray:
+        """One file → float32 (size, size, 3), model-ready (mirrored when `flip`)."""
+        return normalize(self.decoded(path, flip).astype(np.float32), NORMALIZATION)
 
     def array(self) -> np.ndarray:
         """Model-ready pixels of every file as one float32 array (for a list that fits in memory)."""
         return np.concatenate(list(self.batches()))
 
-    def batches(self, batch_size: int = 32) -> Iterator[np.ndarray]:
-        """Model-ready pixels, `batch_size` files at a time."""
+    def batches(self, batch_size: int = 32, decoded: bool = False) -> Iterator[np.ndarray]:
+        """Model-ready pixels (uint8 as decoded when `decoded`), `batch_size` files at a time."""
+        read = self.decoded if decoded else self.pixels
         items = list(zip(self.paths, self.flips))
         for start in range(0, len(items), batch_size):
-            yield np.stack([self.pixels(p, f) for p, f in items[start : start + batch_size]])
+            yield np.stack([read(p, f) for p, f in items[start : start + batch_size]])
 
 
 def image_dataset(

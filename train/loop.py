@@ -130,7 +130,8 @@ def load_user_texts(recipe: TextRecipe, user: UserData, seed: int) -> TaskData:
     order = [order[i] for i in np.random.RandomState(seed).permutation(len(order))]
     train_texts, y_train = [train_texts[i] for i in order], np.asarray(y_train)[order]
     vocabulary = texts.learn_vocabulary(train_texts, recipe.num_words)
-    spec = texts.text_spec(recipe.num_words, recipe.maxlen, recipe.truncating)
+    # The embedding has a row per id a word can reach (reserved ids included), at most --num-words.
+    spec = texts.text_spec(min(recipe.num_words, len(vocabulary) + INDEX_FROM + 1), recipe.maxlen, recipe.truncating)
     return TaskData(
         x_train=texts.encode_texts(train_texts, vocabulary, spec),
         y_train=y_train,
@@ -207,7 +208,7 @@ def input_dataset(x: np.ndarray | ImageFiles, y: np.ndarray, global_batch: int, 
 
 def build_model(recipe: TextRecipe | ImageRecipe, task_data: TaskData, data_dir: str | os.PathLike | None) -> keras.Model:
     if isinstance(recipe, TextRecipe):
-        return build_text_model(recipe)
+        return build_text_model(recipe, task_data.preprocessing.get("num_words"))
     weights = resolve_base_weights(recipe.base_weights, recipe.alpha, recipe.image_size, data_dir)
     if weights == "imagenet":
         weights = download_imagenet_weights(recipe.alpha, recipe.image_size)

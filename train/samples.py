@@ -1,7 +1,8 @@
 """What export needs from training, written into the bundle: `keras/test.npz` (the held-out set, model-ready),
 `keras/calibration.npz` (a seeded sample of the training inputs) and, for images, `keras/agreement.npz` (every
 photo, training ones too, and its mirror image: class agreement needs no labels, so export judges it on far more
-inputs than the held-out set), each listed with its sha256 in task.json.
+inputs than the held-out set), each listed with its sha256 in task.json. Photos are stored as their decoded uint8
+pixels, with the normalisation that makes them model-ready (`pixels` in task.json): exact, a quarter of float32.
 
 Arrays are written into the `.npz` archive batch by batch, so a streamed image set never sits in memory whole.
 """
@@ -17,7 +18,7 @@ import numpy as np
 
 from edgeport.runtime.manifest import sha256_file
 from edgeport.train.data import stratified_split
-from edgeport.train.images import ImageFiles
+from edgeport.train.images import NORMALIZATION, ImageFiles
 
 TEST_FILE = "test.npz"
 CALIBRATION_FILE = "calibration.npz"
@@ -27,23 +28,26 @@ MAX_TEST_TEXTS = 20000
 CALIBRATION_TEXTS = 1000
 CALIBRATION_IMAGES = 300
 AGREEMENT_FILE = "agreement.npz"
+# How the image arrays are stored: uint8 as decoded and resized; `normalization` gives the model's input from them.
+PIXELS = {"dtype": "uint8", "normalization": NORMALIZATION}
 MAX_AGREEMENT_PHOTOS = 1000  # a larger folder is sampled (seeded); each photo is also written mirrored
 
 
 def _batches(x: np.ndarray | ImageFiles, batch_size: int = 32) -> Iterator[np.ndarray]:
     if isinstance(x, ImageFiles):
-        yield from x.batches(batch_size)
+        yield from x.batches(batch_size, decoded=True)
     else:
         for start in range(0, len(x), 4096):
             yield np.ascontiguousarray(x[start : start + 4096])
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray | ImageFiles]) -> None:
-    """An uncompressed `.npz` (what `np.savez` writes), each array streamed in batches; atomic."""
+    """An uncompressed `.npz` (what `np.savez` writes), each array streamed in batches; atomic. Image files are
+    written as their decoded uint8 pixels (a quarter of float32's bytes), normalised when read (`PIXELS`)."""
     tmp = path.with_name(f".{path.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, x in arrays.items():
-            dtype = np.dtype(np.float32) if isinstance(x, ImageFiles) else np.asarray(x[:0]).dtype
+            dtype = np.dtype(np.uint8) if isinstance(x, ImageFiles) else np.asarray(x[:0]).dtype
             header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(x.shape)}
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array_header_2_0(member, header)
@@ -81,14 +85,16 @@ def write_samples(keras_dir: Path, x_train: Any, x_test: Any, y_test: np.ndarray
     calibration_rows = calibration_sample(len(x_train), limit, seed)
     write_npz(keras_dir / TEST_FILE, {"x": x_test[test_rows], "y": np.asarray(y_test)[test_rows]})
     write_npz(keras_dir / CALIBRATION_FILE, {"x": x_train[calibration_rows]})
+    pixels = {"pixels": dict(PIXELS)} if isinstance(x_train, ImageFiles) else {}
     entries = {
-        "test": {"file": TEST_FILE, "sha256": sha256_file(keras_dir / TEST_FILE), "samples": int(len(test_rows)), "of": int(len(y_test))},
+        "test": {"file": TEST_FILE, "sha256": sha256_file(keras_dir / TEST_FILE), "samples": int(len(test_rows)),
+                 "of": int(len(y_test)), **pixels},
         "calibration": {"file": CALIBRATION_FILE, "sha256": sha256_file(keras_dir / CALIBRATION_FILE),
-                        "samples": int(len(calibration_rows)), "of": int(len(x_train))},
+                        "samples": int(len(calibration_rows)), "of": int(len(x_train)), **pixels},
     }
     if isinstance(x_train, ImageFiles) and isinstance(x_test, ImageFiles):
         photos = agreement_photos(x_train, x_test, seed)
         write_npz(keras_dir / AGREEMENT_FILE, {"x": photos})
         entries["agreement"] = {"file": AGREEMENT_FILE, "sha256": sha256_file(keras_dir / AGREEMENT_FILE),
-                                "samples": len(photos), "of": len(x_train) + len(x_test)}
+                                "samples": len(photos), "of": len(x_train) + len(x_test), **pixels}
     return entries

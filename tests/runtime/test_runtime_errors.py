@@ -152,7 +152,7 @@ def test_cli_exit_codes(tmp_path, models_dir):
         (["predict", scratch / "truncated_200.tflite", scratch / "x.npy"], 3, "truncated or damaged"),
         (["info", scratch / "empty.onnx"], 3, "empty"),
         (["info", scratch / "outside_bundle"], 3, "outside the bundle"),
-        (["info", tmp_path / "nowhere"], 3, "does not exist"),
+        (["info", tmp_path / "nowhere"], 2, "does not exist"),
         (["predict", image, scratch / "broken [1].jpg"], 2, "cannot read image"),
         (["predict", image, scratch / "missing.png"], 2, "neither an image file nor a folder"),
         (["predict", text, "a film", "--threads", "0"], 2, "threads must be a positive integer"),

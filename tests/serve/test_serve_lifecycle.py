@@ -136,7 +136,7 @@ def test_a_bundle_that_fails_to_load_exits_before_binding(copy_bundle, text_bina
     assert "Traceback" not in done.stderr and "Uvicorn running" not in done.stderr + done.stdout
 
 
-def test_a_missing_bundle_exits_3(tmp_path: Path):
+def test_a_missing_bundle_exits_2_as_in_every_command(tmp_path: Path):
     done = subprocess.run([sys.executable, "-m", "edgeport.runtime", "serve", str(tmp_path / "nothing"),
                            "--port", str(free_port())], capture_output=True, text=True, timeout=120, cwd=REPO)
-    assert done.returncode == 3 and "does not exist" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr

@@ -37,3 +37,23 @@ def test_text_bundles_have_no_agreement_file(tmp_path):
     entries = write_samples(keras_dir, x_train, x_test, np.array([0, 1]), seed=0)
     assert "agreement" not in entries and not (keras_dir / "agreement.npz").exists()
     assert read_bundle_data(tmp_path, {"data": entries}).x_agreement is None
+
+
+def test_photos_are_stored_as_uint8_and_read_back_exactly_as_model_ready_floats(tmp_path):
+    from edgeport.runtime.preprocess import load_image, normalize
+
+    files = image_files(write_image_folder(tmp_path / "pets", {"cats": 4, "dogs": 3}), size=16)
+    keras_dir = tmp_path / "keras"
+    keras_dir.mkdir()
+    entries = write_samples(keras_dir, files[np.arange(5)], files[np.arange(5, 7)], np.array([0, 1]), seed=0)
+    data = read_bundle_data(tmp_path, {"data": entries})
+    # the float32 pixels training feeds the model, made here without ImageFiles
+    reference = np.stack([normalize(load_image(p, (16, 16)), "mobilenet") for p in files.paths])
+    np.testing.assert_array_equal(data.x_test, reference[5:])
+    np.testing.assert_array_equal(data.x_agreement[:7], reference)
+    np.testing.assert_array_equal(data.x_agreement[7:], reference[:, :, ::-1])
+    assert data.x_train.dtype == np.float32 and {tuple(r) for r in data.x_train.reshape(len(data.x_train), -1)} <= {
+        tuple(r) for r in reference[:5].reshape(5, -1)}
+    with np.load(keras_dir / "agreement.npz") as stored:
+        assert stored["x"].dtype == np.uint8 and stored["x"].nbytes == 14 * 16 * 16 * 3
+    assert (keras_dir / "agreement.npz").stat().st_size < 14 * 16 * 16 * 3 + 1024  # not float32's four bytes a value

@@ -184,3 +184,20 @@ def test_same_texts_in_any_form_or_order_give_the_same_training_arrays(tmp_path)
     assert folder.vocabulary == csv_file.vocabulary
     # the validation cut (the last fifth) holds both classes, though the folder lists them one after the other
     assert set(folder.y_train[-len(folder.y_train) // 5 :].tolist()) == {0, 1}
+
+
+def test_embedding_has_a_row_per_learned_word_not_per_num_words(tmp_path):
+    from edgeport.train.loop import UserData, build_model, load_task_data
+    from edgeport.train.recipes import TEXT
+
+    data = rows()
+    learned = {w for text, _ in data for w in text_to_word_sequence(text)}
+    recipe = TEXT.with_overrides(maxlen=12, embedding_dim=4, head="average")  # --num-words 10000, the default
+    task_data = load_task_data(recipe, None, user=UserData(write_csv(tmp_path / "t.csv", data)))
+    rows_needed = len(task_data.vocabulary) + 4  # ids 0 padding, 1 start, 2 out-of-vocabulary, 3 unused, words from 4
+    assert len(task_data.vocabulary) <= len(learned) < 100
+    assert task_data.preprocessing["num_words"] == rows_needed
+    model = build_model(recipe.with_overrides(num_classes=2), task_data, None)
+    assert model.get_layer("embedding").input_dim == rows_needed
+    capped = load_task_data(recipe.with_overrides(num_words=20), None, user=UserData(write_csv(tmp_path / "c.csv", data)))
+    assert capped.preprocessing["num_words"] == 20 and max(capped.vocabulary.values()) == 19
