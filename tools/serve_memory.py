@@ -4,7 +4,7 @@
 
 For each bundle it starts the server on 127.0.0.1 (open-file limit `--nofile`, as a Raspberry Pi's
 default) and runs each attack the reliability probe found (text bundles: 100,000 one-letter texts in one
-request; image bundles: 1,000 1×1 PNGs in one multipart body, 16 concurrent 40-megapixel PNGs; both:
+request, and 1.6 million in a 9.6 MB body; image bundles: 1,000 1×1 PNGs in one multipart body, 16 concurrent 40-megapixel PNGs; both:
 1,100 connections that send a request line and one header and stop). Meanwhile it asks /healthz every
 20 ms and reads the server's VmRSS every 5 ms; the server is killed when its RSS passes `--limit-mb` (as
 a cgroup's memory limit would), its peak is VmHWM. Reports per attack: the statuses answered, /healthz
@@ -161,6 +161,12 @@ def many_texts(served: Served) -> dict[int, int]:
         return tally(pool.map(lambda _: served.request("POST", "/v1/predict", body)[0], range(20)))
 
 
+def ten_mb_of_texts(served: Served) -> dict[int, int]:
+    body = json.dumps({"inputs": ["ab"] * 1_600_000}).encode()  # 9.6 MB, just under the body limit
+    with ThreadPoolExecutor(2) as pool:
+        return tally(pool.map(lambda _: served.request("POST", "/v1/predict", body)[0], range(4)))
+
+
 def thousand_tiny_pngs(served: Served) -> dict[int, int]:
     body, kind = multipart([png(1, 1)] * 1000)
     with ThreadPoolExecutor(2) as pool:
@@ -210,6 +216,7 @@ def quiet(served: Served) -> dict[int, int]:
 
 
 TEXT_ATTACKS = {"none (baseline, 5 s)": quiet, "100,000 texts in one request (x20, 4 at once)": many_texts,
+                "a 9.6 MB body of 1.6 million texts (x4, 2 at once)": ten_mb_of_texts,
                 "1,100 half-sent connections": half_sent}
 IMAGE_ATTACKS = {"none (baseline, 5 s)": quiet, "1,000 1x1 PNGs in one multipart (x4, 2 at once)": thousand_tiny_pngs,
                  "16 concurrent 40-megapixel PNGs": large_pngs, "1,100 half-sent connections": half_sent}

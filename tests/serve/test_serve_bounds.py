@@ -111,7 +111,7 @@ def test_budget_waits_for_a_share_given_back():
     assert asyncio.run(scenario()) == ["given back", "second"]
 
 
-@pytest.mark.parametrize("body,words", [(b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested"),
+@pytest.mark.parametrize("body,words", [(b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
                                         (b'{"inputs": [' + b"7" * 5000 + b"]}", "not valid JSON")])
 def test_json_deeper_or_larger_than_the_limits_is_400(text_binary: Path, body: bytes, words: str):
     with started(text_binary) as (client, _):
