@@ -141,7 +141,7 @@ test-arm64: setup setup-device runtime-models
 test-armv7: setup setup-device runtime-models
 	ARTIFACTS=$(abspath $(ARTIFACTS)) tools/device/test-device.sh armv7
 
-# The HTTP service under load, on loopback only (runtime/serve/loadtest.py): 8 client threads, a fixed mix
+# The HTTP service under load, on loopback only (tools/loadtest.py): 8 client threads, a fixed mix
 # of valid and invalid requests (2,000 each on text bundles, 250 on image bundles, at most 60 s a run),
 # batching on, without waiting, and off; every status and answer checked against runtime.load().predict.
 # Serves the demo bundles when they exist, else the runtime tests' small ones.
@@ -149,8 +149,11 @@ LOADTEST_DEMO := $(wildcard $(ARTIFACTS)/imdb/manifest.json $(ARTIFACTS)/pets/ma
 LOADTEST_BUNDLES ?= $(dir $(or $(LOADTEST_DEMO),$(RUNTIME_MODELS)/text_binary/manifest.json $(RUNTIME_MODELS)/image/manifest.json))
 LOADTEST_ARGS ?=
 .PHONY: loadtest
+# Then the same bundles under the probe's hostile requests held to a 1 GB limit (tools/serve_memory.py):
+# peak RSS, /healthz p99 and log growth beside the throughput figures.
 loadtest: setup $(if $(LOADTEST_DEMO),,runtime-models)
-	$(PY) -m edgeport.runtime.serve.loadtest $(LOADTEST_BUNDLES) $(LOADTEST_ARGS)
+	$(PY) tools/loadtest.py $(LOADTEST_BUNDLES) $(LOADTEST_ARGS)
+	$(PY) tools/serve_memory.py $(LOADTEST_BUNDLES) --limit-mb 1024 --nofile 1024
 
 # Debian's headless Chromium and its driver, for the browser test of the serve page
 # (tests/serve/test_serve_page.py skips without them). Needs root and apt-get.

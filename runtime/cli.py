@@ -260,10 +260,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     options = ServeOptions(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                            api_key=args.api_key or os.environ.get("EDGEPORT_API_KEY") or None,
-                           max_body_bytes=int(args.max_body_mb * MB))
+                           max_body_bytes=int(args.max_body_mb * MB), max_items=args.max_items,
+                           max_pixels=int(args.max_megapixels * 1e6), max_bodies_bytes=int(args.max_bodies_mb * MB))
     return run_server(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend, host=args.host,
                       port=args.port, options=options, shutdown_timeout=args.shutdown_timeout,
-                      log_level=args.log_level, access_log=args.access_log)
+                      log_level=args.log_level, access_log=args.access_log,
+                      request_timeout=args.request_timeout, max_connections=args.max_connections)
 
 
 def _positive(kind: type) -> Any:
@@ -294,6 +296,16 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--api-key", help="require this key (header 'Authorization: Bearer KEY' or 'X-API-Key') "
                        "on /v1/*; default $EDGEPORT_API_KEY, else none")
     serve.add_argument("--max-body-mb", type=_positive(float), default=10.0, help="largest request body (default 10)")
+    # Memory and connection bounds, sized for a 1 GB board (docs/serving.md: how to raise them).
+    serve.add_argument("--max-items", type=_positive(int), default=1024, help="most items per request (default 1024)")
+    serve.add_argument("--max-megapixels", type=_positive(float), default=40.0,
+                       help="decoded image pixels in flight across requests, in millions (default 40)")
+    serve.add_argument("--max-bodies-mb", type=_positive(float), default=64.0,
+                       help="request bodies in flight across requests (default 64)")
+    serve.add_argument("--max-connections", type=_positive(int), default=None,
+                       help="open connections (default 256, or half the open-file limit when lower)")
+    serve.add_argument("--request-timeout", type=_positive(float), default=15.0, metavar="S",
+                       help="close a connection that has not sent a whole request within S seconds (default 15)")
     serve.add_argument("--shutdown-timeout", type=_positive(float), default=10.0, metavar="S",
                        help="on SIGTERM, wait at most S seconds for requests in flight (default 10)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

@@ -14,6 +14,8 @@ or by assigning the module attribute before loading a model.
   times faster in a sixteenth of the memory, its model-ready pixels within a few grey levels of the full
   decode. Off, every JPEG within `MAX_IMAGE_PIXELS` is decoded at full size, pixel for pixel as
   `keras.utils.load_img` decodes it.
+- `MAX_IMAGE_FILE_BYTES` (`EDGEPORT_MAX_IMAGE_FILE_BYTES`, default 64 MB): the largest image file read
+  from a path; only regular files are read (never a device such as `/dev/zero`, a FIFO or a socket).
 - `MAX_WORD_CHARS` (default 256): a text longer than `maxlen × MAX_WORD_CHARS` characters is cut to
   that many on the side the tokeniser keeps before it is split, when the part holds more than `maxlen`
   words (else a part 4× as long is tried, and so on): the model sees only `maxlen` words, so the ids
@@ -42,6 +44,7 @@ def _env_int(name: str, default: int) -> int:
 
 MAX_IMAGE_PIXELS: int = _env_int("EDGEPORT_MAX_IMAGE_PIXELS", 40_000_000)
 JPEG_DRAFT: bool = os.environ.get("EDGEPORT_JPEG_DRAFT", "1").strip().lower() not in ("0", "false", "no", "off")
+MAX_IMAGE_FILE_BYTES: int = _env_int("EDGEPORT_MAX_IMAGE_FILE_BYTES", 64 * 1024 * 1024)
 MAX_WORD_CHARS: int = 256
 BATCH_CHUNK: int = _env_int("EDGEPORT_BATCH_CHUNK", 256)
 MAX_MANIFEST_BYTES: int = 16 * 1024 * 1024

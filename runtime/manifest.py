@@ -8,13 +8,12 @@ Every file the runtime reads is listed with its size and sha256: model files as 
 others (vocabulary, labels, golden samples, external model data) as `files`. The runtime reads each
 file once, checks exactly those bytes and uses them; it reads nothing the manifest does not list, and
 refuses a bundle that holds a symbolic link. `manifest.json` itself is bounded (`limits`) before it
-is parsed.
+is parsed, and carries its own digest (`manifest_digest`), checked before any field is used.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from edgeport.runtime import limits
 from edgeport.runtime.bounded_json import parse_json, read_bounded
 from edgeport.runtime.errors import ManifestError, ModelFileError
 from edgeport.runtime.files import atomic_write_bytes
+from edgeport.runtime.manifest_digest import check_digest, rendered, signed
 
 SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
@@ -132,13 +132,24 @@ def _kind_name(kind: type | tuple) -> str:
 
 
 def safe_relative_path(relative: str, where: str) -> str:
-    """Refuse a path that is absolute or climbs out of the bundle."""
+    """Refuse a path that is absolute, climbs out of the bundle, or holds what no file name can (NUL)."""
+    if not isinstance(relative, str) or "\0" in relative or not _encodable(relative):
+        raise ManifestError(f"{where}: path {relative!r} holds a character no file name can (NUL or a lone "
+                            "surrogate); re-export the bundle")
     if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")):
         raise ManifestError(f"{where}: path {relative!r} must be relative to the bundle directory")
     parts = Path(relative.replace("\\", "/")).parts
     if ".." in parts:
         raise ManifestError(f"{where}: path {relative!r} points outside the bundle directory")
     return relative
+
+
+def _encodable(text: str) -> bool:
+    try:
+        os.fsencode(text)
+    except UnicodeError:
+        return False
+    return True
 
 
 def _tensor_from_dict(doc: Any, where: str) -> TensorSpec:
@@ -272,15 +283,18 @@ def read_manifest(bundle_dir: str | os.PathLike) -> Manifest:
 
 
 def manifest_from_bytes(data: bytes, where: str = MANIFEST_NAME) -> Manifest:
-    """Parse and validate manifest bytes: bounded size and depth, UTF-8, no duplicate keys."""
-    return manifest_from_dict(parse_json(data, where, limits.MAX_MANIFEST_BYTES))
+    """Parse and validate manifest bytes: bounded size and depth, UTF-8, no duplicate keys, then its
+    digest (`manifest_digest.check_digest`), then every field."""
+    doc = parse_json(data, where, limits.MAX_MANIFEST_BYTES)
+    check_digest(doc, data, where)
+    return manifest_from_dict(doc)
 
 
 def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> Path:
-    """Validate and write the manifest atomically (`files.atomic_write_bytes`)."""
-    doc = manifest.to_dict()
-    manifest_from_dict(json.loads(json.dumps(doc)))  # never write what cannot be read back
-    return atomic_write_bytes(Path(bundle_dir) / MANIFEST_NAME, (json.dumps(doc, indent=2) + "\n").encode())
+    """Validate, sign (`manifest_sha256`) and write the manifest atomically (`files.atomic_write_bytes`)."""
+    data = rendered(signed(manifest.to_dict()))
+    manifest_from_bytes(data)  # never write what cannot be read back
+    return atomic_write_bytes(Path(bundle_dir) / MANIFEST_NAME, data)
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -27,9 +27,10 @@ import functools
 import io
 import os
 import re
+import stat
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -193,6 +194,12 @@ def _found(token_id: int, _default: Any) -> int:
     return token_id  # the lookup of a word already looked up
 
 
+# What tokenisers split on: one character class, class escape or plain character, optionally repeated
+# (`[^\w']+`, `\s+`, `\W+`, `,`). Nothing nested, so `re` matches it in linear time: a crafted pattern
+# such as `(?:a+)+$` cannot make a text take exponential time.
+SPLIT_PATTERN = re.compile(r"(?:\[\^?(?:[^\\\[\]]|\\.)+\]|\\[sSwWdD]|\\[^A-Za-z0-9]|[^\\\[\](){}|*+?.^$])\+?", re.DOTALL)
+
+
 def _check_text_spec(s: dict[str, Any]) -> None:
     """Refuse a text spec whose fields have the wrong type or range, naming the field."""
     def bad(key: str, want: str) -> ManifestError:
@@ -216,12 +223,13 @@ def _check_text_spec(s: dict[str, Any]) -> None:
     if s["maxlen"] is not None and not (integer(s["maxlen"]) and s["maxlen"] >= 0):
         raise bad("maxlen", "a non-negative integer or null")
     if s["split_pattern"] is not None:
+        if not (isinstance(s["split_pattern"], str) and SPLIT_PATTERN.fullmatch(s["split_pattern"])):
+            raise bad("split_pattern", "one character class, class escape or character, optionally followed by + "
+                      "(e.g. [^\\w']+ or \\s+: what separates words, matched in linear time), or null")
         try:
-            groups = re.compile(s["split_pattern"]).groups if isinstance(s["split_pattern"], str) else -1
+            re.compile(s["split_pattern"])
         except re.error:
-            groups = -1
-        if groups != 0:
-            raise bad("split_pattern", "a regular expression without groups (what separates words) or null")
+            raise bad("split_pattern", "a valid regular expression") from None
 
 
 def _as_text(item: Any, position: int) -> str:
@@ -398,8 +406,9 @@ def _open_image(item: Any, Image) -> Any:
         if isinstance(item, (bytes, bytearray, memoryview)):
             return _open_header(bytes(item), Image)
         if isinstance(item, (str, os.PathLike)):
-            with open(item, "rb") as handle:  # as load_img does: the whole file, then decode
-                return _open_header(handle.read(), Image)
+            return _open_header(_read_image_file(item), Image)  # as load_img does: the whole file, then decode
+    except ImageError:
+        raise
     except FileNotFoundError:
         raise ImageError(f"image file {os.fspath(item)!r} does not exist") from None
     except IsADirectoryError:
@@ -409,6 +418,20 @@ def _open_image(item: Any, Image) -> Any:
     except OSError as exc:
         raise ImageError(f"cannot read image {_describe(item)}: {exc}") from None
     raise DtypeError(f"cannot use a {type(item).__name__} as an image: pass a path, PIL image or HxWx3 array")
+
+
+def _read_image_file(path: str | os.PathLike) -> bytes:
+    """The bytes of a regular file, at most `limits.MAX_IMAGE_FILE_BYTES`: never a device, FIFO or socket
+    (`/dev/zero` would be read until memory runs out)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO would block an open() without it
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{os.fspath(path)!r} is not a regular file (a device, FIFO or socket); pass an image file")
+        if info.st_size > limits.MAX_IMAGE_FILE_BYTES:
+            raise ImageError(f"{os.fspath(path)!r} is {info.st_size:,} bytes, more than the "
+                             f"{limits.MAX_IMAGE_FILE_BYTES:,} an image file may be (limits.MAX_IMAGE_FILE_BYTES)")
+        return handle.read(limits.MAX_IMAGE_FILE_BYTES + 1)
 
 
 def _open_header(data: bytes, Image) -> Any:
@@ -549,6 +572,9 @@ def as_items(raw: Any, kind: str) -> list[Any]:
     """One raw item or a sequence of them → a list (a str, path, PIL image or 3-D array is one item)."""
     if type(raw) is list:
         return list(raw)
+    if isinstance(raw, Mapping):  # iterating a dict would classify its keys
+        raise DtypeError(f"cannot use a {type(raw).__name__} as model input: pass a list of items "
+                         "(for named tensors, use predict_tensor or run)")
     if isinstance(raw, (str, bytes, os.PathLike)):
         return [raw]
     if isinstance(raw, np.ndarray):

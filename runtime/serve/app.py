@@ -7,7 +7,9 @@
     GET  /             a page to try the model
 
 The model is loaded and warmed up in a worker thread when the app starts (503 until then); predictions
-go through the `Batcher`. Every error is JSON `{"error": TYPE, "message": ...}`, never a traceback.
+go through the `Batcher` in pieces of at most `max_batch` items (`pipeline`). Memory is bounded by
+construction: `max_items` per request (413), decoded pixels and body bytes in flight across requests
+(`budget`: 503 with Retry-After). Every error is JSON `{"error": TYPE, "message": ...}`, never a traceback.
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ from starlette.routing import Route
 from edgeport.runtime import errors
 from edgeport.runtime.api import Model
 from edgeport.runtime.serve.batching import Batcher
+from edgeport.runtime.serve.budget import Budget
+from edgeport.runtime.serve.connections import quiet_accept_errors
 from edgeport.runtime.serve.inputs import BodyTooLarge, RequestError, read_items
 from edgeport.runtime.serve.metrics import Metrics
+from edgeport.runtime.serve.pipeline import predict_items
 
 log = logging.getLogger("uvicorn.error")
 MB = 1 << 20
@@ -43,12 +48,15 @@ MB = 1 << 20
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """How the app batches and what it accepts."""
+    """How the app batches and what it accepts; the defaults are sized for a board with 1 GB of memory."""
 
     max_batch: int = 32
     max_wait_ms: float = 5.0
     api_key: str | None = None
     max_body_bytes: int = 10 * MB
+    max_items: int = 1024  # per request
+    max_pixels: int = 40_000_000  # decoded image pixels in flight across requests (about 120 MB of RGB)
+    max_bodies_bytes: int = 64 * MB  # request bodies in flight across requests
 
 
 class Service:
@@ -58,6 +66,7 @@ class Service:
         self.load, self.options, self.metrics = load, options, metrics
         self.model: Model | None = None
         self.batcher: Batcher | None = None
+        self.pixels: Budget | None = None
         self.state, self.error = "loading", None
         self._task: asyncio.Task | None = None
 
@@ -66,6 +75,7 @@ class Service:
         return self.state == "ready"
 
     def start(self) -> None:
+        self.pixels = Budget(max(self.options.max_pixels, 1), "decoded pixels", "--max-megapixels")
         self._task = asyncio.get_running_loop().create_task(self._prepare())
 
     async def _prepare(self) -> None:
@@ -99,16 +109,11 @@ class Service:
             await self.batcher.close()
 
     async def predict(self, request: Request) -> np.ndarray:
-        """The request's raw items → probabilities, preprocessed per request, batched for the engine."""
+        """The request's raw items → probabilities, in pieces of at most max_batch items (`pipeline`)."""
         model = self.model
         with self.batcher.coming():
-            items = await read_items(request, model.manifest.kind)
-            if model.manifest.kind == "image":  # decoding images is slow: off the event loop
-                x = await run_in_threadpool(model.preprocessor, items)
-            else:
-                x = model.preprocessor(items)
-        y = await self.batcher.submit(x)
-        return next(iter(y.values())) if isinstance(y, dict) else y
+            items = await read_items(request, model.manifest.kind, self.options.max_items)
+        return await predict_items(model, items, self.batcher, self.options.max_batch, self.pixels)
 
 
 def warmup_items(model: Model) -> list[Any]:
@@ -206,7 +211,10 @@ async def predict(request: Request) -> Response:
 
 
 def _request_error(exc: RequestError) -> JSONResponse:
-    return error_response(exc.status, exc.kind, exc.message)
+    response = error_response(exc.status, exc.kind, exc.message)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def info(request: Request) -> Response:
@@ -249,7 +257,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return error_response(exc.status_code, kind, f"{request.method} {request.url.path}: {exc.detail}")
 
 
-async def _body_too_large(request: Request, exc: BodyTooLarge) -> Response:
+async def _refused_request(request: Request, exc: RequestError) -> Response:
     return _request_error(exc)
 
 
@@ -257,23 +265,30 @@ async def _body_too_large(request: Request, exc: BodyTooLarge) -> Response:
 
 
 class Observe:
-    """ASGI middleware: metrics for every request, and the body limit enforced as the body arrives."""
+    """ASGI middleware: metrics for every request, and the body limits enforced as the body arrives: each
+    body's, and the bytes of all bodies in flight (taken from `bodies` as they arrive, given back when the
+    request is answered)."""
 
-    def __init__(self, app: Any, metrics: Metrics, max_body_bytes: int):
-        self.app, self.metrics, self.limit = app, metrics, max_body_bytes
+    def __init__(self, app: Any, metrics: Metrics, max_body_bytes: int, max_bodies_bytes: int):
+        self.app, self.metrics, self.limit, self.bodies_limit = app, metrics, max_body_bytes, max_bodies_bytes
+        self.bodies: Budget | None = None
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start, status, received = time.perf_counter(), [500], [0]
+        start, status, received, held = time.perf_counter(), [500], [0], [0]
+        if self.bodies is None:
+            self.bodies = Budget(max(self.bodies_limit, 1), "body bytes", "--max-bodies-mb")
 
         async def counted_receive() -> dict:
             message = await receive()
             if message["type"] == "http.request":
-                received[0] += len(message.get("body", b""))
+                size = len(message.get("body", b""))
+                received[0] += size
                 if received[0] > self.limit:
                     raise BodyTooLarge(self.limit)
+                held[0] += await self.bodies.take(size)
             return message
 
         async def observed_send(message: dict) -> None:
@@ -284,6 +299,8 @@ class Observe:
         try:
             await self.app(scope, counted_receive, observed_send)
         finally:
+            if held[0]:
+                await self.bodies.give(held[0])
             self.metrics.observe(scope["path"], status[0], time.perf_counter() - start)
 
 
@@ -295,6 +312,7 @@ def create_app(load: Callable[[], Model], options: ServeOptions | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        quiet_accept_errors(asyncio.get_running_loop())
         service.start()
         yield
         await service.stop()
@@ -307,7 +325,8 @@ def create_app(load: Callable[[], Model], options: ServeOptions | None = None) -
         Route("/metrics", metrics, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(Observe, metrics=registry, max_body_bytes=options.max_body_bytes)],
-                    exception_handlers={HTTPException: _http_error, BodyTooLarge: _body_too_large})
+                    middleware=[Middleware(Observe, metrics=registry, max_body_bytes=options.max_body_bytes,
+                                           max_bodies_bytes=options.max_bodies_bytes)],
+                    exception_handlers={HTTPException: _http_error, RequestError: _refused_request})
     app.state.service = service
     return app

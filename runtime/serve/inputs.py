@@ -2,7 +2,9 @@
 
 Text bundles take JSON `{"inputs": ["a great film", ...]}`; image bundles take JSON
 `{"inputs": [{"b64": "..."}, ...]}` or multipart/form-data files (any field name, in order).
-Whatever is malformed raises `RequestError` with the HTTP status to answer.
+Whatever is malformed raises `RequestError` with the HTTP status to answer: 400 for JSON that is not
+JSON, nested deeper than json's recursion bound or holding a number Python will not convert, 413 for
+more than `max_items` items. JSON is parsed in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import binascii
 import json
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+
 
 JSON_TYPE, FORM_TYPE = "application/json", "multipart/form-data"
 
@@ -21,9 +25,9 @@ JSON_TYPE, FORM_TYPE = "application/json", "multipart/form-data"
 class RequestError(Exception):
     """A request the service refuses before the model sees it: `status` and a message saying why."""
 
-    def __init__(self, status: int, message: str, kind: str = "RequestError"):
+    def __init__(self, status: int, message: str, kind: str = "RequestError", retry_after: int | None = None):
         super().__init__(message)
-        self.status, self.message, self.kind = status, message, kind
+        self.status, self.message, self.kind, self.retry_after = status, message, kind, retry_after
 
 
 class BodyTooLarge(RequestError):
@@ -34,26 +38,37 @@ class BodyTooLarge(RequestError):
                               "(the server's --max-body-mb sets the limit)", "BodyTooLarge")
 
 
+class TooManyItems(RequestError):
+    """More items in one request than the service takes (413)."""
+
+    def __init__(self, count: int | None, limit: int):
+        many = f"{count:,} items" if count is not None else "more items"
+        super().__init__(413, f"the request holds {many}, more than the limit of {limit:,} per request: send them "
+                              "in several requests (the server's --max-items sets the limit)", "TooManyItems")
+
+
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def read_items(request: Request, kind: str) -> list[Any]:
+async def read_items(request: Request, kind: str, max_items: int = 1024) -> list[Any]:
     """The request's items: str for text bundles, bytes (an image file) for image bundles."""
     media = media_type(request)
     if media == JSON_TYPE:
-        return json_items(await request.body(), kind)
+        return await run_in_threadpool(json_items, await request.body(), kind, max_items)
     if media == FORM_TYPE and kind == "image":
-        return await form_items(request)
+        return await form_items(request, max_items)
     accepted = f"{JSON_TYPE} or {FORM_TYPE}" if kind == "image" else JSON_TYPE
     raise RequestError(415, f"content type {media or '(none)'!r} is not accepted here: send {accepted}",
                        "UnsupportedMediaType")
 
 
-def json_items(body: bytes, kind: str) -> list[Any]:
+def json_items(body: bytes, kind: str, max_items: int = 1024) -> list[Any]:
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:  # json's own bound on nesting; a scan before parsing would cost more than the parse
+        raise RequestError(400, "the body is nested too deeply: send {\"inputs\": [...]}", "MalformedJSON") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: also a number of more than 4,300 digits
         raise RequestError(400, f"the body is not valid JSON ({exc})", "MalformedJSON") from None
     if not isinstance(doc, dict) or "inputs" not in doc:
         raise RequestError(400, 'the body must be a JSON object with a list "inputs", e.g. '
@@ -65,6 +80,8 @@ def json_items(body: bytes, kind: str) -> list[Any]:
     inputs = doc["inputs"]
     if not isinstance(inputs, list):
         raise RequestError(400, f'"inputs" must be a list, got {type(inputs).__name__}', "WrongField")
+    if len(inputs) > max_items:
+        raise TooManyItems(len(inputs), max_items)
     if kind == "text":
         for i, item in enumerate(inputs):
             if not isinstance(item, str):
@@ -84,12 +101,14 @@ def _b64_image(item: Any, position: int) -> bytes:
         raise RequestError(400, f"inputs[{position}].b64 is not valid base64 ({exc})", "WrongField") from None
 
 
-async def form_items(request: Request) -> list[bytes]:
+async def form_items(request: Request, max_items: int = 1024) -> list[bytes]:
     try:
-        form = await request.form()
+        form = await request.form(max_files=max_items, max_fields=max_items)
     except RequestError:
         raise
     except Exception as exc:  # noqa: BLE001 — Starlette raises several types for a broken multipart body
+        if "too many" in str(exc).lower():
+            raise TooManyItems(None, max_items) from None
         raise RequestError(400, f"the multipart body cannot be parsed ({exc})", "MalformedForm") from None
     try:
         files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]

@@ -3,6 +3,11 @@
 The bundle is loaded before the port is bound, so a bundle that cannot load ends the command with
 the runtime's message and a non-zero status. On SIGTERM uvicorn stops accepting connections, lets
 the requests in flight finish (at most `shutdown_timeout` seconds), and the command exits 0.
+
+Connections are bounded with uvicorn's own settings (`limit_concurrency`: 503 beyond it;
+`timeout_keep_alive`; h11's `max_incomplete_event_size` for the request head) and, where uvicorn has
+none, by `connections.guarded_h11`: a deadline for each request's head and body and a cap on open
+connections. For the open internet, put a reverse proxy in front (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -12,12 +17,30 @@ import signal
 from edgeport import runtime
 from edgeport.runtime.errors import EngineMissingError, UsageError
 from edgeport.runtime.serve.app import ServeOptions, create_app
+from edgeport.runtime.serve.connections import guarded_h11
+
+KEEP_ALIVE_S = 5
+MAX_HEAD_BYTES = 16 * 1024  # the request line and headers together
+
+
+def default_max_connections() -> int:
+    """256, or half the open-file limit where that is lower (a Pi's default limit is 1,024)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 256
+    return 256 if soft == resource.RLIM_INFINITY else max(8, min(256, soft // 2))
 
 
 def run_server(bundle: str, *, variant: str | None = None, threads: int | None = None, backend: str | None = None,
                host: str = "127.0.0.1", port: int = 8080, options: ServeOptions = ServeOptions(),  # noqa: B008 — frozen
-               shutdown_timeout: float = 10.0, log_level: str = "info", access_log: bool = False) -> int:
-    """Serve `bundle` on host:port; returns 0 after a graceful shutdown."""
+               shutdown_timeout: float = 10.0, log_level: str = "info", access_log: bool = False,
+               request_timeout: float = 15.0, max_connections: int | None = None) -> int:
+    """Serve `bundle` on host:port; returns 0 after a graceful shutdown. A connection that has not sent
+    a whole request within `request_timeout` seconds is closed; at most `max_connections` are open
+    (default: `default_max_connections`)."""
     try:
         import uvicorn
     except ImportError:
@@ -25,9 +48,15 @@ def run_server(bundle: str, *, variant: str | None = None, threads: int | None =
     model = runtime.load(bundle, variant=variant, threads=threads, backend=backend)
     if model.preprocessor is None:
         raise UsageError(f"{bundle} is a bare model file: serve a bundle directory, which carries the preprocessing")
-    config = uvicorn.Config(create_app(lambda: model, options), host=host, port=port, http="h11", ws="none",
+    if request_timeout <= 0:
+        raise UsageError(f"--request-timeout must be more than 0 seconds, got {request_timeout}")
+    connections = max_connections or default_max_connections()
+    config = uvicorn.Config(create_app(lambda: model, options), host=host, port=port,
+                            http=guarded_h11(request_timeout, connections), ws="none",
                             loop="asyncio", lifespan="on", log_level=log_level, access_log=access_log,
-                            server_header=False, timeout_graceful_shutdown=shutdown_timeout)
+                            server_header=False, timeout_graceful_shutdown=shutdown_timeout,
+                            limit_concurrency=connections + 1, timeout_keep_alive=KEEP_ALIVE_S,
+                            h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found:
     # a no-op one makes a graceful stop exit 0 rather than die of the signal.

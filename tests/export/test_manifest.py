@@ -10,6 +10,7 @@ import pytest
 from edgeport import runtime
 from edgeport.runtime.errors import ManifestError, ModelFileError
 from edgeport.runtime.manifest import manifest_from_dict, read_manifest, write_manifest
+from tests.runtime.conftest import write_manifest_doc
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ def test_a_path_outside_the_bundle_is_refused(bundle_copy, tmp_path):
     shutil.copy(bundle_copy / "model.fp32.tflite", outside)
     doc = json.loads((bundle_copy / "manifest.json").read_text())
     doc["artifacts"][0]["file"] = "../outside.tflite"
-    (bundle_copy / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle_copy, doc)
     with pytest.raises(ManifestError, match="outside the bundle"):
         runtime.load(bundle_copy, variant="tflite-fp32")
 

@@ -89,6 +89,16 @@ def manifest_doc(bundle: Path) -> dict:
     return json.loads((bundle / "manifest.json").read_text())
 
 
+def write_manifest_doc(bundle: Path, doc: dict) -> Path:
+    """Write a hand-edited manifest document as `write_manifest` would: signed with its digest, so the
+    test reaches the check it means (a manifest edited without this is refused by its digest)."""
+    from edgeport.runtime.manifest_digest import rendered, signed
+
+    path = bundle / "manifest.json"
+    path.write_bytes(rendered(signed(doc)))
+    return path
+
+
 def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """`code` in a fresh interpreter of this environment."""
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,

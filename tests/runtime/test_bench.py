@@ -19,7 +19,7 @@ from edgeport.runtime.manifest import read_manifest
 from edgeport.runtime.preprocess import TextPreprocessor
 from edgeport.runtime.manifest import TensorSpec
 from edgeport.runtime.quant import from_engine, quantize
-from tests.runtime.conftest import HAS_TF, manifest_doc, run_cli, run_python
+from tests.runtime.conftest import HAS_TF, manifest_doc, run_cli, run_python, write_manifest_doc
 
 QUICK = dict(threads=(1,), batches=(1, 4), repeats=12, warmup=1, min_time_s=0.0, keras=False)
 
@@ -34,7 +34,7 @@ def _set_status(bundle: Path, statuses: dict[str, str]) -> None:
     for artifact in doc["artifacts"]:
         artifact["status"] = statuses.get(f"{artifact['format']}-{artifact['variant']}", artifact["status"])
     doc["recommended"] = None
-    (bundle / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle, doc)
 
 
 def test_bench_json_has_every_figure(text_binary, copy_bundle):

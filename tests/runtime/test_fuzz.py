@@ -18,6 +18,7 @@ from edgeport import runtime  # noqa: E402
 from edgeport.runtime.errors import EdgeportError, EngineUnsupportedError, ManifestError  # noqa: E402
 from edgeport.runtime.manifest import manifest_from_bytes  # noqa: E402
 from tests.runtime.fuzzing import expect_typed, mutated_manifest, tensors, text_batch  # noqa: E402
+from tests.runtime.conftest import write_manifest_doc  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,6 @@ def test_text_spec_fields_found_by_fuzzing_are_refused_at_load(key, value, text_
     bundle = copy_bundle(text_binary)
     doc = json.loads((bundle / "manifest.json").read_text())
     doc["preprocessing"][key] = value
-    (bundle / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle, doc)
     with pytest.raises(ManifestError, match=f"manifest.preprocessing.{key}"):
         runtime.load(bundle, variant="tflite-fp32").predict(["an unknown word"])

@@ -7,14 +7,13 @@ manifest is hash-checked for its artifacts, not itself, so editing its JSON reac
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from edgeport import runtime
 from edgeport.runtime import backends
 from edgeport.runtime.errors import EngineUnsupportedError, ModelFileError
-from tests.runtime.conftest import expected, manifest_doc
+from tests.runtime.conftest import expected, manifest_doc, write_manifest_doc
 
 
 def _edit(bundle, key: str, role: str, change) -> tuple[dict, dict]:
@@ -23,7 +22,7 @@ def _edit(bundle, key: str, role: str, change) -> tuple[dict, dict]:
     artifact = next(a for a in doc["artifacts"] if f"{a['format']}-{a['variant']}" == key)
     before = dict(artifact[role][0])
     change(artifact[role][0])
-    (bundle / "manifest.json").write_text(json.dumps(doc, indent=2))
+    write_manifest_doc(bundle, doc)
     return before, artifact[role][0]
 
 
@@ -66,7 +65,7 @@ def test_a_tensor_too_many_is_refused(text_binary, copy_bundle):
     bundle = copy_bundle(text_binary)
     doc = manifest_doc(bundle)
     doc["artifacts"][0]["outputs"].append(dict(doc["artifacts"][0]["outputs"][0], name="extra"))
-    (bundle / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle, doc)
     key = f"{doc['artifacts'][0]['format']}-{doc['artifacts'][0]['variant']}"
     with pytest.raises(ModelFileError, match=f"^{key}: the manifest lists 2 outputs, .* has 1; .*re-export"):
         runtime.load(bundle, variant=key)

@@ -16,7 +16,9 @@ from edgeport.runtime.errors import (
     ShapeError, UsageError, ValueRangeError,
 )
 from edgeport.runtime.manifest import SCHEMA_VERSION, manifest_from_dict
-from tests.runtime.conftest import HAS_LITERT, HAS_TF, HAS_TFLITE_RUNTIME, TFLITE_ENGINE, expected, manifest_doc, needs_tf
+from tests.runtime.conftest import (
+    HAS_LITERT, HAS_TF, HAS_TFLITE_RUNTIME, TFLITE_ENGINE, expected, manifest_doc, needs_tf, write_manifest_doc,
+)
 
 FP32_ATOL = 1e-5
 
@@ -212,13 +214,13 @@ def test_manifest_problems(text_binary, copy_bundle, tmp_path):
     ]:
         broken = json.loads(json.dumps(doc))
         change(broken)
-        (bundle / "manifest.json").write_text(json.dumps(broken))
+        write_manifest_doc(bundle, broken)
         with pytest.raises(ManifestError, match=message):
             runtime.load(bundle)
     (bundle / "manifest.json").write_text("{ not json")
     with pytest.raises(ManifestError, match="not valid JSON"):
         runtime.load(bundle)
-    (bundle / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle, doc)
     (bundle / "vocab.json").unlink()
     with pytest.raises(ModelFileError, match="vocab.json is missing"):
         runtime.load(bundle)
@@ -349,7 +351,7 @@ def test_default_load_falls_back_when_the_engine_cannot_run_the_recommended_vari
     bundle = copy_bundle(text_topics)
     doc = manifest_doc(bundle)
     doc["recommended"] = "tflite-dynamic-int8"
-    (bundle / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle, doc)
     x, y = expected(bundle)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.runtime.conftest import TFLITE_ENGINE, run_cli, run_python
+from tests.runtime.conftest import TFLITE_ENGINE, run_cli, run_python, write_manifest_doc
 
 SCRIPT = r'''
 import json, os, sys
@@ -109,7 +109,7 @@ def _scratch(tmp_path: Path, models_dir: Path) -> Path:
     shutil.copytree(models_dir / "text_binary", outside)
     doc = json.loads((outside / "manifest.json").read_text())
     doc["artifacts"][0]["file"] = "../damaged_bundle/model.fp32.tflite"
-    (outside / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(outside, doc)
     bad_json = tmp_path / "bad_json_bundle"
     shutil.copytree(models_dir / "text_binary", bad_json)
     (bad_json / "manifest.json").write_text('{"schema_version": 1, "task": ')

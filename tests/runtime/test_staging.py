@@ -9,6 +9,7 @@ import threading
 
 from edgeport import runtime
 from edgeport.runtime import staging
+from tests.runtime.conftest import write_manifest_doc
 
 
 def test_loads_during_repeated_swaps_always_find_a_whole_bundle(text_binary, tmp_path, monkeypatch):
@@ -17,7 +18,7 @@ def test_loads_during_repeated_swaps_always_find_a_whole_bundle(text_binary, tmp
     shutil.copytree(text_binary, b)
     doc = json.loads((b / "manifest.json").read_text())
     doc["artifacts"] = [x for x in doc["artifacts"] if x["format"] == "tflite"]
-    (b / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(b, doc)
     bundle = tmp_path / "live"
     shutil.copytree(a, bundle)
     sources = {len(json.loads((s / "manifest.json").read_text())["artifacts"]): s for s in (a, b)}

@@ -17,7 +17,8 @@ from edgeport.runtime.errors import ManifestError, ModelFileError
 from edgeport.runtime.bounded_json import json_depth, parse_json
 from edgeport.runtime.golden import is_golden
 from edgeport.runtime.manifest import manifest_from_bytes
-from tests.runtime.conftest import expected, manifest_doc
+from edgeport.runtime.manifest_digest import rendered, signed
+from tests.runtime.conftest import expected, manifest_doc, write_manifest_doc
 
 
 def listed_files(bundle) -> list[tuple[str, str | None]]:
@@ -60,7 +61,7 @@ def test_the_changed_vocabulary_of_the_issue_is_refused(text_binary, copy_bundle
         runtime.load(bundle)
     doc = manifest_doc(bundle)
     doc["files"] = []  # a manifest that does not vouch for the vocabulary: not read at all
-    (bundle / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle, doc)
     with pytest.raises(ManifestError, match="not listed"):
         runtime.load(bundle)
     assert before.shape == (1, 1)
@@ -89,7 +90,7 @@ def test_manifest_too_large_or_too_deep_is_refused_before_parsing(text_binary, c
         runtime.load(bundle)
     assert time.perf_counter() - started < 1.0  # refused from its size, not parsed
     doc["source_model"] = {"x": json.loads("[" * 100 + "]" * 100)}
-    (bundle / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle, doc)
     with pytest.raises(ManifestError, match="nested 102 levels deep"):
         runtime.load(bundle)
     (bundle / "manifest.json").write_bytes(b"[" * 10_000_000)
@@ -127,7 +128,7 @@ def test_duplicate_keys_nan_and_bad_types_are_refused(text_binary):
         broken = json.loads(json.dumps(doc))
         change(broken)
         with pytest.raises(ManifestError, match=message):
-            manifest_from_bytes(json.dumps(broken).encode())
+            manifest_from_bytes(rendered(signed(broken)))
 
 
 def test_a_fifo_or_directory_in_place_of_a_listed_file_is_refused(text_binary, copy_bundle):
@@ -157,12 +158,12 @@ def test_onnx_external_data_is_used_only_when_listed_and_verified(text_binary, c
     doc = manifest_doc(bundle)
     entry = next(a for a in doc["artifacts"] if a["format"] == "onnx")
     entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-    (bundle / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle, doc)
     with pytest.raises(ManifestError, match="weights.bin.* not listed"):
         runtime.load(bundle, variant="onnx-fp32")
 
     doc["files"].append({"path": "weights.bin", "size": len(weights), "sha256": hashlib.sha256(weights).hexdigest()})
-    (bundle / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle, doc)
     x, y = expected(bundle)
     np.testing.assert_allclose(runtime.load(bundle, variant="onnx-fp32").predict_tensor(x), y, atol=1e-5)
 
@@ -196,6 +197,6 @@ def test_onnx_external_data_outside_the_bundle_is_refused(text_binary, copy_bund
     doc = manifest_doc(bundle)
     entry = next(a for a in doc["artifacts"] if a["format"] == "onnx")
     entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-    (bundle / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(bundle, doc)
     with pytest.raises(ManifestError, match="outside the bundle"):
         runtime.load(bundle, variant="onnx-fp32")

@@ -22,6 +22,7 @@ from edgeport.runtime.errors import ValueRangeError  # noqa: E402
 from edgeport.runtime.serve.app import rows_independent  # noqa: E402
 from edgeport.runtime.serve.batching import Batcher  # noqa: E402
 from tests.serve.conftest import started  # noqa: E402
+from tests.runtime.conftest import write_manifest_doc  # noqa: E402
 
 
 class Engine:
@@ -201,7 +202,7 @@ def onnx_dynamic_int8(copy_bundle, text_topics: Path) -> Path:
     fp32 = next(a for a in manifest["artifacts"] if a["format"] == "onnx" and a["variant"] == "fp32")
     manifest["artifacts"].append({**fp32, "variant": "dynamic-int8", "file": "model.dynamic-int8.onnx",
                                   "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
-    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest_doc(bundle, manifest)
     return bundle
 
 

@@ -1,6 +1,6 @@
 """A bounded load test of `edgeport-run serve` on loopback, with batching on and off.
 
-    python -m edgeport.runtime.serve.loadtest BUNDLE [BUNDLE ...] [--clients 8] [--requests 2000]
+    python tools/loadtest.py BUNDLE [BUNDLE ...] [--clients 8] [--requests 2000]
         [--image-requests 250] [--time-limit 60]
 
 For each bundle and each mode (batching on: --max-batch 32 --max-wait-ms 5; no wait: --max-wait-ms 0, so
@@ -301,7 +301,7 @@ def render(results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edgeport.runtime.serve.loadtest", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/loadtest.py", description=__doc__.split("\n")[0])
     parser.add_argument("bundles", nargs="+", type=Path)
     parser.add_argument("--clients", type=int, default=8, help="client threads (default 8)")
     parser.add_argument("--requests", type=int, default=2000, help="requests per client, text bundles (default 2000)")
