@@ -1,5 +1,5 @@
 """`edgeport-run` / `python -m edgeport.runtime`: parse, call the runtime, print. Subcommands: info, predict, bench,
-compat, verify, serve, import.
+compat, verify, serve, import, web.
 
 Exit codes: 0 ok, 1 internal failure, 2 bad input or usage, 3 missing or bad model (file, manifest,
 engine); `verify` exits 1 when a variant does not match its golden samples (or the bundle is damaged).
@@ -394,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_parser(commands)
     add_serve_parser(commands)
     add_import_parser(commands)
+    from edgeport.runtime.web.cli import add_web_parser
+
+    add_web_parser(commands)
     return parser
 
 
