@@ -18,7 +18,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[train,litert,onnx,image,serve,dev]"
+	$(PY) -m pip install --quiet -e ".[train,litert,onnx,image,serve,web,dev]"
 	touch $@
 
 # A device-like environment: no TensorFlow, numpy 1.x, tflite-runtime, onnxruntime, Pillow.
@@ -59,7 +59,7 @@ $(RUNTIME_MODELS)/MODELS.json: $(VENV)/.installed $(wildcard tests/runtime/make_
 runtime-models: $(RUNTIME_MODELS)/MODELS.json
 
 test: setup runtime-models
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/web $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-device
 
 test-device: setup-device runtime-models
@@ -73,7 +73,7 @@ ONEDNN ?= 0 1
 ONEDNN_TESTS ?= -m "stderr or realdata"
 test-onednn: setup runtime-models
 	@for v in $(ONEDNN); do echo "== TF_ENABLE_ONEDNN_OPTS=$$v"; \
-	  TF_ENABLE_ONEDNN_OPTS=$$v $(PY) -m pytest $(ONEDNN_TESTS) $(PYTEST_ARGS) || exit 1; done
+	  TF_ENABLE_ONEDNN_OPTS=$$v $(PY) -m pytest --ignore=tests/web $(ONEDNN_TESTS) $(PYTEST_ARGS) || exit 1; done
 
 # ruff, configured in pyproject.toml ([tool.ruff]): pycodestyle, pyflakes, blind excepts and bugbear.
 lint: setup
@@ -162,3 +162,9 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	@chromium --version 2>/dev/null | head -n1
+
+# The browser target in real headless Chromium (tests/web, once here, not in `make test`): Chromium and its
+# driver from apt where missing; the engines' npm tarballs are fetched once into ~/.cache/edgeport/npm.
+.PHONY: test-web
+test-web: setup runtime-models browser
+	$(PY) -m pytest tests/web $(PYTEST_ARGS)

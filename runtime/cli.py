@@ -1,5 +1,5 @@
 """`edgeport-run` / `python -m edgeport.runtime`: parse, call the runtime, print. Subcommands: info, predict, bench,
-compat, verify, serve, import, pack.
+compat, verify, serve, import, pack, web.
 
 Exit codes (docs/exit-status.md): 0 ok, 1 internal failure, 2 bad input or usage (a bundle path that does not
 exist included), 3 a bad model (file, manifest, engine); `verify` exits 1 when a variant does not match its
@@ -440,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(commands)
     add_import_parser(commands)
     add_pack_parser(commands)
+    from edgeport.runtime.web.cli import add_web_parser
+
+    add_web_parser(commands)
     return parser
 
 
