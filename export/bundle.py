@@ -35,6 +35,7 @@ from edgeport.export.model_io import PROBABILITIES, VALUES, engine_names, model_
 from edgeport.export.own_samples import ParityData
 from edgeport.export.report import Row, write_report
 from edgeport.export.samples import BundleData, BundleDataError, read_bundle_data
+from edgeport.export.targets import ort as ort_target
 from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
 from edgeport.export.variants import Variant, select_variants, variant as variant_row
 from edgeport.runtime.errors import ManifestError, ModelFileError
@@ -282,6 +283,11 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
     artifacts = previous + [o.artifact for o in outcomes if o.artifact is not None]
     golden, golden_notes = write_golden_files(bundle, artifacts, io, xs)
     notes += golden_notes
+    ort_config, ort_checks, ort_notes = ort_target.ort_files(bundle, artifacts)
+    golden, notes = golden + ort_config, notes + ort_notes
+    previous = [_with_ort(a, ort_checks) for a in previous]
+    for outcome in outcomes:
+        outcome.artifact = _with_ort(outcome.artifact, ort_checks) if outcome.artifact else None
     manifest, rows = _write_bundle(bundle, task, source_model, previous, outcomes, notes, golden)
     # The device's own path, end to end: load each new artifact by the manifest just written.
     for outcome in outcomes:
@@ -296,6 +302,12 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
     if any(isinstance(f, BundleLoadError) for o in outcomes if o.parity for f in o.parity.failures):
         manifest, rows = _write_bundle(bundle, task, source_model, previous, outcomes, notes, golden)
     return manifest, outcomes, rows
+
+
+def _with_ort(artifact: Artifact, checks: Sequence[ort_target.OrtCheck]) -> Artifact:
+    """`artifact` with its `.ort` file and check in `parity["ort"]` (ONNX artifacts only)."""
+    check = next((c for c in checks if c.key == artifact.key), None)
+    return artifact if check is None else replace(artifact, parity={**artifact.parity, "ort": check.to_dict()})
 
 
 def _write_bundle(bundle: Path, task: dict[str, Any], source_model: dict[str, Any], previous: list[Artifact],
