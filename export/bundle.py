@@ -35,6 +35,7 @@ from edgeport.export.model_io import PROBABILITIES, VALUES, engine_names, model_
 from edgeport.export.own_samples import ParityData
 from edgeport.export.report import Row, write_report
 from edgeport.export.samples import BundleData, BundleDataError, read_bundle_data
+from edgeport.export.targets import metadata as metadata_target
 from edgeport.export.targets import ort as ort_target
 from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
 from edgeport.export.variants import Variant, select_variants, variant as variant_row
@@ -242,6 +243,8 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
             path, artifact = bundle / row.filename, None
             try:
                 converter = export_variant(model, row, path, representative, onnx_source)
+                if row.format == "tflite":
+                    converter.update(_metadata(path, task, bundle, reference[0].shape[-1] if reference else 0))
                 if row.key == "onnx-fp32":
                     onnx_source = path
                 artifact = describe(row, path, converter)
@@ -302,6 +305,14 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
     if any(isinstance(f, BundleLoadError) for o in outcomes if o.parity for f in o.parity.failures):
         manifest, rows = _write_bundle(bundle, task, source_model, previous, outcomes, notes, golden)
     return manifest, outcomes, rows
+
+
+def _metadata(path: Path, task: dict[str, Any], bundle: Path, classes: int) -> dict[str, str]:
+    """Write the phone's TFLite metadata into `path`; its converter fact (why none, where none)."""
+    try:
+        return metadata_target.write_metadata(path, task, bundle, classes)
+    except (metadata_target.MetadataUnavailable, ValueError) as exc:
+        return {"metadata": f"none ({exc})"}
 
 
 def _with_ort(artifact: Artifact, checks: Sequence[ort_target.OrtCheck]) -> Artifact:
