@@ -18,7 +18,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[train,litert,onnx,image,serve,web,dev]"
+	$(PY) -m pip install --quiet -e ".[train,litert,onnx,image,serve,web,mobile,dev]"
 	touch $@
 
 # A device-like environment: no TensorFlow, numpy 1.x, tflite-runtime, onnxruntime, Pillow.

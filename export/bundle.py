@@ -36,6 +36,8 @@ from edgeport.export.model_io import PROBABILITIES, VALUES, engine_names, model_
 from edgeport.export.own_samples import ParityData
 from edgeport.export.report import Row, write_report
 from edgeport.export.samples import BundleData, BundleDataError, read_bundle_data
+from edgeport.export.targets import metadata as metadata_target
+from edgeport.export.targets import ort as ort_target
 from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
 from edgeport.export.variants import Variant, select_variants, variant as variant_row
 from edgeport.runtime.bench.policy import Candidate, choose
@@ -243,6 +245,8 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
             path, artifact = bundle / row.filename, None
             try:
                 converter = export_variant(model, row, path, representative, onnx_source)
+                if row.format == "tflite":
+                    converter.update(_metadata(path, task, bundle, reference[0].shape[-1] if reference else 0))
                 if row.key == "onnx-fp32":
                     onnx_source = path
                 artifact = describe(row, path, converter)
@@ -286,6 +290,11 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
     artifacts = previous + [o.artifact for o in outcomes if o.artifact is not None]
     golden, golden_notes = write_golden_files(bundle, artifacts, io, xs)
     notes += golden_notes
+    ort_config, ort_checks, ort_notes = ort_target.ort_files(bundle, artifacts)
+    golden, notes = golden + ort_config, notes + ort_notes
+    previous = [_with_ort(a, ort_checks) for a in previous]
+    for outcome in outcomes:
+        outcome.artifact = _with_ort(outcome.artifact, ort_checks) if outcome.artifact else None
     manifest, rows = _write_bundle(bundle, task, source_model, previous, outcomes, notes, golden)
     # The device's own path, end to end: load each new artifact by the manifest just written.
     for outcome in outcomes:
@@ -314,6 +323,18 @@ def time_engines(bundle: Path, previous: list[Artifact], outcomes: list[VariantO
             outcome.artifact = replace(outcome.artifact, parity=outcome.parity.to_dict())
     return [replace(a, parity={**a.parity, "engine_latency_ms_median": latencies[a.key]}) if a.key in latencies else a
             for a in previous]
+def _metadata(path: Path, task: dict[str, Any], bundle: Path, classes: int) -> dict[str, str]:
+    """Write the phone's TFLite metadata into `path`; its converter fact (why none, where none)."""
+    try:
+        return metadata_target.write_metadata(path, task, bundle, classes)
+    except (metadata_target.MetadataUnavailable, ValueError) as exc:
+        return {"metadata": f"none ({exc})"}
+
+
+def _with_ort(artifact: Artifact, checks: Sequence[ort_target.OrtCheck]) -> Artifact:
+    """`artifact` with its `.ort` file and check in `parity["ort"]` (ONNX artifacts only)."""
+    check = next((c for c in checks if c.key == artifact.key), None)
+    return artifact if check is None else replace(artifact, parity={**artifact.parity, "ort": check.to_dict()})
 
 
 def _write_bundle(bundle: Path, task: dict[str, Any], source_model: dict[str, Any], previous: list[Artifact],

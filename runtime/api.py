@@ -38,7 +38,7 @@ from edgeport.runtime.quant import from_engine, is_quantized
 
 DEFAULT_ORDER = ("tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8",
                  "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8")
-SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
+SUFFIXES = {".tflite": "tflite", ".onnx": "onnx", ".ort": "onnx"}  # .ort: ONNX Runtime Mobile's format
 MAX_DEFAULT_THREADS = 4
 SPEC_FIELDS = ("name", "shape", "dtype", "scale", "zero_point")
 TENSOR_KIND = "tensor"  # a bundle without preprocessing: predict_tensor and run only

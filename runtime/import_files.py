@@ -17,6 +17,16 @@ from edgeport.runtime.errors import UsageError
 from edgeport.runtime.golden import sample_count
 from edgeport.runtime.manifest import TensorSpec
 
+# `word id`: the word is everything before the last run of spaces or tabs, so a word may be any other character
+# (a real Model Maker vocabulary holds U+0085 NEL, which str.split() and str.splitlines() treat as a break).
+WORD_ID = re.compile(r"(?P<word>.+?)[ \t]+(?P<id>[0-9]+)[ \t]*")
+
+
+def file_lines(text: str) -> list[str]:
+    """The lines of a text file as the engines' own readers see them: split on `\\n` only (a `\\r` before it
+    dropped); never on the other characters `str.splitlines()` breaks at (U+0085, U+2028, \\x0b, \\x1c, ...)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
 
 def read_vocabulary(path: Path) -> dict[str, int]:
     """A JSON object word → id, or lines `word id` (TFLite Model Maker's and the Task Library's format)."""
@@ -27,15 +37,15 @@ def read_vocabulary(path: Path) -> dict[str, int]:
             raise UsageError(f"the vocabulary file {path} must be a JSON object word → integer id")
     else:
         vocab = {}
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
+        for number, line in enumerate(file_lines(text), 1):
+            if not line.strip(" \t"):
                 continue
-            parts = line.rsplit(None, 1)
-            if len(parts) != 2 or not re.fullmatch(r"\d+", parts[1]):
+            entry = WORD_ID.fullmatch(line)
+            if entry is None:
                 raise UsageError(f"{path}, line {number}: expected `word id` (e.g. `<PAD> 0`), got {line!r}")
-            if parts[0] in vocab:
-                raise UsageError(f"{path}, line {number}: the word {parts[0]!r} is listed twice")
-            vocab[parts[0]] = int(parts[1])
+            if entry["word"] in vocab:
+                raise UsageError(f"{path}, line {number}: the word {entry['word']!r} is listed twice")
+            vocab[entry["word"]] = int(entry["id"])
     if not vocab:
         raise UsageError(f"the vocabulary file {path} holds no words")
     if min(vocab.values()) < 0 or max(vocab.values()) > 2**31 - 2:
@@ -51,7 +61,7 @@ def read_labels(path: Path, outputs: list[TensorSpec]) -> list[str]:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise UsageError(f"the labels file {path} must be a JSON list of strings")
     else:
-        names = [line.strip() for line in text.splitlines()]
+        names = [line.strip(" \t") for line in file_lines(text)]
         while names and not names[-1]:
             names.pop()
     classes = outputs[0].shape[-1] if outputs and outputs[0].shape else None
