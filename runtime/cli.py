@@ -1,8 +1,9 @@
 """`edgeport-run` / `python -m edgeport.runtime`: parse, call the runtime, print. Subcommands: info, predict, bench,
-compat, verify, serve, import.
+compat, verify, serve, import; keys, publish, pull, rollback (runtime/fleet/cli.py).
 
 Exit codes: 0 ok, 1 internal failure, 2 bad input or usage, 3 missing or bad model (file, manifest,
-engine); `verify` exits 1 when a variant does not match its golden samples (or the bundle is damaged).
+engine, a bundle `--trusted-root` does not vouch for); `verify` exits 1 when a variant does not match its golden
+samples (or the bundle is damaged); the fleet commands' own codes are in runtime/fleet/cli.py.
 Set EDGEPORT_DEBUG=1 to see the traceback of an internal failure.
 """
 
@@ -24,7 +25,8 @@ from edgeport.runtime.manifest import read_manifest
 from edgeport.runtime.preprocess import IMAGE_SUFFIXES
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_BAD_MODEL = 0, 1, 2, 3
-MODEL_ERRORS = (errors.ModelFileError, errors.ManifestError, errors.EngineMissingError, errors.EngineUnsupportedError)
+MODEL_ERRORS = (errors.ModelFileError, errors.ManifestError, errors.EngineMissingError, errors.EngineUnsupportedError,
+                errors.TrustError)
 
 
 def exit_code(exc: BaseException) -> int:
@@ -37,7 +39,8 @@ def exit_code(exc: BaseException) -> int:
 
 
 def _load(args: argparse.Namespace) -> runtime.Model:
-    return runtime.load(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend)
+    return runtime.load(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend,
+                        trusted_root=args.trusted_root)
 
 
 # ---------------------------------------------------------------- info
@@ -256,7 +259,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            max_body_bytes=int(args.max_body_mb * MB))
     return run_server(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend, host=args.host,
                       port=args.port, options=options, shutdown_timeout=args.shutdown_timeout,
-                      log_level=args.log_level, access_log=args.access_log)
+                      log_level=args.log_level, access_log=args.access_log, trusted_root=args.trusted_root,
+                      reload_s=args.reload_s)
 
 
 def _positive(kind: type) -> Any:
@@ -291,6 +295,10 @@ def add_serve_parser(commands: Any) -> None:
                        help="on SIGTERM, wait at most S seconds for requests in flight (default 10)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--trusted-root", metavar="ROOT", help="serve only a bundle signed fleet metadata names "
+                       "(the device's .BUNDLE.fleet/metadata/root.json)")
+    serve.add_argument("--reload-s", type=_positive(float), metavar="S",
+                       help="every S seconds, serve the bundle anew when a pull swapped it (no request dropped)")
     serve.set_defaults(func=cmd_serve)
 
 
@@ -376,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, help="engine threads (default: CPUs, at most 4)")
         p.add_argument("--backend", help="force an engine: litert, tflite-runtime, tf-lite, onnxruntime")
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--trusted-root", metavar="ROOT", help="refuse a bundle no signed fleet metadata names "
+                       "(the device's .BUNDLE.fleet/metadata/root.json; see edgeport-run pull)")
 
     info = commands.add_parser("info", help="describe a bundle and the engine that runs it")
     model_options(info)
@@ -394,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_parser(commands)
     add_serve_parser(commands)
     add_import_parser(commands)
+    from edgeport.runtime.fleet.cli import add_fleet_parsers
+
+    add_fleet_parsers(commands)
     return parser
 
 

@@ -22,6 +22,7 @@ from edgeport.runtime.fleet import device
 from edgeport.runtime.fleet.archive import extract_bundle
 from edgeport.runtime.fleet.repository import CUSTOM, METADATA, TARGETS, target_path
 from edgeport.runtime.manifest import MANIFEST_NAME
+from edgeport.runtime.staging import remove_stale
 
 UPDATED, CURRENT, HELD = "updated", "current", "held"
 
@@ -66,7 +67,7 @@ def pull(url: str, bundle: str | Path, name: str, root: str | Path | None = None
         if info is None:
             raise UpdateError(f"the repository at {url} has no bundle named {name!r}: publish one with "
                               f"edgeport-run publish BUNDLE --name {name}")
-        offered = info.custom.get(CUSTOM, {})
+        offered = (info.custom or {}).get(CUSTOM, {})
         version, digest = int(offered.get("version", 0)), str(offered.get("manifest_sha256", ""))
         state = device.read_state(bundle)
         live = device.manifest_digest(bundle)
@@ -193,6 +194,7 @@ def _locked(bundle: Path) -> Iterator[None]:
         try:
             for leftover in folder.glob("previous-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
+            remove_stale(bundle)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

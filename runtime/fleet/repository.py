@@ -2,7 +2,8 @@
 
     REPO/metadata/1.root.json            the root from `edgeport-run keys` (devices fetch N.root.json)
     REPO/metadata/N.targets.json         one target per name: NAME/bundle.tar, with its version and
-                                         manifest digest under custom.edgeport
+                                         manifest digest under custom.edgeport, and under `earlier` the
+                                         digests and versions published before it (what a rollback runs)
     REPO/metadata/N.snapshot.json        the targets version
     REPO/metadata/timestamp.json         the snapshot version; written last, it makes a publish visible
     REPO/targets/NAME/SHA256.bundle.tar  every version's archive (consistent snapshots: a device that is
@@ -113,13 +114,16 @@ def _add_bundle(repo: Path, targets: Any, bundle: str | os.PathLike, name: str |
         raise UsageError(f"--name {name!r}: a bundle's name is one plain folder name (letters, digits, -_.)")
     path = target_path(name)
     previous = targets.targets.get(path)
-    last = previous.custom.get(CUSTOM, {}) if previous is not None else {}
+    last = (previous.custom or {}).get(CUSTOM, {}) if previous is not None else {}
     if last.get("manifest_sha256") == archive.manifest_sha256:
         return Published(name, int(last["version"]), archive.manifest_sha256, targets.version, unchanged=True)
     version = int(last.get("version", 0)) + 1
     target = TargetFile.from_data(path, archive.data, ["sha256"])
+    earlier = dict(last.get("earlier", {}))
+    if last.get("manifest_sha256"):
+        earlier[last["manifest_sha256"]] = int(last["version"])
     target.unrecognized_fields["custom"] = {CUSTOM: {"version": version, "manifest_sha256": archive.manifest_sha256,
-                                                     "task": archive.task}}
+                                                     "task": archive.task, "earlier": earlier}}
     stored = repo / TARGETS / name / f"{target.hashes['sha256']}.{ARCHIVE}"
     atomic_write_bytes(stored, archive.data)
     targets.targets[path] = target
