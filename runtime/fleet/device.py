@@ -102,6 +102,7 @@ def install(stage: Path, bundle: Path) -> None:
     live becomes the previous one."""
     keep = None
     if bundle.is_dir():
+        fleet_dir(bundle).mkdir(parents=True, exist_ok=True)
         keep = Path(tempfile.mkdtemp(prefix="previous-", dir=fleet_dir(bundle)))
         link_tree(bundle, keep)
     swap_in(stage, bundle)
