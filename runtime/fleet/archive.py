@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeport.runtime.bundle_files import BundleFiles, refuse_links
-from edgeport.runtime.errors import ManifestError, UpdateError
+from edgeport.runtime.errors import ManifestError, UpdateError, UsageError
 from edgeport.runtime.manifest import MANIFEST_NAME, safe_relative_path
 
 MAX_MEMBERS = 10_000
@@ -35,6 +35,9 @@ class BundleArchive:
 def bundle_archive(bundle: str | os.PathLike) -> BundleArchive:
     """Pack the bundle's manifest and every file it lists, each checked against its size and sha256."""
     root = Path(bundle)
+    if not (root / MANIFEST_NAME).is_file():
+        raise UsageError(f"{root} is not a bundle folder (no {MANIFEST_NAME} there): publish the folder "
+                         "edgeport-export (or edgeport-run import) wrote")
     refuse_links(root)
     with BundleFiles(root) as files:
         manifest_bytes = files.manifest_bytes()

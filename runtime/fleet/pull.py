@@ -62,8 +62,8 @@ def pull(url: str, bundle: str | Path, name: str, root: str | Path | None = None
             raise TrustError(f"the repository's signed metadata is refused ({type(exc).__name__}: {exc}); "
                              "the live bundle is unchanged") from None
         except tuf_errors.DownloadError as exc:
-            raise UpdateError(f"cannot fetch the repository's metadata from {url} ({type(exc).__name__}: {exc}); "
-                              "the live bundle is unchanged") from None
+            raise UpdateError(f"cannot fetch the repository's metadata from {url} ({type(exc).__name__}: "
+                              f"{str(exc) or 'no answer'}); the live bundle is unchanged") from None
         if info is None:
             raise UpdateError(f"the repository at {url} has no bundle named {name!r}: publish one with "
                               f"edgeport-run publish BUNDLE --name {name}")
@@ -151,7 +151,11 @@ def _updater(url: str, bundle: Path, root: str | Path | None) -> Any:
     if not (metadata / "root.json").exists():
         if root is None:
             raise UsageError(f"{bundle} has no trusted root yet: pass --root root.json (from edgeport-run keys) once")
-        bootstrap = Path(root).read_bytes()
+        try:
+            bootstrap = Path(root).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read the root to trust, {root} ({exc.strerror}): pass the root.json "
+                             "edgeport-run keys wrote") from None
     base = url.rstrip("/")
     try:
         return Updater(str(metadata), f"{base}/{METADATA}/", str(device.fleet_dir(bundle) / "downloads"),
@@ -175,7 +179,7 @@ def _download(updater: Any, info: Any, bundle: Path) -> Path:
                          "the live bundle is unchanged") from None
     except tuf_errors.DownloadError as exc:
         path.unlink(missing_ok=True)
-        raise UpdateError(f"the download of the bundle failed ({type(exc).__name__}: {exc}); "
+        raise UpdateError(f"the download of the bundle failed ({type(exc).__name__}: {str(exc) or 'no answer'}); "
                           "the live bundle is unchanged") from None
 
 

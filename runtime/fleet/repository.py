@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 from edgeport.runtime.errors import UsageError
 from edgeport.runtime.files import atomic_write_bytes
-from edgeport.runtime.fleet.archive import bundle_archive
+from edgeport.runtime.fleet.archive import BundleArchive, bundle_archive
 from edgeport.runtime.fleet.keys import ONLINE_KEY, ROOT_METADATA, load_signer, now, serializer
 
 METADATA, TARGETS = "metadata", "targets"
@@ -73,6 +73,7 @@ def publish(bundle: str | os.PathLike | None, repo: str | os.PathLike, keys: str
     if repo.resolve() == keys.resolve() or repo.resolve() in keys.resolve().parents:
         raise UsageError(f"the key folder {keys} lies inside the repository {repo}, which is served to everyone: "
                          "keep the keys elsewhere")
+    archive = bundle_archive(bundle) if bundle is not None else None
     signer = load_signer(keys / ONLINE_KEY)
     (repo / METADATA).mkdir(parents=True, exist_ok=True)
     with _locked(repo):
@@ -84,7 +85,7 @@ def publish(bundle: str | os.PathLike | None, repo: str | os.PathLike, keys: str
         current = _current(repo)
         fresh = current is None  # a new repository: every role starts at version 1
         targets, snapshot, timestamp = current or (Metadata(Targets()), Metadata(Snapshot()), Metadata(Timestamp()))
-        result = _add_bundle(repo, targets.signed, bundle, name) if bundle is not None else None
+        result = _add_bundle(repo, targets.signed, archive, name) if archive is not None else None
         if result is not None and result.unchanged:
             return result
         signed_at, step = now(), 0 if fresh else 1
@@ -104,11 +105,10 @@ def publish(bundle: str | os.PathLike | None, repo: str | os.PathLike, keys: str
     return Published(result.name, result.version, result.manifest_sha256, targets.signed.version)
 
 
-def _add_bundle(repo: Path, targets: Any, bundle: str | os.PathLike, name: str | None) -> Published:
+def _add_bundle(repo: Path, targets: Any, archive: BundleArchive, name: str | None) -> Published:
     """Write the bundle's archive under its hash and list it in `targets` as the next version of `name`."""
     from tuf.api.metadata import TargetFile
 
-    archive = bundle_archive(bundle)
     name = name or archive.task
     if not name or name.startswith(".") or any(c in name for c in "/\\") or name != name.strip():
         raise UsageError(f"--name {name!r}: a bundle's name is one plain folder name (letters, digits, -_.)")

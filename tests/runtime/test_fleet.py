@@ -364,11 +364,19 @@ def test_cli_flow(tmp_path: Path, fleet: Fleet, text_binary: Path, text_topics: 
     repo = fleet.repo
     fleet.publish(text_binary)  # the repository now belongs to the fixture's keys
     assert main(["keys", str(keys)]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["root", "online", "root.json"]
     assert main(["pull", fleet.url, str(bundle), "--name", NAME]) == 2  # no trusted root yet
+    assert main(["pull", fleet.url, str(bundle), "--name", NAME, "--root", str(tmp_path / "none.json")]) == 2
+    assert main(["pull", f"http://127.0.0.1:{free_port()}", str(bundle), "--name", NAME, "--root",
+                 str(keys / "root.json")]) == 5  # nobody listens there
+    assert main(["publish", str(tmp_path), "--repo", str(repo), "--keys", str(keys)]) == 2  # no bundle
+    errors = capsys.readouterr().err.splitlines()
+    assert [e.split(":")[1].strip() for e in errors] == ["error", "error", "not installed", "error"], errors
+    assert "no trusted root yet" in errors[0] and "cannot read the root" in errors[1]
+    assert "cannot fetch the repository's metadata" in errors[2] and "not a bundle folder" in errors[3]
     assert main(["publish", str(text_binary), "--repo", str(repo), "--keys", str(keys), "--name", NAME]) == 2
     out = capsys.readouterr()
     assert "not the online key" in out.err  # the fixture's repository has other keys
-    assert [line.split()[0] for line in out.out.splitlines()] == ["root", "online", "root.json"]
     shutil.rmtree(repo)
     repo.mkdir()
     assert main(["publish", str(text_binary), "--repo", str(repo), "--keys", str(keys), "--name", NAME]) == 0
