@@ -18,7 +18,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[train,litert,onnx,image,serve,web,mobile,dev]"
+	$(PY) -m pip install --quiet -e ".[train,litert,onnx,image,serve,web,mobile,fleet,dev]"
 	touch $@
 
 # A device-like environment: no TensorFlow, numpy 1.x, tflite-runtime, onnxruntime, Pillow.
@@ -27,7 +27,7 @@ setup-device: $(DEVICE_VENV)/.installed
 $(DEVICE_VENV)/.installed: pyproject.toml
 	test -x $(DEVICE_PY) || $(PYTHON) -m venv $(DEVICE_VENV)
 	$(DEVICE_PY) -m pip install --quiet --upgrade pip
-	$(DEVICE_PY) -m pip install --quiet -e ".[tflite,onnx,image,dev]"
+	$(DEVICE_PY) -m pip install --quiet -e ".[tflite,onnx,image,fleet,dev]"
 	touch $@
 
 TASKS := imdb reuters pets

@@ -30,7 +30,7 @@ from edgeport.runtime.backends.onnx_external import external_tensors
 from edgeport.runtime.bounded_json import parse_json
 from edgeport.runtime.bundle_files import BundleFiles, external_data, refuse_links
 from edgeport.runtime.golden import is_golden
-from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec
+from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, Manifest, TensorSpec, manifest_from_bytes
 from edgeport.runtime.pixel_table import PixelTable, pixel_table
 from edgeport.runtime.preprocess import ImagePreprocessor, Preprocessor, as_items, make_preprocessor
 from edgeport.runtime.staging import OLD_TAG, sibling_prefix
@@ -51,12 +51,14 @@ def default_threads() -> int:
 
 
 def load(path: str | os.PathLike, variant: str | None = None, threads: int | None = None,
-         backend: str | None = None) -> "Model":
+         backend: str | None = None, trusted_root: str | os.PathLike | None = None) -> "Model":
     """Load a bundle directory (`variant` picks the artifact, e.g. "tflite-int8") or a bare
     `.tflite`/`.onnx` file (tensor input only). The file's size and sha256 are checked against the
     manifest before the engine sees a byte, and the engine's tensors against the manifest's after.
     `backend` forces an engine ("litert", "tflite-runtime",
-    "tf-lite", "onnxruntime"); `threads` sets the engine's thread count."""
+    "tf-lite", "onnxruntime"); `threads` sets the engine's thread count. With `trusted_root` (a fleet
+    device's root.json or its metadata folder, see `edgeport.runtime.fleet.trust`) a bundle whose
+    manifest no signed targets metadata names is refused with `TrustError`."""
     if threads is None:
         threads = default_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -65,7 +67,7 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
     path = Path(path)
     for _ in range(ATTEMPTS):
         if path.is_dir():
-            return _load_bundle(path, variant, threads, backend)
+            return _load_bundle(path, variant, threads, backend, trusted_root)
         if (path.exists() or not _wait_for_swap(path)) and not path.is_dir():
             break  # a file, or nothing at all; a directory again (a swap just ended) is tried again
     if not path.exists():
@@ -73,8 +75,9 @@ def load(path: str | os.PathLike, variant: str | None = None, threads: int | Non
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise ModelFileError(f"{path.name} is not a .tflite or .onnx file (nor a bundle directory); export it first")
-    if variant is not None:
-        raise UsageError(f"variant={variant!r} needs a bundle directory; {path} is a single model file")
+    if variant is not None or trusted_root is not None:
+        option = f"variant={variant!r}" if variant is not None else "trusted_root"
+        raise UsageError(f"{option} needs a bundle directory; {path} is a single model file")
     data = path.read_bytes()
     if not data:
         raise ModelFileError(f"{path} is empty (0 bytes); re-export or re-copy the model")
@@ -102,7 +105,8 @@ def _wait_for_swap(path: Path, seconds: float = 2.0) -> bool:
     return waited
 
 
-def _load_bundle(bundle: Path, variant: str | None, threads: int, backend: str | None) -> "Model":
+def _load_bundle(bundle: Path, variant: str | None, threads: int, backend: str | None,
+                 trusted_root: str | os.PathLike | None = None) -> "Model":
     """Every file is read through one handle on the bundle's directory and verified against the
     manifest before use; a load that fails because a re-export swapped the bundle meanwhile is
     tried again on the new bundle."""
@@ -111,7 +115,7 @@ def _load_bundle(bundle: Path, variant: str | None, threads: int, backend: str |
         files = None
         try:
             files = BundleFiles(bundle)
-            return _load_verified(bundle, files, variant, threads, backend)
+            return _load_verified(bundle, files, variant, threads, backend, trusted_root)
         except (ManifestError, ModelFileError):
             swapping = files is None or files.swapped() or not bundle.is_dir()
             if attempt == ATTEMPTS or not swapping:
@@ -123,9 +127,14 @@ def _load_bundle(bundle: Path, variant: str | None, threads: int, backend: str |
 
 
 def _load_verified(bundle: Path, files: BundleFiles, variant: str | None, threads: int,
-                   backend: str | None) -> "Model":
+                   backend: str | None, trusted_root: str | os.PathLike | None = None) -> "Model":
     refuse_links(bundle)
-    manifest = files.manifest()
+    manifest_bytes = files.manifest_bytes()
+    if trusted_root is not None:  # the fleet tools (and python-tuf) are imported only when asked for
+        from edgeport.runtime.fleet.trust import check_trusted
+
+        check_trusted(manifest_bytes, trusted_root, str(bundle))
+    manifest = manifest_from_bytes(manifest_bytes, str(bundle / MANIFEST_NAME))
     listed: dict[str, bytes] = {}
     for entry in manifest.files:  # every listed file is checked; golden samples are then used by `verify` only
         data = files.listed(manifest, entry.path, f"manifest.files: {entry.path}")

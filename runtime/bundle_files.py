@@ -74,9 +74,12 @@ class BundleFiles:
         return (here.st_dev, here.st_ino) != (opened.st_dev, opened.st_ino)
 
     def manifest(self) -> Manifest:
-        data = self._read(MANIFEST_NAME, limits.MAX_MANIFEST_BYTES, MANIFEST_NAME, ManifestError, missing=(
+        return manifest_from_bytes(self.manifest_bytes(), str(self.root / MANIFEST_NAME))
+
+    def manifest_bytes(self) -> bytes:
+        """The bytes of manifest.json (bounded by `limits.MAX_MANIFEST_BYTES`), unparsed."""
+        return self._read(MANIFEST_NAME, limits.MAX_MANIFEST_BYTES, MANIFEST_NAME, ManifestError, missing=(
             f"no {MANIFEST_NAME} in {self.root}: export the model first (edgeport-export)"))
-        return manifest_from_bytes(data, str(self.root / MANIFEST_NAME))
 
     def artifact(self, artifact: Artifact) -> bytes:
         """The verified bytes of a model file."""

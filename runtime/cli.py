@@ -1,9 +1,10 @@
 """`edgeport-run` / `python -m edgeport.runtime`: parse, call the runtime, print. Subcommands: info, predict, bench,
-compat, verify, serve, import, pack, web.
+compat, verify, serve, import, pack, web; keys, publish, pull, rollback (runtime/fleet/cli.py).
 
 Exit codes (docs/exit-status.md): 0 ok, 1 internal failure, 2 bad input or usage (a bundle path that does not
-exist included), 3 a bad model (file, manifest, engine); `verify` exits 1 when a variant does not match its
-golden samples (or the bundle is damaged).
+exist included), 3 a bad model (file, manifest, engine, a bundle `--trusted-root` does not vouch for); `verify`
+exits 1 when a variant does not match its golden samples (or the bundle is damaged); the fleet commands' own
+codes are in runtime/fleet/cli.py.
 Set EDGEPORT_DEBUG=1 to see the traceback of an internal failure.
 """
 
@@ -25,7 +26,8 @@ from edgeport.runtime.manifest import read_manifest
 from edgeport.runtime.preprocess import IMAGE_SUFFIXES
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_BAD_MODEL = 0, 1, 2, 3
-MODEL_ERRORS = (errors.ModelFileError, errors.ManifestError, errors.EngineMissingError, errors.EngineUnsupportedError)
+MODEL_ERRORS = (errors.ModelFileError, errors.ManifestError, errors.EngineMissingError, errors.EngineUnsupportedError,
+                errors.TrustError)
 
 
 def exit_code(exc: BaseException) -> int:
@@ -38,7 +40,8 @@ def exit_code(exc: BaseException) -> int:
 
 
 def _load(args: argparse.Namespace) -> runtime.Model:
-    return runtime.load(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend)
+    return runtime.load(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend,
+                        trusted_root=args.trusted_root)
 
 
 # ---------------------------------------------------------------- info
@@ -265,7 +268,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run_server(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend, host=args.host,
                       port=args.port, options=options, shutdown_timeout=args.shutdown_timeout,
                       log_level=args.log_level, access_log=args.access_log,
-                      request_timeout=args.request_timeout, max_connections=args.max_connections)
+                      request_timeout=args.request_timeout, max_connections=args.max_connections,
+                      trusted_root=args.trusted_root, reload_s=args.reload_s)
 
 
 def _positive(kind: type) -> Any:
@@ -310,6 +314,10 @@ def add_serve_parser(commands: Any) -> None:
                        help="on SIGTERM, wait at most S seconds for requests in flight (default 10)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--trusted-root", metavar="ROOT", help="serve only a bundle signed fleet metadata names "
+                       "(the device's .BUNDLE.fleet/metadata/root.json)")
+    serve.add_argument("--reload-s", type=_positive(float), metavar="S",
+                       help="every S seconds, serve the bundle anew when a pull swapped it (no request dropped)")
     serve.set_defaults(func=cmd_serve)
 
 
@@ -421,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, help="engine threads (default: CPUs, at most 4)")
         p.add_argument("--backend", help="force an engine: litert, tflite-runtime, tf-lite, onnxruntime")
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--trusted-root", metavar="ROOT", help="refuse a bundle no signed fleet metadata names "
+                       "(the device's .BUNDLE.fleet/metadata/root.json; see edgeport-run pull)")
 
     info = commands.add_parser("info", help="describe a bundle and the engine that runs it")
     model_options(info)
@@ -443,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edgeport.runtime.web.cli import add_web_parser
 
     add_web_parser(commands)
+    from edgeport.runtime.fleet.cli import add_fleet_parsers
+
+    add_fleet_parsers(commands)
     return parser
 
 

@@ -13,7 +13,9 @@
     ├── ManifestError                      invalid manifest, or one that points outside its bundle
     ├── EngineMissingError (ImportError)   no engine installed (names the pip extra)
     ├── EngineUnsupportedError             the engine is too old for the model's operators
-    └── InferenceError (RuntimeError)      the engine failed while running a valid input
+    ├── InferenceError (RuntimeError)      the engine failed while running a valid input
+    ├── TrustError                         a fleet update or bundle its signed metadata does not vouch for
+    └── UpdateError                        a fleet update that could not be installed (download, golden samples)
 """
 
 
@@ -71,3 +73,13 @@ class EngineUnsupportedError(EdgeportError):
 
 class InferenceError(EdgeportError, RuntimeError):
     """The engine failed while running an input that passed every check."""
+
+
+class TrustError(EdgeportError):
+    """Signed metadata does not vouch for what was offered: a bad or untrusted signature, a replayed
+    (older) or expired version, a target whose bytes differ, a bundle no signed target lists."""
+
+
+class UpdateError(EdgeportError):
+    """A fleet update that was verified but could not be installed: the download failed or stopped,
+    or its golden samples do not match on this device. The live bundle is left as it was."""

@@ -37,22 +37,32 @@ def default_max_connections() -> int:
 def run_server(bundle: str, *, variant: str | None = None, threads: int | None = None, backend: str | None = None,
                host: str = "127.0.0.1", port: int = 8080, options: ServeOptions = ServeOptions(),  # noqa: B008 — frozen
                shutdown_timeout: float = 10.0, log_level: str = "info", access_log: bool = False,
-               request_timeout: float = 15.0, max_connections: int | None = None) -> int:
+               request_timeout: float = 15.0, max_connections: int | None = None,
+               trusted_root: str | None = None, reload_s: float | None = None) -> int:
     """Serve `bundle` on host:port; returns 0 after a graceful shutdown. A connection that has not sent
     a whole request within `request_timeout` seconds is closed; at most `max_connections` are open
-    (default: `default_max_connections`)."""
+    (default: `default_max_connections`). `trusted_root`: serve only a bundle signed fleet metadata names;
+    `reload_s`: serve a swapped-in bundle (`serve.reload`)."""
     try:
         import uvicorn
     except ImportError:
         raise EngineMissingError("serving needs the serve extra: pip install 'edgeport[serve]'") from None
-    model = runtime.load(bundle, variant=variant, threads=threads, backend=backend)
+
+    def load() -> runtime.Model:
+        return runtime.load(bundle, variant=variant, threads=threads, backend=backend, trusted_root=trusted_root)
+
+    model = load()
     if model.preprocessor is None:
         raise UsageError(f"{bundle} is a bare model file: serve a bundle directory, which carries the preprocessing")
     if request_timeout <= 0:
         raise UsageError(f"--request-timeout must be more than 0 seconds, got {request_timeout}")
     connections = max_connections or default_max_connections()
-    config = uvicorn.Config(create_app(lambda: model, options), host=host, port=port,
-                            http=guarded_h11(request_timeout, connections), ws="none",
+    app = create_app(lambda: model, options)
+    if reload_s is not None:
+        from edgeport.runtime.serve.reload import with_reload
+
+        app = with_reload(app, load, bundle, reload_s)
+    config = uvicorn.Config(app, host=host, port=port, http=guarded_h11(request_timeout, connections), ws="none",
                             loop="asyncio", lifespan="on", log_level=log_level, access_log=access_log,
                             server_header=False, timeout_graceful_shutdown=shutdown_timeout,
                             limit_concurrency=connections + 1, timeout_keep_alive=KEEP_ALIVE_S,
