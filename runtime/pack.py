@@ -67,8 +67,15 @@ def _check_out(bundle: Path, out: Path) -> None:
                          "(a bundle there is replaced whole)")
 
 
+def for_phone_apps(path: str) -> bool:
+    """ONNX Runtime Mobile's `.ort` files and their operator list, which an app build takes (docs/phone.md)
+    and a board's runtime never reads."""
+    return path.endswith(".ort") or path == "required_operators.config"
+
+
 def _kept_files(manifest: Manifest, chosen: list[Artifact], files: BundleFiles) -> list[FileEntry]:
-    """The chosen variants' golden samples and external data, and every listed file that belongs to no variant."""
+    """The chosen variants' golden samples and external data, and every listed file that belongs to no variant
+    (but those for phone apps)."""
     def external(artifact: Artifact) -> set[str]:
         data = files.artifact(artifact)
         return {t.location for t in external_tensors(data, artifact.key)}
@@ -76,7 +83,8 @@ def _kept_files(manifest: Manifest, chosen: list[Artifact], files: BundleFiles) 
     onnx = [a for a in manifest.artifacts if a.format == "onnx"]
     wanted = {golden_file(a.key) for a in chosen}.union(*(external(a) for a in chosen if a.format == "onnx"))
     of_variants = set().union(*(external(a) for a in onnx))
-    return [f for f in manifest.files if f.path in wanted or not (is_golden(f.path) or f.path in of_variants)]
+    return [f for f in manifest.files
+            if f.path in wanted or not (is_golden(f.path) or f.path in of_variants or for_phone_apps(f.path))]
 
 
 def pack_bundle(bundle: str | os.PathLike, out: str | os.PathLike, variants: Sequence[str] | None = None) -> Packed:

@@ -29,7 +29,7 @@ from edgeport.runtime.fleet.archive import extract_bundle  # noqa: E402
 from edgeport.runtime.fleet.keys import generate_keys  # noqa: E402
 from edgeport.runtime.fleet.pull import CURRENT, HELD, UPDATED, pull, rollback  # noqa: E402
 from edgeport.runtime.fleet.repository import Expiry, publish  # noqa: E402
-from tests.runtime.conftest import REPO  # noqa: E402
+from tests.runtime.conftest import REPO, write_manifest_doc  # noqa: E402
 
 NAME = "clf"
 
@@ -116,7 +116,7 @@ def bad_golden(text_topics: Path, tmp_path: Path) -> Path:
     for entry in manifest["files"]:
         if entry["path"] == "golden/tflite-fp32.npz":
             entry["size"], entry["sha256"] = golden.stat().st_size, digest(golden)
-    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_manifest_doc(bundle, manifest)
     return bundle
 
 

@@ -4,7 +4,6 @@ samples, each listed and hashed in its own manifest; it loads, predicts and veri
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from edgeport.runtime import pack as pack_module
 from edgeport.runtime.errors import ManifestError, UsageError
 from edgeport.runtime.pack import pack_bundle
 from edgeport.runtime.verify import all_match, verify_bundle
-from tests.runtime.conftest import TFLITE_ENGINE, manifest_doc, run_cli
+from tests.runtime.conftest import TFLITE_ENGINE, manifest_doc, run_cli, write_manifest_doc
 
 TEXTS = ["a great film, truly great", "dull and far too long", "the plot", "", "great great great acting"]
 
@@ -87,7 +86,7 @@ def test_choices_that_cannot_be_packed_are_refused_with_what_to_do(text_binary, 
     failing = copy_bundle(text_binary)
     doc = manifest_doc(failing)
     doc["artifacts"][1]["status"] = "failed"
-    (failing / "manifest.json").write_text(json.dumps(doc))
+    write_manifest_doc(failing, doc)
     with pytest.raises(UsageError, match="tflite-int8 failed its checks.*tflite-fp32, onnx-fp32"):
         pack_bundle(failing, tmp_path / "c", ["tflite-int8"])
     assert not any(p.name in ("a", "b", "c") for p in tmp_path.iterdir())
