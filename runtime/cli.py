@@ -253,7 +253,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     options = ServeOptions(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                            api_key=args.api_key or os.environ.get("EDGEPORT_API_KEY") or None,
-                           max_body_bytes=int(args.max_body_mb * MB))
+                           max_body_bytes=int(args.max_body_mb * MB), site=args.site)
     return run_server(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend, host=args.host,
                       port=args.port, options=options, shutdown_timeout=args.shutdown_timeout,
                       log_level=args.log_level, access_log=args.access_log)
@@ -287,6 +287,8 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--api-key", help="require this key (header 'Authorization: Bearer KEY' or 'X-API-Key') "
                        "on /v1/*; default $EDGEPORT_API_KEY, else none")
     serve.add_argument("--max-body-mb", type=_positive(float), default=10.0, help="largest request body (default 10)")
+    serve.add_argument("--site", metavar="DIR", help="also serve a site from `edgeport-run web` at /web/, cross-origin "
+                       "isolated (WebAssembly threads)")
     serve.add_argument("--shutdown-timeout", type=_positive(float), default=10.0, metavar="S",
                        help="on SIGTERM, wait at most S seconds for requests in flight (default 10)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

@@ -49,6 +49,7 @@ class ServeOptions:
     max_wait_ms: float = 5.0
     api_key: str | None = None
     max_body_bytes: int = 10 * MB
+    site: str | None = None  # a folder from `edgeport-run web`, served at /web/ (runtime.serve.site)
 
 
 class Service:
@@ -306,6 +307,10 @@ def create_app(load: Callable[[], Model], options: ServeOptions | None = None) -
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+    if options.site:
+        from edgeport.runtime.serve.site import site_mount
+
+        routes.append(site_mount(options.site))
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(Observe, metrics=registry, max_body_bytes=options.max_body_bytes)],
                     exception_handlers={HTTPException: _http_error, BodyTooLarge: _body_too_large})
