@@ -110,3 +110,12 @@ def test_check_prints_figures_and_exits_1_below_tolerance(tmp_path, text_topics)
     assert "page" in lines["model"] and "Python" in lines["model"]
     strict = run_cli("web", text_topics, "--out", tmp_path / "site", "--check", texts, "--min-agreement", "1.01", timeout=300)
     assert strict.returncode == 1 and "FAILED       top-1 agreement 1.0000 is below 1.01" in strict.stdout
+
+
+def test_a_missing_browser_is_one_clear_error(tmp_path, monkeypatch):
+    from edgeport.runtime.web.browser import find_chromium
+
+    monkeypatch.setenv("EDGEPORT_CHROMEDRIVER", str(tmp_path / "no-driver"))
+    monkeypatch.setenv("EDGEPORT_CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.raises(EngineMissingError, match="not an executable file.*make browser"):
+        find_chromium()
