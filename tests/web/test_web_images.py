@@ -80,3 +80,21 @@ def test_a_file_that_is_not_an_image_shows_one_clear_message(browser, image_url,
     message = browser.driver.find_element(By.ID, "error").text
     assert "not an image" in message and "JPEG" in message
     assert browser.driver.find_elements(By.CSS_SELECTOR, "#results tr") == []
+
+
+def test_int8_on_litertjs_answers_as_the_runtime(tmp_path, browser, image_bundle, image_dir):
+    """tflite-int8 behind uint8 edges in the page: the page quantises as the runtime does, so the same integers."""
+    from edgeport.runtime.web.browser import serve_folder
+    from edgeport.runtime.web.site import build_site
+
+    site = build_site(image_bundle, tmp_path / "site", variant="tflite-int8")
+    files = sorted(p for p in image_dir.iterdir() if p.suffix in (".png", ".jpg"))
+    with serve_folder(site.path, extra={f"/_images/{p.name}": p for p in files}) as url:
+        open_page(browser, url)
+        page = np.array(browser.run("const m = await window.edgeport; const out = [];"
+                                    "for (const u of args[0]) out.push(await m.predict(u)); return out;",
+                                    [f"/_images/{p.name}" for p in files]))
+    python = runtime.load(image_bundle, variant="tflite-int8", threads=1).predict([str(p) for p in files])
+    grows = [Image.open(p).size[1] <= 32 for p in files]  # exact pixels (see above), so exact integers
+    assert np.array_equal(page[grows], python[grows])
+    assert (page.argmax(axis=1) == python.argmax(axis=1)).mean() >= 0.8
