@@ -24,7 +24,7 @@ from edgeport.runtime.web.tflite_uint8 import uint8_edges
 
 # The default variant, first found that passed its checks: measured in Chromium on the pets model (docs/web.md),
 # LiteRT.js on the batch-1 fp32 file was the fastest correct engine.
-DEFAULT_VARIANTS = ("tflite-fp32", "onnx-fp32", "tflite-fp16", "tflite-dynamic-int8", "onnx-static-int8",
+DEFAULT_VARIANTS = ("tflite-fp32", "onnx-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "onnx-static-int8",
                     "onnx-dynamic-int8")
 STATIC_FILES = ("index.html", "edgeport.js")
 SITE_JSON = "site.json"
