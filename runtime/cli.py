@@ -264,7 +264,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = ServeOptions(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                            api_key=args.api_key or os.environ.get("EDGEPORT_API_KEY") or None,
                            max_body_bytes=int(args.max_body_mb * MB), max_items=args.max_items,
-                           max_pixels=int(args.max_megapixels * 1e6), max_bodies_bytes=int(args.max_bodies_mb * MB))
+                           max_pixels=int(args.max_megapixels * 1e6), max_bodies_bytes=int(args.max_bodies_mb * MB),
+                           site=args.site)
     return run_server(args.bundle, variant=args.variant, threads=args.threads, backend=args.backend, host=args.host,
                       port=args.port, options=options, shutdown_timeout=args.shutdown_timeout,
                       log_level=args.log_level, access_log=args.access_log,
@@ -310,6 +311,8 @@ def add_serve_parser(commands: Any) -> None:
                        help="open connections (default 256, or half the open-file limit when lower)")
     serve.add_argument("--request-timeout", type=_positive(float), default=15.0, metavar="S",
                        help="close a connection that has not sent a whole request within S seconds (default 15)")
+    serve.add_argument("--site", metavar="DIR", help="also serve a site from `edgeport-run web` at /web/, cross-origin "
+                       "isolated (WebAssembly threads)")
     serve.add_argument("--shutdown-timeout", type=_positive(float), default=10.0, metavar="S",
                        help="on SIGTERM, wait at most S seconds for requests in flight (default 10)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

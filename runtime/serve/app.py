@@ -57,6 +57,7 @@ class ServeOptions:
     max_items: int = 1024  # per request
     max_pixels: int = 40_000_000  # decoded image pixels in flight across requests (about 120 MB of RGB)
     max_bodies_bytes: int = 64 * MB  # request bodies in flight across requests
+    site: str | None = None  # a folder from `edgeport-run web`, served at /web/ (runtime.serve.site)
 
 
 class Service:
@@ -324,6 +325,10 @@ def create_app(load: Callable[[], Model], options: ServeOptions | None = None) -
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+    if options.site:
+        from edgeport.runtime.serve.site import site_mount
+
+        routes.append(site_mount(options.site))
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(Observe, metrics=registry, max_body_bytes=options.max_body_bytes,
                                            max_bodies_bytes=options.max_bodies_bytes)],

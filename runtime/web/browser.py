@@ -13,9 +13,9 @@ import os
 import shutil
 import tempfile
 import threading
+import contextlib
 from pathlib import Path
 from typing import Any, Iterator, Sequence
-import contextlib
 
 from edgeport.runtime.errors import EngineMissingError
 
@@ -74,6 +74,9 @@ def find_chromium() -> tuple[str, str]:
     if not chromium or not driver:
         raise EngineMissingError("the browser check needs Chromium and its driver: `make browser` (apt-get install "
                                  "chromium chromium-driver), or set EDGEPORT_CHROMIUM and EDGEPORT_CHROMEDRIVER")
+    for name, path in (("EDGEPORT_CHROMIUM", chromium), ("EDGEPORT_CHROMEDRIVER", driver)):
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise EngineMissingError(f"{path} is not an executable file; fix {name} or install Chromium (make browser)")
     return chromium, driver
 
 
@@ -93,7 +96,15 @@ class Browser:
         options.binary_location = chromium
         for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={self._profile}"):
             options.add_argument(flag)
-        self.driver = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+        from selenium.common.exceptions import WebDriverException
+
+        try:
+            self.driver = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+        except WebDriverException as exc:
+            shutil.rmtree(self._profile, ignore_errors=True)
+            why = (exc.msg or str(exc)).strip().splitlines()[0]
+            raise EngineMissingError(f"headless Chromium ({chromium}, driver {driver}) did not start: {why}; "
+                                     "check that chromium and chromium-driver are the same version (make browser)") from None
         self.driver.set_script_timeout(timeout_s)
 
     def open(self, url: str) -> None:

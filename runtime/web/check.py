@@ -58,7 +58,7 @@ class ParityReport:
         ]
 
 
-def python_probabilities(bundle: Path, variant: str, kind: str, items: Sequence[Any], threads: int) -> tuple[np.ndarray, float]:
+def python_probabilities(bundle: Path, variant: str, items: Sequence[Any], threads: int) -> tuple[np.ndarray, float]:
     """The Python runtime's class probabilities for `items` (label order) and its median per-item model time."""
     model = runtime.load(bundle, variant=variant, threads=threads)
     times, rows = [], []
@@ -86,7 +86,7 @@ def check_site(site: Site, bundle: str | Path, items: Sequence[tuple[str, Any]],
         if page_items:
             browser.run("const m = await window.edgeport; await m.predict(args[0]); return 1;", page_items[0])
         page = predict_in_page(browser, page_items)
-    python, python_ms = python_probabilities(Path(bundle), site.variant, kind, [item for _, item in items], threads)
+    python, python_ms = python_probabilities(Path(bundle), site.variant, [item for _, item in items], threads)
     errors, rows, keep, times = [], [], [], []
     for n, ((name, _), result) in enumerate(zip(items, page["results"])):
         if "error" in result:

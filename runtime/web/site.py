@@ -17,14 +17,14 @@ from pathlib import Path
 
 from edgeport.runtime.bundle_files import BundleFiles
 from edgeport.runtime.errors import ManifestError, UsageError
-from edgeport.runtime.manifest import Artifact, Manifest
+from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec
 from edgeport.runtime.web import npm
 from edgeport.runtime.web.tflite_batch1 import fixed_batch
+from edgeport.runtime.web.tflite_uint8 import uint8_edges
 
 # The default variant, first found that passed its checks: measured in Chromium on the pets model (docs/web.md),
-# LiteRT.js runs the batch-1 fp32 file about 4x faster than onnxruntime-web runs the fp32 ONNX. LiteRT.js 2.5
-# refuses int8 tensors at a model's edge, so int8 ships on onnxruntime-web.
-DEFAULT_VARIANTS = ("tflite-fp32", "onnx-fp32", "tflite-fp16", "tflite-dynamic-int8", "onnx-static-int8",
+# LiteRT.js on the batch-1 fp32 file was the fastest correct engine.
+DEFAULT_VARIANTS = ("tflite-fp32", "onnx-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "onnx-static-int8",
                     "onnx-dynamic-int8")
 STATIC_FILES = ("index.html", "edgeport.js")
 SITE_JSON = "site.json"
@@ -42,14 +42,32 @@ class Site:
 
 
 def engine_for(artifact: Artifact) -> str:
-    """The browser engine for an artifact: LiteRT.js for a float-edged .tflite, onnxruntime-web for .onnx."""
+    """The browser engine for an artifact: LiteRT.js for a .tflite, onnxruntime-web for an .onnx."""
     if artifact.format == "onnx":
         return "onnxruntime-web"
-    edge = [spec for spec in artifact.inputs + artifact.outputs if spec.dtype in ("int8", "uint8", "int16")]
+    edge = [spec for spec in artifact.inputs + artifact.outputs if spec.dtype == "int16"]
     if edge:
-        raise UsageError(f"{artifact.key} has {edge[0].dtype} tensors at its edge ({edge[0].name}), which LiteRT.js 2.5 "
-                         "refuses; ship an ONNX variant (onnx-static-int8) or a float .tflite instead")
+        raise UsageError(f"{artifact.key} has int16 tensors at its edge ({edge[0].name}), which LiteRT.js 2.5 "
+                         "refuses; ship an ONNX variant (onnx-static-int8) or another .tflite variant instead")
     return "litert.js"
+
+
+def litert_file(model: bytes, artifact: Artifact) -> bytes:
+    """A .tflite as LiteRT.js takes it: int8 edges behind uint8 ones, every dimension fixed (batch 1)."""
+    if any(spec.dtype == "int8" for spec in artifact.inputs + artifact.outputs):
+        model, _ = uint8_edges(model)
+    model, _ = fixed_batch(model)
+    return model
+
+
+def page_tensor(spec: TensorSpec, litert: bool) -> dict:
+    """A tensor as the page feeds or reads it; for LiteRT.js an int8 edge is its uint8 twin (`litert_file`)."""
+    doc = {"name": spec.name, "dtype": spec.dtype, "shape": [1, *spec.shape[1:]]}
+    if spec.quantized:
+        doc.update(scale=spec.scale, zero_point=spec.zero_point or 0)
+        if litert and spec.dtype == "int8":
+            doc.update(dtype="uint8", zero_point=doc["zero_point"] + 128)
+    return doc
 
 
 def choose_artifact(manifest: Manifest, variant: str | None) -> Artifact:
@@ -78,7 +96,7 @@ def build_site(bundle: str | Path, out: str | Path, variant: str | None = None, 
         engine = engine_for(artifact)
         model = files.artifact(artifact)
         if artifact.format == "tflite":
-            model, _ = fixed_batch(model)
+            model = litert_file(model, artifact)
         site_files = {f"engine/{name}": data for name, data in npm.engine_files(engine, offline).items()}
         spec = dict(manifest.preprocessing)
         if manifest.kind == "text":
@@ -99,8 +117,7 @@ def build_site(bundle: str | Path, out: str | Path, variant: str | None = None, 
         "bundle": bundle.resolve().name, "task": manifest.task, "kind": manifest.kind, "variant": artifact.key,
         "engine": engine, "engine_version": npm.engine_version(engine), "model": model_name,
         "labels": list(manifest.labels), "preprocessing": spec,
-        "input": {"name": first_in.name, "dtype": first_in.dtype, "shape": [1, *first_in.shape[1:]]},
-        "output": {"name": first_out.name, "dtype": first_out.dtype, "shape": first_out.shape},
+        "input": page_tensor(first_in, engine == "litert.js"), "output": page_tensor(first_out, engine == "litert.js"),
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(site_files.items())},
     }
     site_files[SITE_JSON] = (json.dumps(doc, indent=2) + "\n").encode("utf-8")

@@ -1,11 +1,15 @@
-"""The page at GET /, in a real browser: headless Chromium (Debian's chromium and chromium-driver) types
-or uploads, and the test reads the answer from the page. Skips when Chromium is not installed.
+"""The page at GET /, in a real browser: headless Chromium (Debian's chromium and chromium-driver) driven by
+selenium types or uploads, and the test reads the answer from the page. Skips when Chromium or selenium is
+not installed (`make browser`; selenium is in the web extra).
 
 EDGEPORT_SERVE_SCREENSHOT=FILE also saves a screenshot of the text page with its answer."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -15,27 +19,67 @@ from tests.serve.conftest import require_serve
 require_serve()  # before anything that imports the serve extra
 
 from edgeport import runtime  # noqa: E402
-from tests.serve.conftest import free_port  # noqa: E402
-from tests.serve.webdriver import Browser, find_browser  # noqa: E402
 
-BROWSER = find_browser()
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="needs chromium and chromedriver "
-                                "(apt-get install chromium chromium-driver)")
+HAS_BROWSER = bool(shutil.which("chromium") and shutil.which("chromedriver") and importlib.util.find_spec("selenium"))
+pytestmark = pytest.mark.skipif(not HAS_BROWSER, reason="needs chromium, chromedriver (make browser) and selenium "
+                                "(the web extra)")
+
+
+class Browser:
+    """The few page actions these tests need, on selenium's driver."""
+
+    def __init__(self, driver):
+        self.driver = driver
+
+    def open(self, url: str) -> None:
+        self.driver.get(url)
+
+    def _find(self, css: str):
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def type(self, css: str, text: str) -> None:
+        """Type into a text field, or give a file input the path of a file."""
+        self._find(css).send_keys(text)
+
+    def click(self, css: str) -> None:
+        self._find(css).click()
+
+    def text(self, css: str) -> str:
+        return self._find(css).text
+
+    def wait_text(self, css: str, ignore: tuple[str, ...] = ("", "…"), timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.text(css)
+            if text not in ignore:
+                return text
+            time.sleep(0.05)
+        raise AssertionError(f"{css} still reads {self.text(css)!r} after {timeout} s")
+
+    def bars(self) -> dict[str, float]:
+        """label → probability, as the page shows them."""
+        from selenium.webdriver.common.by import By
+
+        return {row.get_attribute("data-label"): float(row.text.split()[-1])
+                for row in self.driver.find_elements(By.CSS_SELECTOR, ".bar")}
+
+    def screenshot(self) -> bytes:
+        return self.driver.get_screenshot_as_png()
 
 
 @pytest.fixture
 def browser():
-    with Browser(*BROWSER, port=free_port()) as b:
-        yield b
+    from edgeport.runtime.web.browser import Browser as Chromium
+
+    with Chromium() as chromium:
+        chromium.driver.set_window_size(900, 640)
+        yield Browser(chromium.driver)
 
 
 def bars(browser: Browser) -> dict[str, float]:
-    """label → probability, as the page shows them."""
-    shown = {}
-    for row in browser.find_all(".bar"):
-        label, number = browser.attribute(row, "data-label"), browser.text(row).split()[-1]
-        shown[label] = float(number)
-    return shown
+    return browser.bars()
 
 
 def test_page_classifies_typed_text(server_for, browser: Browser, text_topics: Path):

@@ -80,3 +80,38 @@ def test_a_file_that_is_not_an_image_shows_one_clear_message(browser, image_url,
     message = browser.driver.find_element(By.ID, "error").text
     assert "not an image" in message and "JPEG" in message
     assert browser.driver.find_elements(By.CSS_SELECTOR, "#results tr") == []
+
+
+def test_int8_on_litertjs_answers_as_the_runtime(tmp_path, browser, image_bundle, image_dir):
+    """tflite-int8 behind uint8 edges in the page: the page quantises as the runtime does, so the same integers."""
+    from edgeport.runtime.web.browser import serve_folder
+    from edgeport.runtime.web.site import build_site
+
+    site = build_site(image_bundle, tmp_path / "site", variant="tflite-int8")
+    files = sorted(p for p in image_dir.iterdir() if p.suffix in (".png", ".jpg"))
+    with serve_folder(site.path, extra={f"/_images/{p.name}": p for p in files}) as url:
+        open_page(browser, url)
+        page = np.array(browser.run("const m = await window.edgeport; const out = [];"
+                                    "for (const u of args[0]) out.push(await m.predict(u)); return out;",
+                                    [f"/_images/{p.name}" for p in files]))
+    python = runtime.load(image_bundle, variant="tflite-int8", threads=1).predict([str(p) for p in files])
+    grows = [Image.open(p).size[1] <= 32 for p in files]  # exact pixels (see above), so exact integers
+    assert np.array_equal(page[grows], python[grows])
+    assert (page.argmax(axis=1) == python.argmax(axis=1)).mean() >= 0.8
+
+
+def test_a_picked_photo_shows_the_runtimes_labels(browser, image_url, image_bundle, image_dir):
+    """The page itself: a file picked in the form (a Blob) is classified and every label shown, best first."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    open_page(browser, image_url)
+    browser.driver.find_element(By.ID, "file").send_keys(str(image_dir / "rgb_17x9.png"))
+    WebDriverWait(browser.driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results tr"))
+    rows = [r.text.split() for r in browser.driver.find_elements(By.CSS_SELECTOR, "#results tr")]
+    model = runtime.load(image_bundle, variant="tflite-fp32")
+    p = model.predict([str(image_dir / "rgb_17x9.png")])[0]
+    expected = sorted(zip(model.labels, p), key=lambda lp: -lp[1])
+    assert [(label, float(score)) for label, score in rows] == [(label, pytest.approx(float(q), abs=6e-5)) for label, q in expected]
+    assert browser.driver.find_element(By.ID, "error").text == ""
+    assert "ms" in browser.driver.find_element(By.ID, "timing").text

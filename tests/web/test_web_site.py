@@ -37,10 +37,13 @@ def test_onnx_variant_ships_onnxruntime_web(tmp_path, text_topics):
     assert not (site.path / "engine" / "litert.js").exists()
 
 
-def test_int8_edged_tflite_is_refused_with_the_way_out(tmp_path, image_bundle):
-    with pytest.raises(UsageError, match="LiteRT.js 2.5 refuses.*onnx"):
-        build_site(image_bundle, tmp_path / "site", variant="tflite-int8")
-    assert not (tmp_path / "site").exists()
+def test_int8_tflite_ships_on_litertjs_with_uint8_edges(tmp_path, image_bundle):
+    site = build_site(image_bundle, tmp_path / "site", variant="tflite-int8")
+    assert site.engine == "litert.js"
+    manifest = json.loads((image_bundle / "manifest.json").read_text(encoding="utf-8"))
+    spec = next(a for a in manifest["artifacts"] if a["variant"] == "int8" and a["format"] == "tflite")["inputs"][0]
+    assert spec["dtype"] == "int8"
+    assert site.doc["input"]["dtype"] == "uint8" and site.doc["input"]["zero_point"] == spec["zero_point"] + 128
 
 
 def test_a_folder_that_is_not_a_site_is_left_alone(tmp_path, text_topics):
@@ -110,3 +113,12 @@ def test_check_prints_figures_and_exits_1_below_tolerance(tmp_path, text_topics)
     assert "page" in lines["model"] and "Python" in lines["model"]
     strict = run_cli("web", text_topics, "--out", tmp_path / "site", "--check", texts, "--min-agreement", "1.01", timeout=300)
     assert strict.returncode == 1 and "FAILED       top-1 agreement 1.0000 is below 1.01" in strict.stdout
+
+
+def test_a_missing_browser_is_one_clear_error(tmp_path, monkeypatch):
+    from edgeport.runtime.web.browser import find_chromium
+
+    monkeypatch.setenv("EDGEPORT_CHROMEDRIVER", str(tmp_path / "no-driver"))
+    monkeypatch.setenv("EDGEPORT_CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.raises(EngineMissingError, match="not an executable file.*make browser"):
+        find_chromium()

@@ -242,6 +242,29 @@ export async function imageTensor(input, spec) {
   return normalize(pixels, spec);
 }
 
+// ------------------------------------------------------------------ quantised edges
+
+const INTEGER_ARRAYS = {uint8: [Uint8Array, 0, 255], int8: [Int8Array, -128, 127]};
+
+// Real values → the input's integers as LiteRT's XNNPACK kernel rounds them (runtime.quant, "xnnpack"):
+// x * (1 / scale) in float32, ties to even, plus the zero point, saturated. An input already of that type passes.
+export function quantize(data, tensor) {
+  const [Type, low, high] = INTEGER_ARRAYS[tensor.dtype];
+  if (data instanceof Type) return data;
+  const f = Math.fround, inverse = f(1 / f(tensor.scale)), out = new Type(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = f(data[i] * inverse), r = Math.floor(v), d = v - r;
+    const rounded = d > 0.5 || (d === 0.5 && r % 2 !== 0) ? r + 1 : r;
+    out[i] = Math.min(high, Math.max(low, rounded + tensor.zero_point));
+  }
+  return out;
+}
+
+// Integers → real values: scale * (q - zero_point), rounded once to float32 (runtime.quant.dequantize).
+export function dequantize(q, tensor) {
+  return Float32Array.from(q, (v) => tensor.scale * (v - tensor.zero_point));
+}
+
 // ------------------------------------------------------------------ engines
 
 async function onnxruntimeWeb(modelBytes, threads) {
@@ -254,7 +277,7 @@ async function onnxruntimeWeb(modelBytes, threads) {
     async run(data, shape, dtype) {
       const feeds = {[session.inputNames[0]]: new ort.Tensor(dtype, data, shape)};
       const results = await session.run(feeds);
-      return Float32Array.from(results[session.outputNames[0]].data);
+      return results[session.outputNames[0]].data;
     },
   };
 }
@@ -269,7 +292,7 @@ async function litertJs(modelBytes, threads) {
       const input = new litert.Tensor(data, shape);
       try {
         const outputs = await model.run([input]);
-        const values = Float32Array.from(outputs[0].toTypedArray());
+        const values = outputs[0].toTypedArray().slice();
         for (const t of outputs) t.delete();
         return values;
       } finally {
@@ -322,10 +345,12 @@ export async function loadModel(base = '.', options = {}) {
       const t0 = performance.now();
       const data = await model.input(item);
       const t1 = performance.now();
-      const raw = await engine.run(data, shape, site.input.dtype);
+      const fed = site.input.scale ? quantize(data, site.input) : data;
+      const out = await engine.run(fed, shape, site.input.dtype);
+      const raw = site.output.scale ? dequantize(out, site.output) : out;
       const t2 = performance.now();
       model.lastTiming = {preprocess: t1 - t0, model: t2 - t1};
-      return raw.length === 1 && site.labels.length === 2 ? [1 - raw[0], raw[0]] : Array.from(raw);
+      return raw.length === 1 && site.labels.length === 2 ? [1 - raw[0], raw[0]] : Array.from(raw, Number);
     },
   };
   return model;

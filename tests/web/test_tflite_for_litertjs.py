@@ -1,4 +1,5 @@
-"""The batch-1 .tflite LiteRT.js needs: the same graph and weights, shape_signature fixed."""
+"""The .tflite files LiteRT.js takes: batch 1 declared (shape_signature fixed), int8 edges behind uint8 ones;
+the same graph and weights, the same integers out."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 
 from edgeport.runtime.errors import ModelFileError
 from edgeport.runtime.web.tflite_batch1 import fixed_batch
+from edgeport.runtime.web.tflite_uint8 import uint8_edges
 
 
 def _interpreter(data: bytes):
@@ -38,3 +40,23 @@ def test_not_a_tflite_file_is_refused():
         fixed_batch(b"\x00" * 64)
     with pytest.raises(ModelFileError, match="damaged"):
         fixed_batch(b"\xff\xff\xff\x7fTFL3" + b"\x00" * 8)
+
+
+def test_uint8_edges_give_the_same_integers_shifted_by_128(image_bundle):
+    original = (image_bundle / "model.int8.tflite").read_bytes()
+    shifted, changed = uint8_edges(original)
+    assert changed == 2
+    before, after = _interpreter(original), _interpreter(shifted)
+    (i8,), (u8,) = before.get_input_details(), after.get_input_details()
+    assert (i8["dtype"], u8["dtype"]) == (np.int8, np.uint8)
+    assert u8["quantization"] == (i8["quantization"][0], i8["quantization"][1] + 128)
+    assert after.get_signature_list() == before.get_signature_list()
+    x = np.random.default_rng(1).integers(-128, 128, size=i8["shape"]).astype(np.int8)
+    before.set_tensor(i8["index"], x)
+    after.set_tensor(u8["index"], (x.astype(np.int16) + 128).astype(np.uint8))
+    before.invoke()
+    after.invoke()
+    y8 = before.get_tensor(before.get_output_details()[0]["index"])
+    yu = after.get_tensor(after.get_output_details()[0]["index"])
+    assert yu.dtype == np.uint8 and np.array_equal(yu.astype(np.int16) - 128, y8)
+    assert uint8_edges(shifted) == (shifted, 0)
