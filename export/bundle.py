@@ -406,4 +406,4 @@ def recommend_variant(artifacts: Sequence[Artifact]) -> tuple[str | None, str | 
     best = min(passed, key=lambda a: (a.size, a.parity.get("latency_ms_median") or 0.0))
     accuracy = best.parity.get("accuracy")
     measured = "no labels" if accuracy is None else f"accuracy {accuracy:.4f}"
-    return best.key, f"the smallest artifact that passed its checks ({best.size:,} bytes, {measured}; latency not measured)"
+    return best.key, f"the smallest artifact that passed its checks ({best.size:,} bytes, {measured}; raw-engine latency not measured)"

@@ -33,15 +33,20 @@ class Choice:
     def reason(self, measured: str, at: str = "batch 1, 1 thread", tie: float = TIE) -> str:
         """The manifest's `recommended_reason`; `measured` says how and where the figures were taken."""
         c = self.chosen
-        text = (f"fastest variant that passed its parity check: median {c.latency_ms:.3f} ms per prediction at {at} "
+        text = (f"fastest variant that passed its parity check: median {_ms(c.latency_ms)} ms per prediction at {at} "
                 f"({measured}); {c.size:,} bytes")
         if c.accuracy is not None:
             text += f", accuracy {c.accuracy:.4f}"
         if c.latency_ms > self.fastest_ms:
-            text += f"; within {tie:.0%} of the fastest ({self.fastest_ms:.3f} ms), so the smaller file"
+            text += f"; within {tie:.0%} of the fastest ({_ms(self.fastest_ms)} ms), so the smaller file"
         if self.faster_not_passed:
             text += f"; faster but not passed: {', '.join(self.faster_not_passed)}"
         return text
+
+
+def _ms(value: float) -> str:
+    """Milliseconds with three decimals, more below 0.1 ms (a text model's engine call takes microseconds)."""
+    return f"{value:.3f}" if value >= 0.1 else f"{value:.5f}"
 
 
 def choose(candidates: Sequence[Candidate], tie: float = TIE) -> Choice | None:
