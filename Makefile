@@ -58,9 +58,11 @@ $(RUNTIME_MODELS)/MODELS.json: $(VENV)/.installed $(wildcard tests/runtime/make_
 
 runtime-models: $(RUNTIME_MODELS)/MODELS.json
 
+# Both halves run whatever the first gives; the target fails if either failed, and says which.
 test: setup runtime-models
-	$(PY) -m pytest --ignore=tests/web $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory test-device
+	@failed=""; $(PY) -m pytest --ignore=tests/web $(PYTEST_ARGS) || failed="main"; \
+	$(MAKE) --no-print-directory test-device || failed="$${failed:+$$failed, }device"; \
+	if [ -n "$$failed" ]; then echo "make test: failed: $$failed"; exit 1; fi
 
 test-device: setup-device runtime-models
 	$(DEVICE_PY) -m pytest tests/runtime tests/device $(PYTEST_ARGS)

@@ -101,10 +101,15 @@ def table_rows(rows: Sequence[Row]) -> list[list[str]]:
     return cells
 
 
+def markdown_row(cells: Sequence[str]) -> str:
+    """One row of a Markdown table; a pipe inside a cell (`max |Δp|`) is escaped, so it stays in its cell."""
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
 def markdown_table(rows: Sequence[Row]) -> str:
     """A GitHub-flavoured markdown table, one line per variant."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(" --- " for _ in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
+    lines = [markdown_row(COLUMNS), "|" + "|".join(" --- " for _ in COLUMNS) + "|"]
+    lines += [markdown_row(cells) for cells in table_rows(rows)]
     return "\n".join(lines)
 
 

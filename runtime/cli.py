@@ -88,6 +88,22 @@ def cmd_info(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- predict
 
 
+def warn_if_a_file(path: Path) -> None:
+    """One line on stderr when a text bundle's input names an existing image or binary file: it is classified
+    as the words of its path, which is rarely what was meant."""
+    try:
+        if not path.is_file():
+            return
+        with path.open("rb") as handle:
+            binary = b"\0" in handle.read(4096)
+    except OSError:
+        return
+    if path.suffix.lower() in IMAGE_SUFFIXES or binary:
+        what = "an image file" if path.suffix.lower() in IMAGE_SUFFIXES else "a binary file"
+        print(f"edgeport-run: warning: {path} is {what}; this text bundle classifies the words of its path, not "
+              "the file (pass texts, or a .txt file of one text a line)", file=sys.stderr)
+
+
 def gather_items(kind: str | None, inputs: Sequence[str]) -> list[tuple[str, Any]]:
     """(name, item) pairs from the command line: texts or .txt files (one item a line) for text
     models, image files or folders (searched recursively, sorted) for image models, .npy batches
@@ -100,6 +116,7 @@ def gather_items(kind: str | None, inputs: Sequence[str]) -> list[tuple[str, Any
                 lines = path.read_text(encoding="utf-8").splitlines()
                 items += [(f"{path.name}:{n}", line) for n, line in enumerate(lines, 1) if line.strip()]
             else:
+                warn_if_a_file(path)
                 items.append((arg, arg))
         elif kind == "image":
             if path.is_dir():

@@ -43,6 +43,7 @@ from edgeport.runtime.manifest import resolve_bundle_path
 
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'  # Keras' `Tokenizer` default: each becomes a split
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # files Pillow decodes
+READABLE = "JPEG, PNG, BMP, GIF, WebP, TIFF"
 TEXT_DEFAULTS: dict[str, Any] = {
     "num_words": None, "skip_top": 0, "start_char": 1, "oov_char": 2, "index_from": 3, "maxlen": None,
     "padding": "pre", "truncating": "pre", "lowercase": True, "filters": KERAS_FILTERS, "split": " ",
@@ -403,14 +404,22 @@ def _open_image(item: Any, Image) -> Any:
             )
         return Image.fromarray(item[..., 0] if item.ndim == 3 and item.shape[2] == 1 else item)
     try:
+        data = None
         if isinstance(item, (bytes, bytearray, memoryview)):
-            return _open_header(bytes(item), Image)
-        if isinstance(item, (str, os.PathLike)):
-            return _open_header(_read_image_file(item), Image)  # as load_img does: the whole file, then decode
+            data = bytes(item)
+        elif isinstance(item, (str, os.PathLike)):
+            data = _read_image_file(item)  # as load_img does: the whole file, then decode
+        if data is not None:
+            if not data:
+                raise ImageError(f"{_named(item)} is empty (0 bytes), not an image; pass a photo ({READABLE})")
+            return _open_header(data, Image)
     except ImageError:
         raise
     except FileNotFoundError:
         raise ImageError(f"image file {os.fspath(item)!r} does not exist") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{_named(item)} is not an image Pillow can read ({READABLE}); pass a photo in one of "
+                         "those formats") from None
     except IsADirectoryError:
         raise ImageError(f"{os.fspath(item)!r} is a directory, not an image file") from None
     except (ValueError, TypeError) as exc:  # e.g. a path with a NUL character
@@ -432,6 +441,8 @@ def _read_image_file(path: str | os.PathLike) -> bytes:
             raise ImageError(f"{os.fspath(path)!r} is {info.st_size:,} bytes, more than the "
                              f"{limits.MAX_IMAGE_FILE_BYTES:,} an image file may be (limits.MAX_IMAGE_FILE_BYTES)")
         return handle.read(limits.MAX_IMAGE_FILE_BYTES + 1)
+def _named(item: Any) -> str:
+    return f"{os.fspath(item)!r}" if isinstance(item, (str, os.PathLike)) else f"the data given ({type(item).__name__})"
 
 
 def _open_header(data: bytes, Image) -> Any:

@@ -67,12 +67,11 @@ class ImageFiles:
         """Model-ready pixels of every file as one float32 array (for a list that fits in memory)."""
         return np.concatenate(list(self.batches()))
 
-    def batches(self, batch_size: int = 32, decoded: bool = False) -> Iterator[np.ndarray]:
-        """Model-ready pixels (uint8 as decoded when `decoded`), `batch_size` files at a time."""
-        read = self.decoded if decoded else self.pixels
+    def batches(self, batch_size: int = 32) -> Iterator[np.ndarray]:
+        """Model-ready pixels, `batch_size` files at a time."""
         items = list(zip(self.paths, self.flips))
         for start in range(0, len(items), batch_size):
-            yield np.stack([read(p, f) for p, f in items[start : start + batch_size]])
+            yield np.stack([self.pixels(p, f) for p, f in items[start : start + batch_size]])
 
 
 def image_dataset(
@@ -98,5 +97,6 @@ def image_dataset(
 
 def reading_error(exc: tf.errors.OpError) -> DataError | None:
     """The `DataError` a decoding step raised inside the pipeline, as one line (None for other failures)."""
-    match = re.search(r"((?:cannot read image|image file) .*?; remove or replace the file)", str(exc))
+    match = re.search(r"((?:cannot read image|image file|'[^\n]*?' is (?:not an image|empty)) .*?; remove or replace the file)",
+                      str(exc))
     return DataError(match.group(1)) if match else None

@@ -1,8 +1,8 @@
 """What export needs from training, written into the bundle: `keras/test.npz` (the held-out set, model-ready),
 `keras/calibration.npz` (a seeded sample of the training inputs) and, for images, `keras/agreement.npz` (every
 photo, training ones too, and its mirror image: class agreement needs no labels, so export judges it on far more
-inputs than the held-out set), each listed with its sha256 in task.json. Photos are stored as their decoded uint8
-pixels, with the normalisation that makes them model-ready (`pixels` in task.json): exact, a quarter of float32.
+inputs than the held-out set), each listed with its sha256 in task.json. Photos are stored as the photos themselves
+(`train.stored_photos`; `pixels` in task.json says how export makes them model-ready, exactly as training did).
 
 Arrays are written into the `.npz` archive batch by batch, so a streamed image set never sits in memory whole.
 """
@@ -18,7 +18,8 @@ import numpy as np
 
 from edgeport.runtime.manifest import sha256_file
 from edgeport.train.data import stratified_split
-from edgeport.train.images import NORMALIZATION, ImageFiles
+from edgeport.train.images import ImageFiles
+from edgeport.train.stored_photos import encode_photos
 
 TEST_FILE = "test.npz"
 CALIBRATION_FILE = "calibration.npz"
@@ -28,32 +29,34 @@ MAX_TEST_TEXTS = 20000
 CALIBRATION_TEXTS = 1000
 CALIBRATION_IMAGES = 300
 AGREEMENT_FILE = "agreement.npz"
-# How the image arrays are stored: uint8 as decoded and resized; `normalization` gives the model's input from them.
-PIXELS = {"dtype": "uint8", "normalization": NORMALIZATION}
 MAX_AGREEMENT_PHOTOS = 1000  # a larger folder is sampled (seeded); each photo is also written mirrored
 
 
-def _batches(x: np.ndarray | ImageFiles, batch_size: int = 32) -> Iterator[np.ndarray]:
-    if isinstance(x, ImageFiles):
-        yield from x.batches(batch_size, decoded=True)
-    else:
-        for start in range(0, len(x), 4096):
-            yield np.ascontiguousarray(x[start : start + 4096])
+def _batches(x: np.ndarray, rows: int = 4096) -> Iterator[np.ndarray]:
+    for start in range(0, len(x), rows):
+        yield np.ascontiguousarray(x[start : start + rows])
 
 
-def write_npz(path: Path, arrays: dict[str, np.ndarray | ImageFiles]) -> None:
-    """An uncompressed `.npz` (what `np.savez` writes), each array streamed in batches; atomic. Image files are
-    written as their decoded uint8 pixels (a quarter of float32's bytes), normalised when read (`PIXELS`)."""
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An uncompressed `.npz` (what `np.savez` writes), each array streamed in batches; atomic."""
     tmp = path.with_name(f".{path.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, x in arrays.items():
-            dtype = np.dtype(np.uint8) if isinstance(x, ImageFiles) else np.asarray(x[:0]).dtype
+            dtype = np.asarray(x[:0]).dtype
             header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(x.shape)}
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array_header_2_0(member, header)
                 for batch in _batches(x):
-                    member.write(batch.astype(dtype, copy=False).tobytes())
+                    member.write(batch.tobytes())
     os.replace(tmp, path)
+
+
+def _inputs(x: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays of x (`x`, or the photos' `x_*` arrays) and the task.json fields that describe them."""
+    if isinstance(x, ImageFiles):
+        arrays, pixels = encode_photos(x)
+        return arrays, {"pixels": pixels}
+    return {"x": x}, {}
 
 
 def test_sample(x_test: Any, y_test: np.ndarray, seed: int) -> np.ndarray:
@@ -83,18 +86,19 @@ def write_samples(keras_dir: Path, x_train: Any, x_test: Any, y_test: np.ndarray
     test_rows = test_sample(x_test, y_test, seed)
     limit = CALIBRATION_IMAGES if isinstance(x_train, ImageFiles) else CALIBRATION_TEXTS
     calibration_rows = calibration_sample(len(x_train), limit, seed)
-    write_npz(keras_dir / TEST_FILE, {"x": x_test[test_rows], "y": np.asarray(y_test)[test_rows]})
-    write_npz(keras_dir / CALIBRATION_FILE, {"x": x_train[calibration_rows]})
-    pixels = {"pixels": dict(PIXELS)} if isinstance(x_train, ImageFiles) else {}
+    test, test_pixels = _inputs(x_test[test_rows])
+    calibration, calibration_pixels = _inputs(x_train[calibration_rows])
+    write_npz(keras_dir / TEST_FILE, {**test, "y": np.asarray(y_test)[test_rows]})
+    write_npz(keras_dir / CALIBRATION_FILE, calibration)
     entries = {
         "test": {"file": TEST_FILE, "sha256": sha256_file(keras_dir / TEST_FILE), "samples": int(len(test_rows)),
-                 "of": int(len(y_test)), **pixels},
+                 "of": int(len(y_test)), **test_pixels},
         "calibration": {"file": CALIBRATION_FILE, "sha256": sha256_file(keras_dir / CALIBRATION_FILE),
-                        "samples": int(len(calibration_rows)), "of": int(len(x_train)), **pixels},
+                        "samples": int(len(calibration_rows)), "of": int(len(x_train)), **calibration_pixels},
     }
     if isinstance(x_train, ImageFiles) and isinstance(x_test, ImageFiles):
-        photos = agreement_photos(x_train, x_test, seed)
-        write_npz(keras_dir / AGREEMENT_FILE, {"x": photos})
+        photos, pixels = _inputs(agreement_photos(x_train, x_test, seed))
+        write_npz(keras_dir / AGREEMENT_FILE, photos)
         entries["agreement"] = {"file": AGREEMENT_FILE, "sha256": sha256_file(keras_dir / AGREEMENT_FILE),
-                                "samples": len(photos), "of": len(x_train) + len(x_test), **pixels}
+                                "samples": len(photos["x_index"]), "of": len(x_train) + len(x_test), **pixels}
     return entries

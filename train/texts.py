@@ -53,6 +53,15 @@ def read_utf8(path: Path) -> str:
         raise DataError(f"{path}: line {line} is not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
 
 
+def read_table_text(path: Path) -> str:
+    """`read_utf8` for a CSV, TSV or JSON Lines file; an empty one (nothing but white space) → `DataError`."""
+    text = read_utf8(path)
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty; write a header row (e.g. text,label) and one text with its label "
+                        "a line (JSON Lines: one object a line)")
+    return text
+
+
 def _check_text(text: Any, where: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"{where}: the text is empty; remove the line or fill in the text")
@@ -72,7 +81,7 @@ def _check_label(label: Any, where: str) -> str | int:
 def read_delimited(path: Path, delimiter: str, columns: TextColumns) -> LabelledTexts:
     """CSV or TSV with a header row; quoted fields may hold delimiters and newlines."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    reader = csv.DictReader(io.StringIO(read_utf8(path), newline=""), delimiter=delimiter)
+    reader = csv.DictReader(io.StringIO(read_table_text(path), newline=""), delimiter=delimiter)
     found = reader.fieldnames or []
     missing = [c for c in (columns.text, columns.label) if c not in found]
     if missing:
@@ -94,7 +103,7 @@ def read_delimited(path: Path, delimiter: str, columns: TextColumns) -> Labelled
 def read_json_lines(path: Path, columns: TextColumns) -> LabelledTexts:
     """One JSON object a line, each with the text and label fields (blank lines are skipped)."""
     texts, labels = [], []
-    for number, line in enumerate(read_utf8(path).splitlines(), 1):
+    for number, line in enumerate(read_table_text(path).splitlines(), 1):
         if not line.strip():
             continue
         where = f"{path}: line {number}"

@@ -44,6 +44,18 @@ def test_predict_texts_and_text_file(text_binary, tmp_path):
     assert table.stdout.splitlines()[1].split()[-2] == "negative"
 
 
+def test_a_text_bundle_warns_once_per_image_or_binary_path_and_still_answers(text_binary, tmp_path):
+    (tmp_path / "cat.JPG").write_bytes(b"\xff\xd8\xff\xe0 a photo")
+    (tmp_path / "blob.dat").write_bytes(b"abc\0def")
+    (tmp_path / "notes.md").write_text("a great film")
+    done = run_cli("predict", text_binary, tmp_path / "cat.JPG", tmp_path / "blob.dat", tmp_path / "notes.md", "great")
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 2 and "cat.JPG is an image file" in warnings[0] and "blob.dat is a binary file" in warnings[1]
+    assert all("classifies the words of its path" in w for w in warnings)
+    assert len(done.stdout.splitlines()) == 5  # the header and four answers
+
+
 def test_predict_image_folder(models_dir, image_bundle, tmp_path):
     folder = tmp_path / "my photos"
     shutil.copytree(models_dir / "images", folder / "nested [x]")

@@ -134,6 +134,14 @@ def test_bad_images(tmp_path):
         load_image(tmp_path / "broken.jpg", (8, 8))
     with pytest.raises(ImageError, match="does not exist"):
         load_image(tmp_path / "missing.png", (8, 8))
+    (tmp_path / "notes.jpg").write_text("a shopping list, not a photo")
+    (tmp_path / "empty.png").write_bytes(b"")
+    for item, message in ((tmp_path / "notes.jpg", r"'.*notes.jpg' is not an image Pillow can read \(JPEG, PNG, "),
+                          (b"GIF? no", r"^the data given \(bytes\) is not an image Pillow can read \(JPEG, PNG, "),
+                          (tmp_path / "empty.png", r"'.*empty.png' is empty \(0 bytes\), not an image")):
+        with pytest.raises(ImageError, match=message) as raised:
+            load_image(item, (8, 8))
+        assert "object at 0x" not in str(raised.value) and "BytesIO" not in str(raised.value)
     with pytest.raises(ImageError, match="directory"):
         load_image(tmp_path, (8, 8))
     with pytest.raises(ImageError, match="HxWx3"):

@@ -211,10 +211,11 @@ def test_422_input_the_model_refuses(text_client: TestClient, image_client: Test
     assert body["error"] == "EmptyBatchError"
     not_an_image = base64.b64encode(b"this is not an image").decode()
     body = assert_error(image_client.post("/v1/predict", json={"inputs": [{"b64": not_an_image}]}), 422,
-                        "cannot read image")
+                        "is not an image Pillow can read (JPEG, PNG")
+    assert "object at 0x" not in body["message"]
     assert body["error"] == "ImageError"
     r = image_client.post("/v1/predict", files=[("file", ("x.jpg", b"\xff\xd8 truncated", "image/jpeg"))])
-    assert_error(r, 422, "cannot read image")
+    assert_error(r, 422, "is not an image Pillow can read (JPEG, PNG")
 
 
 def test_404_and_405_are_json(text_client: TestClient):

@@ -1,6 +1,8 @@
 """The agreement set training writes for images: every photo (training and test) and its mirror image,
 hashed in task.json and read back by export; text bundles have none (export uses the test split)."""
 
+from pathlib import Path
+
 import numpy as np
 
 from edgeport.export.samples import read_bundle_data
@@ -39,7 +41,7 @@ def test_text_bundles_have_no_agreement_file(tmp_path):
     assert read_bundle_data(tmp_path, {"data": entries}).x_agreement is None
 
 
-def test_photos_are_stored_as_uint8_and_read_back_exactly_as_model_ready_floats(tmp_path):
+def test_photos_are_stored_as_themselves_and_read_back_exactly_as_model_ready_floats(tmp_path):
     from edgeport.runtime.preprocess import load_image, normalize
 
     files = image_files(write_image_folder(tmp_path / "pets", {"cats": 4, "dogs": 3}), size=16)
@@ -52,8 +54,26 @@ def test_photos_are_stored_as_uint8_and_read_back_exactly_as_model_ready_floats(
     np.testing.assert_array_equal(data.x_test, reference[5:])
     np.testing.assert_array_equal(data.x_agreement[:7], reference)
     np.testing.assert_array_equal(data.x_agreement[7:], reference[:, :, ::-1])
-    assert data.x_train.dtype == np.float32 and {tuple(r) for r in data.x_train.reshape(len(data.x_train), -1)} <= {
-        tuple(r) for r in reference[:5].reshape(5, -1)}
+    assert data.x_train.dtype == np.float32 and len(data.x_train) == 5
+    assert {r.tobytes() for r in data.x_train} <= {r.tobytes() for r in reference[:5]}
+    photo_bytes = sum(min(Path(p).stat().st_size, 16 * 16 * 3) for p in files.paths)
     with np.load(keras_dir / "agreement.npz") as stored:
-        assert stored["x"].dtype == np.uint8 and stored["x"].nbytes == 14 * 16 * 16 * 3
-    assert (keras_dir / "agreement.npz").stat().st_size < 14 * 16 * 16 * 3 + 1024  # not float32's four bytes a value
+        assert len(stored["x_photos"]) <= photo_bytes and stored["x_index"].tolist() == list(range(7)) * 2
+        assert stored["x_flips"].tolist() == [False] * 7 + [True] * 7  # each photo stored once, mirrored on load
+
+
+def test_photos_that_decode_differently_are_refused(tmp_path):
+    import json
+
+    import pytest
+
+    from edgeport.export.samples import BundleDataError
+
+    files = image_files(write_image_folder(tmp_path / "pets", {"cats": 3, "dogs": 3}), size=16)
+    keras_dir = tmp_path / "keras"
+    keras_dir.mkdir()
+    entries = write_samples(keras_dir, files[np.arange(4)], files[np.arange(4, 6)], np.array([0, 1]), seed=0)
+    entries = json.loads(json.dumps(entries))
+    entries["agreement"]["pixels"]["size"] = 12  # decoded otherwise than training decoded them
+    with pytest.raises(BundleDataError, match="decode to other pixels here"):
+        read_bundle_data(tmp_path, {"data": entries})

@@ -201,3 +201,13 @@ def test_embedding_has_a_row_per_learned_word_not_per_num_words(tmp_path):
     assert model.get_layer("embedding").input_dim == rows_needed
     capped = load_task_data(recipe.with_overrides(num_words=20), None, user=UserData(write_csv(tmp_path / "c.csv", data)))
     assert capped.preprocessing["num_words"] == 20 and max(capped.vocabulary.values()) == 19
+
+
+@pytest.mark.parametrize("name, content", [("empty.csv", b""), ("blank.tsv", b"\n \n"), ("bom.jsonl", b"\xef\xbb\xbf")])
+def test_an_empty_file_says_it_is_empty(tmp_path, name, content):
+    from edgeport.train.data import DataError
+
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataError, match=rf"{name}: the file is empty; write a header row") as raised:
+        texts.read_texts(tmp_path / name)
+    assert "columns found" not in str(raised.value)
