@@ -7,7 +7,8 @@ default) and runs each attack the reliability probe found (text bundles: 100,000
 request, and 1.6 million in a 9.6 MB body; image bundles: 1,000 1×1 PNGs in one multipart body, 16 concurrent 40-megapixel PNGs; both:
 1,100 connections that send a request line and one header and stop). Meanwhile it asks /healthz every
 20 ms and reads the server's VmRSS every 5 ms; the server is killed when its RSS passes `--limit-mb` (as
-a cgroup's memory limit would), its peak is VmHWM. Reports per attack: the statuses answered, /healthz
+a cgroup's memory limit would; with `--rlimit-data` the kernel also refuses it private memory beyond the
+limit), its peak is VmHWM. Reports per attack: the statuses answered, /healthz
 p50/p99 and failures, peak RSS against the limit, whether the server was killed, and how much the log
 grew. Exits 1 when the server died or passed the limit, or /healthz failed.
 """
@@ -72,12 +73,15 @@ def multipart(files: list[bytes]) -> tuple[bytes, str]:
 class Served:
     """The server in a subprocess, watched: RSS sampled (and killed above the limit), /healthz timed."""
 
-    def __init__(self, bundle: Path, limit_mb: float, nofile: int, extra: list[str]):
+    def __init__(self, bundle: Path, limit_mb: float, nofile: int, extra: list[str], rlimit_data: bool = False):
         self.port, self.limit_mb, self.killed = free_port(), limit_mb, False
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log")
 
         def limits() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            if rlimit_data:  # the kernel refuses private memory (heap, anonymous maps) beyond the limit
+                data = int(limit_mb * 1024 * 1024)
+                resource.setrlimit(resource.RLIMIT_DATA, (data, data))
 
         self.proc = subprocess.Popen([sys.executable, "-m", "edgeport.runtime", "serve", str(bundle), "--host", HOST,
                                       "--port", str(self.port), *extra], stdout=self.log, stderr=subprocess.STDOUT,
@@ -248,12 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-mb", type=float, default=1024, help="memory limit in MB (default 1024)")
     parser.add_argument("--nofile", type=int, default=1024, help="the server's open-file limit (default 1024)")
     parser.add_argument("--threads", default="2", help="engine threads (default 2)")
+    parser.add_argument("--rlimit-data", action="store_true",
+                        help="also have the kernel hold the server's private memory to the limit (RLIMIT_DATA)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     results = []
     for bundle in args.bundles:
         kind = json.loads((bundle / "manifest.json").read_text())["kind"]
-        served = Served(bundle, args.limit_mb, args.nofile, ["--threads", args.threads, "--log-level", "info"])
+        served = Served(bundle, args.limit_mb, args.nofile, ["--threads", args.threads, "--log-level", "info"],
+                        args.rlimit_data)
         try:
             served.wait_ready()
             rss = proc_status(served.proc.pid, "VmRSS")
