@@ -20,6 +20,7 @@ import http.client
 import io
 import json
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -86,8 +87,6 @@ class Served:
         self.proc = subprocess.Popen([sys.executable, "-m", "edgeport.runtime", "serve", str(bundle), "--host", HOST,
                                       "--port", str(self.port), *extra], stdout=self.log, stderr=subprocess.STDOUT,
                                      preexec_fn=limits)
-        self.health: list[float] = []
-        self.health_failures = 0
         self._stop = threading.Event()
 
     def log_bytes(self) -> int:
@@ -118,7 +117,6 @@ class Served:
 
     def watch(self) -> None:
         threading.Thread(target=self._rss, daemon=True).start()
-        threading.Thread(target=self._healthz, daemon=True).start()
 
     def _rss(self) -> None:
         while not self._stop.is_set() and self.proc.poll() is None:
@@ -128,22 +126,9 @@ class Served:
                 return
             time.sleep(RSS_EVERY_S)
 
-    def _healthz(self) -> None:
-        while not self._stop.is_set():
-            t0 = time.perf_counter()
-            try:
-                ok = self.request("GET", "/healthz", timeout=10)[0] == 200
-            except OSError:
-                ok = False
-            elapsed = time.perf_counter() - t0
-            if ok:
-                self.health.append(elapsed)
-            else:
-                self.health_failures += 1
-            time.sleep(max(0.0, HEALTH_EVERY_S - elapsed))
-
-    def reset(self) -> None:
-        self.health, self.health_failures = [], 0
+    def probe(self) -> subprocess.Popen:
+        """/healthz asked from a process of its own (so the attack's own work here does not delay it)."""
+        return subprocess.Popen([sys.executable, __file__, "--probe", str(self.port)], stdout=subprocess.PIPE, text=True)
 
     def stop(self) -> int:
         self._stop.set()
@@ -228,7 +213,9 @@ IMAGE_ATTACKS = {"none (baseline, 5 s)": quiet, "1,000 1x1 PNGs in one multipart
 
 def run_attack(served: Served, name: str, attack: Callable[[Served], Any]) -> dict[str, Any]:
     log_before, served_before = served.log_bytes(), served.proc.poll() is None
-    served.reset()
+    prober = served.probe()
+    prober.stdout.readline()  # its SIGTERM handler is set
+    time.sleep(0.5)
     t0 = time.perf_counter()
     try:
         answered = attack(served)
@@ -236,9 +223,11 @@ def run_attack(served: Served, name: str, attack: Callable[[Served], Any]) -> di
         answered = {"error": f"{type(exc).__name__}: {exc}"}
     wall = time.perf_counter() - t0
     time.sleep(0.5)
-    health = np.array(served.health) * 1000
+    prober.send_signal(signal.SIGTERM)
+    asked = json.loads(prober.communicate(timeout=30)[0])
+    health = np.array(asked["latencies"]) * 1000
     return {"attack": name, "answered": answered, "wall_s": round(wall, 1),
-            "healthz_n": len(health), "healthz_failures": served.health_failures,
+            "healthz_n": len(health), "healthz_failures": asked["failures"],
             "healthz_p50_ms": round(float(np.percentile(health, 50)), 1) if len(health) else None,
             "healthz_p99_ms": round(float(np.percentile(health, 99)), 1) if len(health) else None,
             "peak_rss_mb": round(proc_status(served.proc.pid, "VmHWM"), 1),
@@ -246,7 +235,34 @@ def run_attack(served: Served, name: str, attack: Callable[[Served], Any]) -> di
             "log_growth_kb": round((served.log_bytes() - log_before) / 1024, 1)}
 
 
+def probe(port: int) -> None:
+    """Ask /healthz every HEALTH_EVERY_S until SIGTERM, then print the latencies and failures as JSON."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("ready", flush=True)
+    latencies, failures = [], 0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            connection = http.client.HTTPConnection(HOST, port, timeout=10)
+            connection.request("GET", "/healthz")
+            ok = connection.getresponse().status == 200
+            connection.close()
+        except OSError:
+            ok = False
+        elapsed = time.perf_counter() - t0
+        if ok:
+            latencies.append(elapsed)
+        else:
+            failures += 1
+        stop.wait(max(0.0, HEALTH_EVERY_S - elapsed))
+    print(json.dumps({"latencies": latencies, "failures": failures}))
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["--probe"]:
+        probe(int(sys.argv[2]))
+        return 0
     parser = argparse.ArgumentParser(prog="python tools/serve_memory.py", description=__doc__.split("\n")[0])
     parser.add_argument("bundles", nargs="+", type=Path)
     parser.add_argument("--limit-mb", type=float, default=1024, help="memory limit in MB (default 1024)")
