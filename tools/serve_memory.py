@@ -7,7 +7,8 @@ default) and runs each attack the reliability probe found (text bundles: 100,000
 request, and 1.6 million in a 9.6 MB body; image bundles: 1,000 1×1 PNGs in one multipart body, 16 concurrent 40-megapixel PNGs; both:
 1,100 connections that send a request line and one header and stop). Meanwhile it asks /healthz every
 20 ms and reads the server's VmRSS every 5 ms; the server is killed when its RSS passes `--limit-mb` (as
-a cgroup's memory limit would), its peak is VmHWM. Reports per attack: the statuses answered, /healthz
+a cgroup's memory limit would; with `--rlimit-data` the kernel also refuses it private memory beyond the
+limit), its peak is VmHWM. Reports per attack: the statuses answered, /healthz
 p50/p99 and failures, peak RSS against the limit, whether the server was killed, and how much the log
 grew. Exits 1 when the server died or passed the limit, or /healthz failed.
 """
@@ -19,6 +20,7 @@ import http.client
 import io
 import json
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -72,18 +74,19 @@ def multipart(files: list[bytes]) -> tuple[bytes, str]:
 class Served:
     """The server in a subprocess, watched: RSS sampled (and killed above the limit), /healthz timed."""
 
-    def __init__(self, bundle: Path, limit_mb: float, nofile: int, extra: list[str]):
+    def __init__(self, bundle: Path, limit_mb: float, nofile: int, extra: list[str], rlimit_data: bool = False):
         self.port, self.limit_mb, self.killed = free_port(), limit_mb, False
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log")
 
         def limits() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            if rlimit_data:  # the kernel refuses private memory (heap, anonymous maps) beyond the limit
+                data = int(limit_mb * 1024 * 1024)
+                resource.setrlimit(resource.RLIMIT_DATA, (data, data))
 
         self.proc = subprocess.Popen([sys.executable, "-m", "edgeport.runtime", "serve", str(bundle), "--host", HOST,
                                       "--port", str(self.port), *extra], stdout=self.log, stderr=subprocess.STDOUT,
                                      preexec_fn=limits)
-        self.health: list[float] = []
-        self.health_failures = 0
         self._stop = threading.Event()
 
     def log_bytes(self) -> int:
@@ -114,7 +117,6 @@ class Served:
 
     def watch(self) -> None:
         threading.Thread(target=self._rss, daemon=True).start()
-        threading.Thread(target=self._healthz, daemon=True).start()
 
     def _rss(self) -> None:
         while not self._stop.is_set() and self.proc.poll() is None:
@@ -124,22 +126,9 @@ class Served:
                 return
             time.sleep(RSS_EVERY_S)
 
-    def _healthz(self) -> None:
-        while not self._stop.is_set():
-            t0 = time.perf_counter()
-            try:
-                ok = self.request("GET", "/healthz", timeout=10)[0] == 200
-            except OSError:
-                ok = False
-            elapsed = time.perf_counter() - t0
-            if ok:
-                self.health.append(elapsed)
-            else:
-                self.health_failures += 1
-            time.sleep(max(0.0, HEALTH_EVERY_S - elapsed))
-
-    def reset(self) -> None:
-        self.health, self.health_failures = [], 0
+    def probe(self) -> subprocess.Popen:
+        """/healthz asked from a process of its own (so the attack's own work here does not delay it)."""
+        return subprocess.Popen([sys.executable, __file__, "--probe", str(self.port)], stdout=subprocess.PIPE, text=True)
 
     def stop(self) -> int:
         self._stop.set()
@@ -224,7 +213,9 @@ IMAGE_ATTACKS = {"none (baseline, 5 s)": quiet, "1,000 1x1 PNGs in one multipart
 
 def run_attack(served: Served, name: str, attack: Callable[[Served], Any]) -> dict[str, Any]:
     log_before, served_before = served.log_bytes(), served.proc.poll() is None
-    served.reset()
+    prober = served.probe()
+    prober.stdout.readline()  # its SIGTERM handler is set
+    time.sleep(0.5)
     t0 = time.perf_counter()
     try:
         answered = attack(served)
@@ -232,9 +223,11 @@ def run_attack(served: Served, name: str, attack: Callable[[Served], Any]) -> di
         answered = {"error": f"{type(exc).__name__}: {exc}"}
     wall = time.perf_counter() - t0
     time.sleep(0.5)
-    health = np.array(served.health) * 1000
+    prober.send_signal(signal.SIGTERM)
+    asked = json.loads(prober.communicate(timeout=30)[0])
+    health = np.array(asked["latencies"]) * 1000
     return {"attack": name, "answered": answered, "wall_s": round(wall, 1),
-            "healthz_n": len(health), "healthz_failures": served.health_failures,
+            "healthz_n": len(health), "healthz_failures": asked["failures"],
             "healthz_p50_ms": round(float(np.percentile(health, 50)), 1) if len(health) else None,
             "healthz_p99_ms": round(float(np.percentile(health, 99)), 1) if len(health) else None,
             "peak_rss_mb": round(proc_status(served.proc.pid, "VmHWM"), 1),
@@ -242,18 +235,48 @@ def run_attack(served: Served, name: str, attack: Callable[[Served], Any]) -> di
             "log_growth_kb": round((served.log_bytes() - log_before) / 1024, 1)}
 
 
+def probe(port: int) -> None:
+    """Ask /healthz every HEALTH_EVERY_S until SIGTERM, then print the latencies and failures as JSON."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("ready", flush=True)
+    latencies, failures = [], 0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            connection = http.client.HTTPConnection(HOST, port, timeout=10)
+            connection.request("GET", "/healthz")
+            ok = connection.getresponse().status == 200
+            connection.close()
+        except OSError:
+            ok = False
+        elapsed = time.perf_counter() - t0
+        if ok:
+            latencies.append(elapsed)
+        else:
+            failures += 1
+        stop.wait(max(0.0, HEALTH_EVERY_S - elapsed))
+    print(json.dumps({"latencies": latencies, "failures": failures}))
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["--probe"]:
+        probe(int(sys.argv[2]))
+        return 0
     parser = argparse.ArgumentParser(prog="python tools/serve_memory.py", description=__doc__.split("\n")[0])
     parser.add_argument("bundles", nargs="+", type=Path)
     parser.add_argument("--limit-mb", type=float, default=1024, help="memory limit in MB (default 1024)")
     parser.add_argument("--nofile", type=int, default=1024, help="the server's open-file limit (default 1024)")
     parser.add_argument("--threads", default="2", help="engine threads (default 2)")
+    parser.add_argument("--rlimit-data", action="store_true",
+                        help="also have the kernel hold the server's private memory to the limit (RLIMIT_DATA)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     results = []
     for bundle in args.bundles:
         kind = json.loads((bundle / "manifest.json").read_text())["kind"]
-        served = Served(bundle, args.limit_mb, args.nofile, ["--threads", args.threads, "--log-level", "info"])
+        served = Served(bundle, args.limit_mb, args.nofile, ["--threads", args.threads, "--log-level", "info"],
+                        args.rlimit_data)
         try:
             served.wait_ready()
             rss = proc_status(served.proc.pid, "VmRSS")

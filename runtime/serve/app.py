@@ -19,7 +19,6 @@ import hmac
 import importlib.resources
 import json
 import logging
-import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -40,6 +39,7 @@ from edgeport.runtime.serve.budget import Budget
 from edgeport.runtime.serve.connections import quiet_accept_errors
 from edgeport.runtime.serve.inputs import BodyTooLarge, RequestError, read_items
 from edgeport.runtime.serve.metrics import Metrics
+from edgeport.runtime.serve.observe import Observe
 from edgeport.runtime.serve.pipeline import predict_items
 
 log = logging.getLogger("uvicorn.error")
@@ -263,46 +263,6 @@ async def _refused_request(request: Request, exc: RequestError) -> Response:
 
 
 # ---------------------------------------------------------------- the app
-
-
-class Observe:
-    """ASGI middleware: metrics for every request, and the body limits enforced as the body arrives: each
-    body's, and the bytes of all bodies in flight (taken from `bodies` as they arrive, given back when the
-    request is answered)."""
-
-    def __init__(self, app: Any, metrics: Metrics, max_body_bytes: int, max_bodies_bytes: int):
-        self.app, self.metrics, self.limit, self.bodies_limit = app, metrics, max_body_bytes, max_bodies_bytes
-        self.bodies: Budget | None = None
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start, status, received, held = time.perf_counter(), [500], [0], [0]
-        if self.bodies is None:
-            self.bodies = Budget(max(self.bodies_limit, 1), "body bytes", "--max-bodies-mb")
-
-        async def counted_receive() -> dict:
-            message = await receive()
-            if message["type"] == "http.request":
-                size = len(message.get("body", b""))
-                received[0] += size
-                if received[0] > self.limit:
-                    raise BodyTooLarge(self.limit)
-                held[0] += await self.bodies.take(size)
-            return message
-
-        async def observed_send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, observed_send)
-        finally:
-            if held[0]:
-                await self.bodies.give(held[0])
-            self.metrics.observe(scope["path"], status[0], time.perf_counter() - start)
 
 
 def create_app(load: Callable[[], Model], options: ServeOptions | None = None) -> Starlette:

@@ -101,6 +101,7 @@ def guarded_h11(request_timeout_s: float, max_connections: int) -> type[H11Proto
 
         def _close(self) -> None:
             self._disarm()
+            self.connections.discard(self)  # counted out now, not when the loop reports it lost
             if not self.transport.is_closing():
                 self.transport.close()
 

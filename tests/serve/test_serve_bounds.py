@@ -18,6 +18,7 @@ from tests.serve.conftest import require_serve
 
 require_serve(test_client=True)
 
+from edgeport.runtime.serve import inputs  # noqa: E402
 from edgeport.runtime.serve.budget import Budget, BudgetSpent  # noqa: E402
 from edgeport.runtime.serve.pipeline import pieces  # noqa: E402
 from tests.serve.conftest import started  # noqa: E402
@@ -62,6 +63,27 @@ def test_more_items_than_max_items_is_413_naming_the_limit(text_binary: Path):
         assert "100,000 items" in r.json()["message"] and "limit of 50" in r.json()["message"]
         assert "--max-items" in r.json()["message"]
         assert client.post("/v1/predict", json={"inputs": ["a"] * 50}).status_code == 200
+
+
+def test_too_many_items_are_counted_before_the_parse(monkeypatch):
+    import json
+
+    body = json.dumps({"inputs": ["ab"] * 5000}).encode()
+    monkeypatch.setattr(inputs.json, "loads", lambda *a, **k: pytest.fail("parsed"))
+    with pytest.raises(inputs.TooManyItems, match="limit of 1,024"):
+        inputs.json_items(body, "text", 1024)
+    images = json.dumps({"inputs": [{"b64": "AA=="}] * 1025}).encode()
+    with pytest.raises(inputs.TooManyItems):
+        inputs.json_items(images, "image", 1024)
+
+
+def test_escaped_quotes_and_commas_are_not_counted_as_items():
+    import json
+
+    texts = ['she said "no", then "yes", ' * 20 + "\\"] * 10
+    assert inputs.json_items(json.dumps({"inputs": texts}).encode(), "text", 10) == texts
+    images = [{"b64": "AA=="}] * 10
+    assert len(inputs.json_items(json.dumps({"inputs": images}).encode(), "image", 10)) == 10
 
 
 def test_more_files_than_max_items_is_413(image_bundle: Path):
