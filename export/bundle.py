@@ -36,6 +36,7 @@ from edgeport.export.model_io import PROBABILITIES, VALUES, engine_names, model_
 from edgeport.export.own_samples import ParityData
 from edgeport.export.report import Row, write_report
 from edgeport.export.samples import BundleData, BundleDataError, read_bundle_data
+from edgeport.export.targets import mediapipe_parity
 from edgeport.export.targets import metadata as metadata_target
 from edgeport.export.targets import ort as ort_target
 from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
@@ -235,6 +236,7 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
     calibration = data.x_calibration[0] if len(xs) == 1 else dict(zip(io.inputs, data.x_calibration))
     representative = representative_batches(calibration, calibration_samples, seed)
     outcomes: list[VariantOutcome] = []
+    phone_notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgeport-export-") as work:
         onnx_source: Path | None = None
         if any(v.format == "onnx" and v.name != "fp32" for v in selected) and not any(v.key == "onnx-fp32" for v in selected):
@@ -262,6 +264,12 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
                                                        output_names=io.outputs)
                 status = "passed" if outcome.parity.passed else "failed"
                 outcome.artifact = replace(artifact, status=status, parity=outcome.parity.to_dict())
+                if row.format == "tflite" and single and task.get("kind") == "image":
+                    phone = mediapipe_parity.image_parity(bundle, row.key, row.filename, x_agreement,
+                                                          lambda x: _predict(model, [x])[0], task["preprocessing"],
+                                                          list(task["labels"]))
+                    phone_notes.append(phone.describe())
+                    outcome.artifact = replace(outcome.artifact, parity={**outcome.artifact.parity, "mediapipe": phone.to_dict()})
             except Exception as exc:  # noqa: BLE001 — a converter or engine refusing this graph fails the variant, not the run
                 outcome.error, outcome.traceback = error_message(exc), "".join(traceback.format_exception(exc))
                 if artifact is not None:  # written and readable, but the runtime could not run it
@@ -286,7 +294,7 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
             f"{name}: {JUDGED_BY[kind]}" for name, kind in zip(io.outputs, kinds)) + ".")
     if y_test is None:
         notes.append("No labels: accuracy is not measured; the verdict rests on agreement and max |Δp|.")
-    notes += [f"{a.key} kept from an earlier export of the same model." for a in previous]
+    notes += [f"{a.key} kept from an earlier export of the same model." for a in previous] + phone_notes
     artifacts = previous + [o.artifact for o in outcomes if o.artifact is not None]
     golden, golden_notes = write_golden_files(bundle, artifacts, io, xs)
     notes += golden_notes

@@ -1,0 +1,93 @@
+"""Parity through the phone library: each `.tflite` variant of an image bundle run by MediaPipe Tasks'
+ImageClassifier (its Python wheel runs the same C++ task graph as Android and iOS) on the bundle's check
+inputs, against Keras: top-1 agreement and max |Δp|, beside the device runtime's figures.
+
+The check inputs are the model's tensors; for a normalisation MediaPipe applies from the metadata (mean,
+std) they are turned back into the uint8 pixels they came from, at the model's own size, so MediaPipe
+resizes nothing and the figures measure its normalisation and engine, not a resize (docs/phone.md gives
+the settings for camera frames of other sizes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from edgeport.export.targets.metadata import NORMALIZATION
+from edgeport.export.utils import quiet
+
+
+@dataclass(frozen=True)
+class PhoneParity:
+    key: str
+    samples: int
+    class_agreement: float | None
+    max_abs_diff: float | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        facts = {"engine": "mediapipe ImageClassifier", "samples": self.samples, "class_agreement": self.class_agreement,
+                 "max_abs_diff": self.max_abs_diff}
+        return facts | ({"error": self.error} if self.error else {})
+
+    def describe(self) -> str:
+        if self.error:
+            return f"{self.key} in MediaPipe's ImageClassifier: not run ({self.error})"
+        return (f"{self.key} in MediaPipe's ImageClassifier: top-1 equals Keras' on {self.class_agreement:.2%} of "
+                f"{self.samples} inputs, max |Δp| {self.max_abs_diff:.3g}")
+
+
+def mean_std(spec: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """(mean, std) in pixel units of the manifest's normalisation; None where it has none (imagenet-caffe)."""
+    if spec.get("normalization") == "mean-std":
+        return np.asarray(spec["mean"], np.float64), np.asarray(spec["std"], np.float64)
+    return NORMALIZATION.get(spec.get("normalization", "none"))
+
+
+def to_pixels(x: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray | None:
+    """The uint8 RGB pixels a normalised batch came from; None where the normalisation has no (mean, std)."""
+    found = mean_std(spec)
+    if found is None:
+        return None
+    return np.clip(np.rint(np.asarray(x, np.float64) * found[1] + found[0]), 0, 255).astype(np.uint8)
+
+
+def classify(model_file: Path, pixels: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """MediaPipe's scores for each image, in `labels` order (n, classes)."""
+    import mediapipe as mp
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+    from mediapipe.tasks.python.vision import ImageClassifier, ImageClassifierOptions
+
+    options = ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(model_file)))
+    index = {name: i for i, name in enumerate(labels)}
+    scores = np.zeros((len(pixels), len(labels)), np.float32)
+    with ImageClassifier.create_from_options(options) as classifier:
+        for row, image in enumerate(pixels):
+            result = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)))
+            for category in result.classifications[0].categories:
+                scores[row, index[category.category_name]] = category.score
+    return scores
+
+
+def image_parity(bundle: Path, key: str, file: str, x: np.ndarray, keras_predict: Callable[[np.ndarray], np.ndarray],
+                 spec: Mapping[str, Any], labels: Sequence[str]) -> PhoneParity:
+    """Run `file` in ImageClassifier on the pixels of `x` (the check inputs) and compare with Keras' answers
+    on the same pixels, normalised as the manifest says (`keras_predict`: a batch → probabilities)."""
+    pixels = to_pixels(x, spec)
+    if pixels is None or len(labels) < 2:
+        return PhoneParity(key, 0, None, None, "no pixels or labels MediaPipe can take for this model")
+    mean, std = mean_std(spec)
+    reference = np.asarray(keras_predict(((pixels.astype(np.float64) - mean) / std).astype(np.float32)))
+    if reference.shape[-1] != len(labels):
+        return PhoneParity(key, 0, None, None, f"{reference.shape[-1]} outputs for {len(labels)} labels")
+    try:
+        with quiet():  # MediaPipe's and LiteRT's start-up lines on stderr
+            scores = classify(bundle / file, pixels, labels)
+    except ImportError:
+        return PhoneParity(key, 0, None, None, "mediapipe is not installed: pip install 'edgeport[mobile]'")
+    except (RuntimeError, ValueError) as exc:  # MediaPipe refusing the file is the finding
+        return PhoneParity(key, 0, None, None, str(exc).strip().splitlines()[0][:300])
+    agreement = float(np.mean(np.argmax(scores, -1) == np.argmax(reference, -1)))
+    return PhoneParity(key, len(x), agreement, float(np.max(np.abs(scores - reference))))
