@@ -236,6 +236,16 @@ def test_replayed_older_metadata_is_refused(fleet: Fleet, text_binary: Path, tex
     assert snapshot(fleet.bundle) == before
 
 
+def test_replayed_older_targets_version_is_refused(fleet: Fleet, text_binary: Path, text_topics: Path):
+    """The fresh timestamp and snapshot name targets version 2; the server hands out version 1's file."""
+    before = live_after_v1(fleet, text_binary, text_topics)
+    metadata = fleet.repo / "metadata"
+    (metadata / "2.targets.json").write_bytes((metadata / "1.targets.json").read_bytes())
+    with pytest.raises(TrustError, match="BadVersionNumberError"):
+        fleet.pull()
+    assert snapshot(fleet.bundle) == before
+
+
 def test_expired_timestamp_is_refused(fleet: Fleet, text_binary: Path, text_topics: Path):
     before = live_after_v1(fleet, text_binary, text_topics, expiry=Expiry(timestamp=-1 / 24))
     with pytest.raises(TrustError, match="ExpiredMetadataError"):
