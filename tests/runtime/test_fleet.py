@@ -236,6 +236,40 @@ def test_replayed_older_metadata_is_refused(fleet: Fleet, text_binary: Path, tex
     assert snapshot(fleet.bundle) == before
 
 
+def test_replayed_older_targets_version_is_refused(fleet: Fleet, text_binary: Path, text_topics: Path):
+    """The fresh timestamp and snapshot name targets version 2; the server hands out version 1's file."""
+    before = live_after_v1(fleet, text_binary, text_topics)
+    metadata = fleet.repo / "metadata"
+    (metadata / "2.targets.json").write_bytes((metadata / "1.targets.json").read_bytes())
+    with pytest.raises(TrustError, match="BadVersionNumberError"):
+        fleet.pull()
+    assert snapshot(fleet.bundle) == before
+
+
+def test_bundle_version_not_newer_than_live_is_refused(fleet: Fleet, text_binary: Path, text_topics: Path,
+                                                       image_bundle: Path):
+    """Validly signed metadata (the online key's) that offers a new bundle under an old version number."""
+    from tuf.api.metadata import Metadata
+
+    from edgeport.runtime.fleet.keys import load_signer
+
+    fleet.publish(text_binary)
+    fleet.pull()
+    fleet.publish(text_topics)
+    assert fleet.pull().version == 2
+    before = snapshot(fleet.bundle)
+    fleet.publish(image_bundle)
+    newest = max((fleet.repo / "metadata").glob("*.targets.json"), key=lambda p: int(p.name.split(".")[0]))
+    targets = Metadata.from_file(str(newest))
+    targets.signed.targets[f"{NAME}/bundle.tar"].custom["edgeport"]["version"] = 2
+    targets.signatures.clear()
+    targets.sign(load_signer(fleet.keys / "online.key"))
+    targets.to_file(str(newest))
+    with pytest.raises(TrustError, match="version 2, not newer than the live version 2"):
+        fleet.pull()
+    assert snapshot(fleet.bundle) == before
+
+
 def test_expired_timestamp_is_refused(fleet: Fleet, text_binary: Path, text_topics: Path):
     before = live_after_v1(fleet, text_binary, text_topics, expiry=Expiry(timestamp=-1 / 24))
     with pytest.raises(TrustError, match="ExpiredMetadataError"):

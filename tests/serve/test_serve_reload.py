@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.serve.conftest import require_serve
 
 require_serve()  # before anything that imports the serve extra
 
 from edgeport.runtime.fleet.device import install, new_stage  # noqa: E402
+from tests.serve.conftest import REPO  # noqa: E402
 
 SWITCH_TIMEOUT_S = 60
 
@@ -85,3 +90,15 @@ def test_swapped_bundle_that_does_not_load_is_not_served(server_for, text_binary
         time.sleep(0.05)
     status, body = post(server.url, ["a great film"])
     assert (status, body["model"]) == (200, "sentiment")
+
+
+def test_serve_with_trusted_root_refuses_an_unsigned_bundle(text_binary: Path, tmp_path: Path):
+    pytest.importorskip("tuf", reason="needs the fleet extra")
+    from edgeport.runtime.fleet.keys import generate_keys
+
+    keys = generate_keys(tmp_path / "keys")  # a root, and no signed targets that name this bundle
+    done = subprocess.run([sys.executable, "-m", "edgeport.runtime", "serve", str(text_binary), "--trusted-root",
+                           str(keys.root_metadata), "--port", "0"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines()[-1].startswith("edgeport-run: error: no signed targets.json beside")
