@@ -116,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(f"{result.manifest.task}: {result.bundle_dir}")
     print(markdown_table(result.rows))
+    if result.manifest.recommended:
+        print(f"\nrecommended: {result.manifest.recommended} ({result.manifest.recommended_reason})")
     if result.failed:
         verdict = "allowed by --allow-failures" if args.allow_failures else "exit status 1"
         raised = not args.verbose and any(o.traceback for o in result.outcomes)

@@ -23,6 +23,7 @@ def test_exports_prints_progress_and_table(cli_bundle, capsys):
     assert "[1/2] tflite-fp32" in out and "[2/2] onnx-dynamic-int8" in out
     assert "| format | variant | size (bytes) |" in out and "| onnx | dynamic-int8 |" in out
     assert "all 2 variants passed" in out
+    assert "\nrecommended: onnx-dynamic-int8 (the smallest artifact that passed its checks" in out  # --no-latency
     assert (cli_bundle / "manifest.json").is_file() and (cli_bundle / "model.dynamic-int8.onnx").is_file()
 
 
