@@ -155,7 +155,7 @@ LOADTEST_ARGS ?=
 # peak RSS, /healthz p99 and log growth beside the throughput figures.
 loadtest: setup $(if $(LOADTEST_DEMO),,runtime-models)
 	$(PY) tools/loadtest.py $(LOADTEST_BUNDLES) $(LOADTEST_ARGS)
-	$(PY) tools/serve_memory.py $(LOADTEST_BUNDLES) --limit-mb 1024 --nofile 1024
+	$(PY) tools/serve_memory.py $(LOADTEST_BUNDLES) --limit-mb 1024 --nofile 1024 --rlimit-data
 
 # Debian's headless Chromium and its driver, for the browser test of the serve page
 # (tests/serve/test_serve_page.py skips without them). Needs root and apt-get.

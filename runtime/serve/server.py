@@ -5,7 +5,8 @@ the runtime's message and a non-zero status. On SIGTERM uvicorn stops accepting 
 the requests in flight finish (at most `shutdown_timeout` seconds), and the command exits 0.
 
 Connections are bounded with uvicorn's own settings (`limit_concurrency`: 503 beyond it;
-`timeout_keep_alive`; h11's `max_incomplete_event_size` for the request head) and, where uvicorn has
+`timeout_keep_alive`; `backlog`, also how many connections one turn of the loop accepts; h11's
+`max_incomplete_event_size` for the request head) and, where uvicorn has
 none, by `connections.guarded_h11`: a deadline for each request's head and body and a cap on open
 connections. For the open internet, put a reverse proxy in front (docs/serving.md).
 """
@@ -66,6 +67,7 @@ def run_server(bundle: str, *, variant: str | None = None, threads: int | None =
                             loop="asyncio", lifespan="on", log_level=log_level, access_log=access_log,
                             server_header=False, timeout_graceful_shutdown=shutdown_timeout,
                             limit_concurrency=connections + 1, timeout_keep_alive=KEEP_ALIVE_S,
+                            backlog=max(16, min(2048, connections // 2)),  # fewer accepted per loop turn
                             h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it found:
