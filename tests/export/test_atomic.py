@@ -38,17 +38,16 @@ class Interrupt(BaseException):
     """Stands for Ctrl-C or a kill: not an error export may catch."""
 
 
-def interrupt_on_write(monkeypatch, calls: int, exc: BaseException):
-    """Make the `calls`-th model write put down half its bytes, then raise `exc`."""
+def interrupt_on_write(monkeypatch, stem: str, exc: BaseException):
+    """Make the first write of the model file `stem` (`model.fp16`) put down half its bytes, then raise `exc`."""
     real = pathlib.Path.write_bytes
     seen = []
 
     def write_bytes(self, data):
-        if ".tmp" in self.name:
+        if self.name.startswith(f".{stem}.") and ".tmp" in self.name and not seen:
             seen.append(self.name)
-            if len(seen) == calls:
-                real(self, data[: len(data) // 2])
-                raise exc
+            real(self, data[: len(data) // 2])
+            raise exc
         return real(self, data)
 
     monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
@@ -59,7 +58,7 @@ def test_interrupted_reexport_leaves_the_old_bundle_whole(small_imdb, monkeypatc
     export_bundle(bundle, task_data=data, variants=["tflite-fp32", "tflite-fp16"], calibration_samples=CALIBRATION_SAMPLES,
                   measure_latency=False)
     before = {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()}
-    interrupt_on_write(monkeypatch, 2, Interrupt())  # re-export: the fp16 write is cut half-way
+    interrupt_on_write(monkeypatch, "model.fp16", Interrupt())  # re-export: the fp16 write is cut half-way
     with pytest.raises(Interrupt):
         export_bundle(bundle, task_data=data, calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
     assert {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()} == before  # not a byte changed
@@ -72,7 +71,7 @@ def test_interrupted_reexport_leaves_the_old_bundle_whole(small_imdb, monkeypatc
 
 def test_first_export_interrupted_leaves_no_manifest_and_no_partial_file(small_imdb, monkeypatch):
     bundle, data = small_imdb
-    interrupt_on_write(monkeypatch, 3, Interrupt())  # tflite-dynamic-int8 is cut half-way
+    interrupt_on_write(monkeypatch, "model.dynamic-int8", Interrupt())  # tflite-dynamic-int8 is cut half-way
     with pytest.raises(Interrupt):
         export_bundle(bundle, task_data=data, calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
     assert sorted(p.name for p in bundle.glob("model.*")) == []  # the staged files went with the staging directory
@@ -83,7 +82,7 @@ def test_first_export_interrupted_leaves_no_manifest_and_no_partial_file(small_i
 
 def test_a_failed_write_fails_that_variant_only(small_imdb, monkeypatch):
     bundle, data = small_imdb
-    interrupt_on_write(monkeypatch, 2, OSError("disk full"))
+    interrupt_on_write(monkeypatch, "model.fp16", OSError("disk full"))
     result = export_bundle(bundle, task_data=data, variants=["tflite-fp32", "tflite-fp16", "onnx-fp32"],
                            calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
     assert result.failed == ["tflite-fp16"]
