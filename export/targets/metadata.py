@@ -159,8 +159,8 @@ def with_metadata(model: bytes, metadata: bytes, files: Mapping[str, bytes]) -> 
     out.seek(0, io.SEEK_END)
     if files:
         with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_STORED) as archive:
-            for name, data in files.items():
-                archive.writestr(name, data)
+            for name, data in files.items():  # a fixed date: the same model gives the same bytes on every export
+                archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return out.getvalue()
 
 

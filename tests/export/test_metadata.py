@@ -93,3 +93,19 @@ def test_export_measures_each_tflite_variant_through_mediapipe(exported):
             got = {c.category_name: c.score for c in classifier.classify(
                 mp.Image(image_format=mp.ImageFormat.SRGB, data=image)).classifications[0].categories}
             np.testing.assert_allclose([got[n] for n in ("cats", "dogs", "horses")], expected, atol=1e-4)
+
+
+def test_the_same_model_gets_the_same_bytes_at_any_time(exported, monkeypatch):
+    import time
+
+    from edgeport.export.targets.metadata import with_metadata
+
+    e = exported("pets")
+    artifact = next(a for a in read_manifest(e.bundle).artifacts if a.key == "tflite-fp32")
+    model, files = read_metadata(e.bundle / artifact.file)
+    data = (e.bundle / artifact.file).read_bytes()
+    stamped = []
+    for moment in (0.0, 1e9):  # 1970 and 2001: zip entries dated by the clock would differ
+        monkeypatch.setattr(time, "time", lambda moment=moment: moment)
+        stamped.append(with_metadata(data, b"metadata", files))
+    assert stamped[0] == stamped[1]
