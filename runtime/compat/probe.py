@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from edgeport.runtime import backends
-from edgeport.runtime.errors import EdgeportError
+from edgeport.runtime.errors import EdgeportError, MissingBundleError
 from edgeport.runtime.compat.matrix import (
     ENGINES_SHOWN, PROBE_BATCH, Probe, load_probes, merge_probes, render_markdown, save_probes, tolerance,
     write_report_section,
@@ -184,6 +184,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_compat(args: argparse.Namespace) -> int:
     """`edgeport-run compat`: probe here, merge, print the matrix (and write it into report.md)."""
     engines = [backends.canonical(e) for e in args.engines.split(",") if e]
+    missing = [b for b in args.bundles if not Path(b).exists()]
+    if missing:
+        raise MissingBundleError(f"{missing[0]} does not exist: pass bundle directories edgeport-export wrote")
     here = [] if args.no_probe else probe_here(args.bundles, engines)
     if args.save:
         save_probes(here, args.save)

@@ -127,12 +127,15 @@ def test_an_interrupted_pack_leaves_nothing_behind(text_binary, tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_prints_the_files_and_exits_2_for_a_missing_bundle(text_binary, tmp_path):
+def test_cli_prints_the_files_and_a_missing_bundle_exits_2_in_every_command(text_binary, tmp_path):
     done = run_cli("pack", text_binary, "--out", tmp_path / "device", "--variant", "tflite-int8,onnx-fp32")
     assert done.returncode == 0, done.stderr
     assert "model.int8.tflite" in done.stdout and "copy this folder to the board" in done.stdout
     assert len(manifest_doc(tmp_path / "device")["artifacts"]) == 2
     missing = run_cli("pack", tmp_path / "nowhere", "--out", tmp_path / "d2")
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    for command in (["compat"], ["bench"]):  # info, serve: test_runtime_errors, test_serve_lifecycle
+        done = run_cli(*command, tmp_path / "nowhere")
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (command, done.stderr)
     verified = run_cli("verify", tmp_path / "device", "--backend", TFLITE_ENGINE)
     assert verified.returncode == 0 and "tflite-int8" in verified.stdout, verified.stdout + verified.stderr

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.train.conftest import write_image_folder
+from edgeport.export.samples import read_bundle_data
 from edgeport.runtime.preprocess import ImagePreprocessor
 from edgeport.train import cli
 from edgeport.train.data import DataError, list_image_folder
@@ -51,11 +52,10 @@ def test_image_task_trains_on_a_folder_with_a_test_folder(tmp_path):
     assert cli.main(args) == 0
     task = json.loads((out / "keras" / "task.json").read_text())
     assert task["task"] == "image" and task["labels"] == ["cats", "dogs"]
-    with np.load(out / "keras" / "test.npz") as saved:
-        expected = ImagePreprocessor(task["preprocessing"])(sorted((test / "cats").iterdir()) + sorted((test / "dogs").iterdir()))
-        assert np.abs(saved["x"] - expected).max() <= PIXEL_TOLERANCE and saved["y"].tolist() == [0, 0, 1, 1, 1]
-    with np.load(out / "keras" / "calibration.npz") as saved:
-        assert saved["x"].shape == (9, 32, 32, 3)
+    saved = read_bundle_data(out, task)  # the photos as export reads them back
+    expected = ImagePreprocessor(task["preprocessing"])(sorted((test / "cats").iterdir()) + sorted((test / "dogs").iterdir()))
+    assert np.abs(saved.x_test - expected).max() <= PIXEL_TOLERANCE and saved.y_test.tolist() == [0, 0, 1, 1, 1]
+    assert saved.x_train.shape == (9, 32, 32, 3)
 
 
 def test_a_broken_file_met_while_streaming_is_one_clear_error(tmp_path):
