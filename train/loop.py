@@ -414,7 +414,8 @@ def _write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageReci
         "recipe": asdict(recipe),
         "seed": metrics["seed"],
         "data": data,
-        "baseline": baseline.summary(metrics),  # what export's report compares every variant with
     }
+    if "baseline" in metrics:  # what export's report compares every variant with
+        task["baseline"] = baseline.summary(metrics)
     atomic_write_bytes(keras_dir / TASK_FILE, (json.dumps(task, indent=2) + "\n").encode())
     return model_path
