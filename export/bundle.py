@@ -77,6 +77,12 @@ class ExportResult:
     manifest: Manifest
     outcomes: list[VariantOutcome] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    baseline: dict[str, Any] | None = None  # task.json's: always answering the largest class, and the verdict
+
+    @property
+    def learned_nothing(self) -> str | None:
+        """The line that says the model is not better than the baseline (None when it is, or unknown)."""
+        return (self.baseline or {}).get("not_learned")
 
     @property
     def failed(self) -> list[str]:
@@ -210,7 +216,7 @@ def export_staged(bundle: Path, model: Any, task: dict[str, Any], data: ParityDa
             shutil.copyfile(file, stage / relative)
         manifest, outcomes, rows = _export_into(stage, model, task, data, selected, previous, source_model,
                                                  calibration_samples, measure_latency, on_progress, min_size)
-    return ExportResult(bundle, manifest, outcomes, rows)
+    return ExportResult(bundle, manifest, outcomes, rows, task.get("baseline"))
 
 
 def _predict(model: Any, xs: list[np.ndarray]) -> list[np.ndarray]:
@@ -359,7 +365,7 @@ def _write_bundle(bundle: Path, task: dict[str, Any], source_model: dict[str, An
     )
     rows = [Row(a.format, a.variant, a) for a in artifacts]
     rows += [Row(o.variant.format, o.variant.name, None, o.error) for o in outcomes if o.artifact is None]
-    write_report(bundle, manifest, rows, notes)
+    write_report(bundle, manifest, rows, notes, task.get("baseline"))
     write_manifest(bundle, manifest)
     return manifest, rows
 

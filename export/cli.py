@@ -118,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown_table(result.rows))
     if result.manifest.recommended:
         print(f"\nrecommended: {result.manifest.recommended} ({result.manifest.recommended_reason})")
+    if result.learned_nothing:  # the bundle is kept, and marked so in report.md and report.png
+        print(f"\n{result.manifest.task}: {result.learned_nothing}")
     if result.failed:
         verdict = "allowed by --allow-failures" if args.allow_failures else "exit status 1"
         raised = not args.verbose and any(o.traceback for o in result.outcomes)

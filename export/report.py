@@ -133,13 +133,29 @@ def resolution_line(manifest: Manifest, rows: Sequence[Row]) -> str | None:
     return f"Resolution: {resolution(samples, tolerance, noun=noun)}."
 
 
-def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = ()) -> str:
-    """The whole `report.md`: what was exported from what, the table, and every failure in words."""
+def baseline_lines(baseline: dict[str, Any] | None) -> list[str]:
+    """The baseline paragraph (always answering the largest training class), and the warning when the
+    model is not better than it; nothing for a bundle trained without one."""
+    if not baseline:
+        return []
+    said = (f"Baseline: always answering {baseline['majority_class']!r} (the largest training class) gets "
+            f"{baseline['majority_accuracy']:.4f} of the test set; ")
+    if baseline.get("not_learned"):
+        return [f"**Not better than the baseline: {baseline['not_learned']}.** The variants below are checked against "
+                "that model: passing means they agree with it, not that it is useful.", "",
+                said + "Keras' test accuracy is not better at 5 % (one-sided exact binomial test).", ""]
+    return [said + f"Keras' {baseline['test_accuracy']:.4f} is better at 5 % (one-sided exact binomial test).", ""]
+
+
+def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = (),
+                    baseline: dict[str, Any] | None = None) -> str:
+    """The whole `report.md`: what was exported from what, the baseline, the table, and every failure in words."""
     reference = next((r.parity for r in rows if r.parity), {})
     source = manifest.source_model
     lines = [
         f"# {manifest.task}: export report",
         "",
+        *baseline_lines(baseline),
         f"Source: `{source.get('file', '?')}` (sha256 `{str(source.get('sha256', '?'))[:16]}…`). "
         f"Checked through `runtime` on the held-out test set ({reference.get('samples', '?')} samples; class agreement on "
         f"{reference.get('agreement_samples', reference.get('samples', '?'))} inputs, with 95% Wilson intervals); "
@@ -170,7 +186,7 @@ def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str
     return "\n".join(lines) + "\n"
 
 
-def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
+def render_plot(manifest: Manifest, rows: Sequence[Row], baseline: dict[str, Any] | None = None) -> bytes:
     """PNG: accuracy against file size, one labelled point per artifact (latency in the label)."""
     import matplotlib
 
@@ -194,6 +210,9 @@ def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
     keras_accuracy = next((r.parity["keras_accuracy"] for r, _, _ in points if r.parity.get("keras_accuracy") is not None), None)
     if keras_accuracy is not None:
         ax.axhline(keras_accuracy, color="grey", linestyle="--", linewidth=1, label=f"Keras {keras_accuracy:.4f}")
+    if baseline and measure == "accuracy":
+        ax.axhline(baseline["majority_accuracy"], color="tab:red", linestyle=":", linewidth=1.5,
+                   label=f"always {baseline['majority_class']!r} {baseline['majority_accuracy']:.4f}")
     ax.scatter([], [], color="tab:blue", marker="o", label="tflite")
     ax.scatter([], [], color="tab:orange", marker="s", label="onnx")
     ax.scatter([], [], color="tab:red", marker="o", label="failed")
@@ -208,7 +227,10 @@ def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
     ax.set_xlabel("file size (KiB, log scale)")
     ylabel = "test accuracy" if measure == "accuracy" else "class agreement with Keras (no labels)"
     ax.set_ylabel(ylabel)
-    ax.set_title(f"{manifest.task}: {ylabel} against file size (labels: median single-sample latency, 1 thread)", fontsize=9)
+    title = f"{manifest.task}: {ylabel} against file size (labels: median single-sample latency, 1 thread)"
+    if baseline and baseline.get("not_learned"):
+        title = f"{manifest.task}: NOT BETTER THAN ALWAYS ANSWERING {baseline['majority_class']!r}\n" + title
+    ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     # Variants of nearly the same size and accuracy sit on top of each other: their labels are spread apart.
@@ -216,9 +238,10 @@ def render_plot(manifest: Manifest, rows: Sequence[Row]) -> bytes:
     return figure_png(fig, layout=False)
 
 
-def write_report(bundle_dir: str | os.PathLike, manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = ()) -> tuple[Path, Path]:
-    """Write `report.md` and `report.png` atomically into the bundle."""
+def write_report(bundle_dir: str | os.PathLike, manifest: Manifest, rows: Sequence[Row], notes: Sequence[str] = (),
+                 baseline: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write `report.md` and `report.png` atomically into the bundle (`baseline`: task.json's)."""
     bundle_dir = Path(bundle_dir)
-    md = atomic_write_bytes(bundle_dir / REPORT_MD, render_markdown(manifest, rows, notes).encode())
-    png = atomic_write_bytes(bundle_dir / REPORT_PNG, render_plot(manifest, rows))
+    md = atomic_write_bytes(bundle_dir / REPORT_MD, render_markdown(manifest, rows, notes, baseline).encode())
+    png = atomic_write_bytes(bundle_dir / REPORT_PNG, render_plot(manifest, rows, baseline))
     return md, png

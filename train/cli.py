@@ -32,8 +32,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     own.add_argument("--label-column", default="label", help="CSV/TSV column or JSON field holding the label (default label)")
     parser.add_argument("--data-dir", help="imdb, reuters, pets: local data directory (default: $EDGEPORT_DATA_DIR, then the Keras cache)")
     parser.add_argument("--out", help="output bundle directory (default: artifacts/TASK)")
-    parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    parser.add_argument("--epochs", type=int, help="train exactly N epochs (default: text and image tasks stop early "
+                        "on the validation loss, after a minimum number of steps)")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    parser.add_argument("--class-weights", action="store_true", help="weigh classes by the inverse of their size when the "
+                        "largest is more than twice the smallest (Keras class_weight, balanced)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     text = parser.add_argument_group("text tasks")
     text.add_argument("--num-words", type=int, help="vocabulary size, reserved ids included (default 10000)")
@@ -66,6 +69,10 @@ def refuse(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     recipe = RECIPES[args.task].with_overrides(epochs=args.epochs, batch_size=args.batch_size)
+    if args.epochs is not None:  # exactly N epochs: no minimum, no early stopping
+        recipe = recipe.with_overrides(min_steps=0, patience=0)
+    if args.class_weights:
+        recipe = recipe.with_overrides(class_weighting=True)
     text_options = (args.num_words, args.maxlen, args.head, args.embedding_dim)
     if isinstance(recipe, ImageRecipe):
         recipe = recipe.with_overrides(alpha=args.alpha, image_size=args.image_size, base_weights=args.base_weights,
@@ -114,10 +121,24 @@ def main(argv: list[str] | None = None) -> int:
     m = result.metrics
     where = result.model_path or "nothing written (not the chief)"
     grid = m.get("int8_grid")
-    epochs = f"{recipe.epochs} epochs" + (f" + {grid['head_refit_epochs']} of the head on the int8-grid body "
-                                          f"(accuracy before: {grid['float_test_accuracy']:.4f})" if grid else "")
+    epochs = epochs_said(m["schedule"]) + (f" + {grid['head_refit_epochs']} of the head on the int8-grid body "
+                                            f"(accuracy before: {grid['float_test_accuracy']:.4f})" if grid else "")
+    base = m["baseline"]
+    if not m["better_than_majority"]:  # before the summary line, which stays the last
+        from edgeport.train.baseline import not_learned_line
+
+        print(f"{args.task}: {not_learned_line(m['test_accuracy'], base)}")
     print(
-        f"{args.task}: test accuracy {m['test_accuracy']:.4f} (loss {m['test_loss']:.4f}) on {m['test_samples']} samples, "
+        f"{args.task}: test accuracy {m['test_accuracy']:.4f} (loss {m['test_loss']:.4f}) on {m['test_samples']} samples "
+        f"(always {base['majority_class']!r}: {base['majority_accuracy']:.4f}), "
         f"{epochs} in {m['wall_time_s']:.1f} s, {m['summary']} -> {where}"
     )
     return 0
+
+
+def epochs_said(done: dict) -> str:
+    """'8 epochs', or '23 epochs (early stopping; the weights of epoch 20)'."""
+    said = f"{done['epochs_run']} epochs"
+    if done["patience"]:
+        said += f" (early stopping; the weights of epoch {done['best_epoch']})"
+    return said

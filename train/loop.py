@@ -20,7 +20,7 @@ from edgeport.runtime.files import atomic_output, atomic_write_bytes
 from edgeport.runtime.manifest import MANIFEST_NAME
 from edgeport.runtime.staging import staged_bundle
 from edgeport.train import data as datasets
-from edgeport.train import backup, texts
+from edgeport.train import backup, baseline, schedule, texts
 from edgeport.train.distribute import array_dataset, choose_strategy, describe, split_for_validation
 from edgeport.train.images import ImageFiles, image_dataset, reading_error
 from edgeport.train.keras_fixes import multi_worker_fixes
@@ -291,6 +291,9 @@ def train_task(
     test_data = input_dataset(task_data.x_test, y_test, batch, None)
     fixes = worker_fixes(model, placement, train_data)
     backup_dir = backup.backup_dir(out, placement.is_chief, placement.task)
+    plan = schedule.plan(recipe.epochs, recipe.min_steps, recipe.patience, cut, batch, validation is not None)
+    stopper = schedule.callbacks(plan)
+    weights = baseline.class_weights(task_data.y_train[:cut], n) if recipe.class_weighting else None
     try:
         with fixes:
             with placement.strategy.scope():
@@ -301,9 +304,10 @@ def train_task(
                 train_data,
                 validation_data=validation,
                 shuffle=False,  # the tf.data pipeline shuffles, seeded
-                epochs=recipe.epochs,
+                epochs=plan.epochs,
                 initial_epoch=first_epoch,
-                callbacks=[TestSetEvaluation(test_data), backup.EpochBackup(backup_dir)],
+                class_weight=weights,
+                callbacks=[TestSetEvaluation(test_data), *stopper, backup.EpochBackup(backup_dir)],
                 verbose=fit_verbosity(verbose),
             )
             test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
@@ -315,6 +319,8 @@ def train_task(
             with worker_fixes(model, placement, train_data):
                 test_loss, test_accuracy = model.evaluate(test_data, verbose=0)
             int8_grid["grid_body_test_accuracy"] = refit.body_on_grid_accuracy
+        with worker_fixes(model, placement, train_data):
+            predicted = predicted_classes(model.predict(test_data, verbose=0))
     except tf.errors.OpError as exc:  # an image file that cannot be read, met while streaming
         raise (reading_error(exc) or exc) from None
     wall = time.perf_counter() - started
@@ -324,6 +330,9 @@ def train_task(
         "test_loss": float(test_loss),
         "epochs": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "first_epoch": first_epoch + 1,
+        "schedule": schedule.outcome(plan, history.history, stopper),
+        "class_weight": {task_data.labels[i]: w for i, w in weights.items()} if weights else None,
+        **baseline.compare(task_data.y_train[:cut], task_data.y_test, predicted, task_data.labels),
         "train_samples": int(cut),
         "test_samples": int(len(task_data.x_test)),
         "wall_time_s": round(wall, 2),
@@ -343,6 +352,12 @@ def train_task(
     }
     model_path = write_outputs(out, model, recipe, task_data, metrics) if placement.is_chief else None
     return TrainResult(model_path, metrics)
+
+
+def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
+    """Class indices from a softmax, or from one sigmoid output (0.5 threshold, as Keras' accuracy)."""
+    p = np.asarray(probabilities)
+    return (p.reshape(-1) > 0.5).astype(np.int64) if p.ndim == 1 or p.shape[-1] == 1 else p.argmax(axis=-1)
 
 
 def worker_fixes(model: keras.Model, placement: Any, train_data: tf.data.Dataset) -> contextlib.AbstractContextManager:
@@ -401,5 +416,7 @@ def _write_outputs(out: Path, model: keras.Model, recipe: TextRecipe | ImageReci
         "seed": metrics["seed"],
         "data": data,
     }
+    if "baseline" in metrics:  # what export's report compares every variant with
+        task["baseline"] = baseline.summary(metrics)
     atomic_write_bytes(keras_dir / TASK_FILE, (json.dumps(task, indent=2) + "\n").encode())
     return model_path

@@ -35,6 +35,12 @@ class TextRecipe:
     kernel_sizes: tuple[int, ...] = (5,)  # conv-maxpool: one branch per size, concatenated
     dropout: float = 0.0
     truncating: str = "pre"  # which end `pad_sequences` cuts from a long text
+    # Training length (`train.schedule`): with `patience`, `epochs` is a budget and early stopping on the
+    # validation loss may end it once `min_steps` optimizer steps are done; 0: exactly `epochs`.
+    min_steps: int = 0
+    patience: int = 0
+    # Keras `class_weight` ("balanced") when the largest training class is more than twice the smallest.
+    class_weighting: bool = False
     kind: str = "text"
 
     def with_overrides(self, **changes: Any) -> "TextRecipe":
@@ -64,6 +70,9 @@ class ImageRecipe:
     # After training, kernels go on their int8 grid and the dense head trains this many epochs more on
     # top of that body (`train.int8_grid`): the int8 files then answer like the Keras model. 0: off.
     int8_refit_epochs: int = 2
+    min_steps: int = 0  # as TextRecipe's (`train.schedule`)
+    patience: int = 0
+    class_weighting: bool = False
     kind: str = "image"
 
     def with_overrides(self, **changes: Any) -> "ImageRecipe":
@@ -124,11 +133,13 @@ PETS = ImageRecipe(
 
 # A user's own texts: the head and length chosen by measurement on the Reuters newswires as raw text
 # (README, "Choosing the default for your texts"): Reuters' recipe with a smaller embedding.
-# `num_classes` comes from the data.
-TEXT = replace(REUTERS, task="text", dataset="files", embedding_dim=64, num_classes=0)
+# `num_classes` comes from the data. At least 300 optimizer steps, then early stopping on the validation
+# loss within 30 epochs (docs/training.md, "How long training runs").
+TEXT = replace(REUTERS, task="text", dataset="files", embedding_dim=64, num_classes=0, epochs=30, min_steps=300, patience=3)
 
-# A user's own folder of class sub-folders: the pets recipe without the demo's name.
-IMAGE = replace(PETS, task="image")
+# A user's own folder of class sub-folders: the pets recipe without the demo's name, and at least the 50
+# optimizer steps that pets' 5 epochs are (a smaller folder trains more epochs; docs/training.md, "How long").
+IMAGE = replace(PETS, task="image", min_steps=50)
 
 RECIPES: dict[str, TextRecipe | ImageRecipe] = {r.task: r for r in (TEXT, IMAGE, IMDB, REUTERS, PETS)}
 # Tasks that read the user's files (`--data PATH`), not the lecture's datasets (`--data-dir`).

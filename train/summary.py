@@ -11,8 +11,11 @@ def summary_lines(artifacts: Path) -> list[str]:
     lines = []
     for metrics_file in sorted(artifacts.glob("*/keras/metrics.json")):
         m = json.loads(metrics_file.read_text())
+        base = m.get("baseline")  # absent from a run trained before baselines were recorded
+        versus = f" (always {base['majority_class']!r}: {base['majority_accuracy']:.4f})" if base else ""
+        nothing = "  NOT BETTER THAN THE BASELINE" if base and not m.get("better_than_majority") else ""
         lines.append(
-            f"{m['task']:<8} test accuracy {m['test_accuracy']:.4f} on {m['test_samples']} samples "
+            f"{m['task']:<8} test accuracy {m['test_accuracy']:.4f} on {m['test_samples']} samples{versus}{nothing} "
             f"({m['wall_time_s']:.0f} s)  model: {metrics_file.parent / 'model.keras'}  metrics: {metrics_file}"
         )
     return lines
