@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from edgeport.runtime.errors import TrustError, UpdateError
+from edgeport.runtime.errors import TrustError, UpdateError, UsageError
 
 EXIT_OK, EXIT_UNTRUSTED, EXIT_NOT_INSTALLED = 0, 4, 5
 
@@ -35,8 +37,19 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from edgeport.runtime.fleet.repository import Expiry, publish
 
-    result = publish(args.bundle, args.repo, args.keys, name=args.name,
-                     expiry=Expiry(args.targets_days, args.snapshot_days, args.timestamp_days))
+    expiry = Expiry(args.targets_days, args.snapshot_days, args.timestamp_days)
+    if args.variant and not args.pack:
+        raise UsageError("--variant chooses what --pack takes: pass --pack too")
+    if not args.pack:
+        result = publish(args.bundle, args.repo, args.keys, name=args.name, expiry=expiry)
+    else:
+        if args.bundle is None:
+            raise UsageError("--pack publishes a device bundle of BUNDLE: pass the bundle folder")
+        from edgeport.runtime.pack import pack_bundle
+
+        with tempfile.TemporaryDirectory(prefix="edgeport-publish-") as work:
+            packed = pack_bundle(args.bundle, Path(work) / "bundle", args.variant)
+            result = publish(packed.out, args.repo, args.keys, name=args.name, expiry=expiry)
     if result.name is None:
         print(f"re-signed    {args.repo} (targets version {result.targets_version})")
     elif result.unchanged:
@@ -108,6 +121,9 @@ def add_fleet_parsers(commands: Any) -> None:
     pub.add_argument("--repo", required=True, metavar="REPO_DIR", help="the repository folder (made when new)")
     pub.add_argument("--keys", required=True, metavar="KEY_DIR", help="the folder edgeport-run keys wrote")
     pub.add_argument("--name", help="the name devices pull it by (default: the bundle's task)")
+    pub.add_argument("--pack", action="store_true", help="publish the device bundle `edgeport-run pack` writes (no "
+                     "keras/; the recommended variant unless --variant names others) instead of the whole folder")
+    pub.add_argument("--variant", nargs="+", action="extend", metavar="KEY", help="with --pack: the variants to take")
     pub.add_argument("--targets-days", type=_positive_number, default=90, metavar="DAYS", help="targets expiry (default 90)")
     pub.add_argument("--snapshot-days", type=_positive_number, default=7, metavar="DAYS", help="snapshot expiry (default 7)")
     pub.add_argument("--timestamp-days", type=_positive_number, default=1, metavar="DAYS", help="timestamp expiry (default 1)")

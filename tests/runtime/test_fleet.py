@@ -26,6 +26,7 @@ from edgeport.runtime.cli import main  # noqa: E402
 from edgeport.runtime.errors import TrustError, UpdateError, UsageError  # noqa: E402
 from edgeport.runtime.fleet import device  # noqa: E402
 from edgeport.runtime.fleet.archive import extract_bundle  # noqa: E402
+from edgeport.runtime.manifest import read_manifest  # noqa: E402
 from edgeport.runtime.fleet.keys import generate_keys  # noqa: E402
 from edgeport.runtime.fleet.pull import CURRENT, HELD, UPDATED, pull, rollback  # noqa: E402
 from edgeport.runtime.fleet.repository import Expiry, publish  # noqa: E402
@@ -472,3 +473,16 @@ def test_archive_holds_plain_files_inside_only(tmp_path: Path, member: str):
     with pytest.raises(UpdateError):
         extract_bundle(_tar(infos, tmp_path / "a.tar"), target)
     assert not (tmp_path / "escape.json").exists() and not Path("/abs.json").exists()
+
+
+def test_publish_pack_sends_the_device_bundle_of_the_variants_chosen(fleet: Fleet, text_binary: Path, capsys):
+    args = ["publish", str(text_binary), "--repo", str(fleet.repo), "--keys", str(fleet.keys), "--name", NAME]
+    assert main([*args, "--variant", "tflite-fp32"]) == 2  # --variant belongs to --pack
+    assert "pass --pack too" in capsys.readouterr().err
+    assert main([*args, "--pack", "--variant", "tflite-fp32"]) == 0
+    fleet.pull()
+    live = read_manifest(fleet.bundle)
+    assert [a.key for a in live.artifacts] == ["tflite-fp32"] and not (fleet.bundle / "keras").exists()
+    assert sorted(p.name for p in fleet.bundle.glob("model.*")) == ["model.fp32.tflite"]
+    data = read_manifest(text_binary).artifact("tflite-fp32").sha256
+    assert live.artifact("tflite-fp32").sha256 == data
