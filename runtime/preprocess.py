@@ -49,6 +49,15 @@ TEXT_DEFAULTS: dict[str, Any] = {
     "padding": "pre", "truncating": "pre", "lowercase": True, "filters": KERAS_FILTERS, "split": " ",
     "pad_char": 0, "split_pattern": None,
 }
+# The tokenisation rules training can choose, as the manifest fields each sets. "mediapipe" is what MediaPipe's
+# `RegexTokenizer` and the Task Library's NLClassifier do with the metadata export writes: split on the
+# delimiter pattern (RE2's `\w` is ASCII, so the class is spelled out), keep the case, `<START>` first,
+# unknown words → `<UNKNOWN>`, cut and padded at the end. "keras" is Keras' classic pipeline.
+MEDIAPIPE_SPLIT = "[^0-9A-Za-z_']+"
+TOKENIZERS: dict[str, dict[str, Any]] = {
+    "keras": {"lowercase": True, "filters": KERAS_FILTERS, "split": " ", "split_pattern": None, "padding": "pre"},
+    "mediapipe": {"lowercase": False, "split_pattern": MEDIAPIPE_SPLIT, "padding": "post", "truncating": "post"},
+}
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
 NORMALIZATIONS = ("mobilenet", "tf", "unit", "imagenet-caffe", "mean-std", "none")
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # Keras' `imagenet_utils.preprocess_input(mode="caffe")`

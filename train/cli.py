@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     text.add_argument("--maxlen", type=int, help="words kept per text")
     text.add_argument("--head", choices=["flatten", "conv-maxpool", "average", "maxpool"], help="layers between embedding and output")
     text.add_argument("--embedding-dim", type=int, help="embedding width")
+    text.add_argument("--tokenizer", choices=["mediapipe", "keras"], help="text: how words are split and padded; "
+                      "mediapipe (default): as MediaPipe's TextClassifier does on a phone; keras: lower-cased, Keras' filters")
     image = parser.add_argument_group("image tasks")
     image.add_argument("--alpha", type=float, help="MobileNet width multiplier (default 0.25)")
     image.add_argument("--image-size", type=int, help="input height and width (default 224)")
@@ -83,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(f"--alpha, --image-size, --base-weights and --int8-refit-epochs apply to image tasks, not {args.task}")
     else:
         recipe = recipe.with_overrides(num_words=args.num_words, maxlen=args.maxlen, head=args.head, embedding_dim=args.embedding_dim)
+    if args.tokenizer is not None and args.task != "text":
+        return refuse(f"--tokenizer applies to your own texts (text); {args.task}'s data come as Keras word ids")
+    recipe = recipe.with_overrides(tokenizer=args.tokenizer) if args.tokenizer else recipe
     if args.int8_refit_epochs is not None and args.int8_refit_epochs < 0:
         return refuse(f"--int8-refit-epochs must be 0 or more, got {args.int8_refit_epochs}")
     for name, value in (("--num-words", args.num_words), ("--maxlen", args.maxlen), ("--embedding-dim", args.embedding_dim)):

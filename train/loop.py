@@ -129,9 +129,14 @@ def load_user_texts(recipe: TextRecipe, user: UserData, seed: int) -> TaskData:
     order = sorted(range(len(train_texts)), key=lambda i: (train_texts[i], int(y_train[i])))
     order = [order[i] for i in np.random.RandomState(seed).permutation(len(order))]
     train_texts, y_train = [train_texts[i] for i in order], np.asarray(y_train)[order]
-    vocabulary = texts.learn_vocabulary(train_texts, recipe.num_words)
+    split = texts.text_spec(recipe.num_words, recipe.maxlen, recipe.truncating, recipe.tokenizer)
+    share = texts.non_ascii_share(train_texts) if recipe.tokenizer == "mediapipe" else 0.0
+    if share > 0.05:
+        print(f"text: {share:.0%} of the letters are not ASCII, and MediaPipe's tokenizer (the default, for phones) "
+              "splits words there; for such texts pass --tokenizer keras (not phone-ready, docs/phone.md)", file=sys.stderr)
+    vocabulary = texts.learn_vocabulary(train_texts, recipe.num_words, split)
     # The embedding has a row per id a word can reach (reserved ids included), at most --num-words.
-    spec = texts.text_spec(min(recipe.num_words, len(vocabulary) + INDEX_FROM + 1), recipe.maxlen, recipe.truncating)
+    spec = {**split, "num_words": min(recipe.num_words, len(vocabulary) + INDEX_FROM + 1)}
     return TaskData(
         x_train=texts.encode_texts(train_texts, vocabulary, spec),
         y_train=y_train,

@@ -35,6 +35,7 @@ class TextRecipe:
     kernel_sizes: tuple[int, ...] = (5,)  # conv-maxpool: one branch per size, concatenated
     dropout: float = 0.0
     truncating: str = "pre"  # which end `pad_sequences` cuts from a long text
+    tokenizer: str = "keras"  # a user's texts: `runtime.preprocess.TOKENIZERS` (the datasets come as Keras ids)
     # Training length (`train.schedule`): with `patience`, `epochs` is a budget and early stopping on the
     # validation loss may end it once `min_steps` optimizer steps are done; 0: exactly `epochs`.
     min_steps: int = 0
@@ -134,8 +135,10 @@ PETS = ImageRecipe(
 # A user's own texts: the head and length chosen by measurement on the Reuters newswires as raw text
 # (README, "Choosing the default for your texts"): Reuters' recipe with a smaller embedding.
 # `num_classes` comes from the data. At least 300 optimizer steps, then early stopping on the validation
-# loss within 30 epochs (docs/training.md, "How long training runs").
-TEXT = replace(REUTERS, task="text", dataset="files", embedding_dim=64, num_classes=0, epochs=30, min_steps=300, patience=3)
+# loss within 30 epochs (docs/training.md, "How long training runs"). Tokenised as MediaPipe's RegexTokenizer
+# does (docs/phone.md), so the .tflite answers the same in an app.
+TEXT = replace(REUTERS, task="text", dataset="files", embedding_dim=64, num_classes=0, epochs=30, min_steps=300, patience=3,
+               tokenizer="mediapipe")
 
 # A user's own folder of class sub-folders: the pets recipe without the demo's name, and at least the 50
 # optimizer steps that pets' 5 epochs are (a smaller folder trains more epochs; docs/training.md, "How long").

@@ -2,7 +2,7 @@
 
 Every problem with the input is one `DataError` whose message names the file, the line and what to do.
 The vocabulary is learned from the training texts with the device tokeniser itself
-(`edgeport.runtime.preprocess.text_to_word_sequence`): training and runtime split words by one definition.
+(`edgeport.runtime.preprocess.TextPreprocessor.words`): training and runtime split words by one definition.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgeport.runtime.preprocess import KERAS_FILTERS, TextPreprocessor, text_to_word_sequence
+from edgeport.runtime.preprocess import KERAS_FILTERS, TOKENIZERS, TextPreprocessor
 from edgeport.train.data import DataError, DataNotFoundError
 from edgeport.train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR
 
@@ -197,23 +197,38 @@ def check_stratifiable(y: np.ndarray, names: Sequence[str], source: str) -> None
 # ---------------------------------------------------------------- vocabulary and ids
 
 
-def text_spec(num_words: int, maxlen: int, truncating: str) -> dict[str, Any]:
-    """The manifest's text preprocessing: the device tokeniser's rules and the reserved ids."""
+def text_spec(num_words: int, maxlen: int, truncating: str, tokenizer: str = "keras") -> dict[str, Any]:
+    """The manifest's text preprocessing: the device tokeniser's rules (`TOKENIZERS[tokenizer]`; "mediapipe"
+    cuts at the end whatever `truncating` says) and the reserved ids."""
     return {
         "type": "text", "vocabulary": "vocab.json", "num_words": num_words, "skip_top": 0,
         "start_char": START_CHAR, "oov_char": OOV_CHAR, "index_from": INDEX_FROM, "maxlen": maxlen,
         "padding": "pre", "truncating": truncating, "lowercase": True, "filters": KERAS_FILTERS, "split": " ",
+        **TOKENIZERS[tokenizer],
     }
 
 
-def learn_vocabulary(texts: Sequence[str], num_words: int) -> dict[str, int]:
+def learn_vocabulary(texts: Sequence[str], num_words: int, spec: dict[str, Any] | None = None) -> dict[str, int]:
     """word → id for the most frequent words (ties: first seen first), ids `rank + INDEX_FROM` below `num_words`:
-    0 padding, 1 start, 2 out-of-vocabulary, as in Keras' word-rank datasets."""
+    0 padding, 1 start, 2 out-of-vocabulary, as in Keras' word-rank datasets. Words are split by `spec`'s
+    rule (default Keras'), with the device preprocessor's own `words`."""
+    split = TextPreprocessor(spec or text_spec(num_words, 1, "pre"), {}).words
     counts: Counter[str] = Counter()
     for text in texts:
-        counts.update(text_to_word_sequence(text, KERAS_FILTERS, True, " "))
+        counts.update(split(text))
     ranked = [w for w, _ in counts.most_common(max(0, num_words - INDEX_FROM - 1))]
     return {w: rank + INDEX_FROM for rank, w in enumerate(ranked, 1)}
+
+
+def non_ascii_share(texts: Sequence[str]) -> float:
+    """The share of the texts' letters and digits that are not ASCII: the "mediapipe" rule reads them as spaces."""
+    kept = total = 0
+    for text in texts:
+        for c in text:
+            if c.isalnum():
+                total += 1
+                kept += c.isascii()
+    return 1.0 - kept / total if total else 0.0
 
 
 def encode_texts(texts: Sequence[str], vocabulary: dict[str, int], spec: dict[str, Any]) -> np.ndarray:

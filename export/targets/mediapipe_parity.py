@@ -1,5 +1,5 @@
-"""Parity through the phone library: each `.tflite` variant of an image bundle run by MediaPipe Tasks'
-ImageClassifier (its Python wheel runs the same C++ task graph as Android and iOS) on the bundle's check
+"""Parity through the phone library: each `.tflite` variant of an image (text) bundle run by MediaPipe Tasks'
+ImageClassifier (TextClassifier) (its Python wheel runs the same C++ task graph as Android and iOS) on the bundle's check
 inputs, against Keras: top-1 agreement and max |Δp|, beside the device runtime's figures.
 
 The check inputs are the model's tensors; for a normalisation MediaPipe applies from the metadata (mean,
@@ -26,16 +26,17 @@ class PhoneParity:
     class_agreement: float | None
     max_abs_diff: float | None
     error: str | None = None
+    task: str = "ImageClassifier"
 
     def to_dict(self) -> dict[str, Any]:
-        facts = {"engine": "mediapipe ImageClassifier", "samples": self.samples, "class_agreement": self.class_agreement,
+        facts = {"engine": f"mediapipe {self.task}", "samples": self.samples, "class_agreement": self.class_agreement,
                  "max_abs_diff": self.max_abs_diff}
         return facts | ({"error": self.error} if self.error else {})
 
     def describe(self) -> str:
         if self.error:
-            return f"{self.key} in MediaPipe's ImageClassifier: not run ({self.error})"
-        return (f"{self.key} in MediaPipe's ImageClassifier: top-1 equals Keras' on {self.class_agreement:.2%} of "
+            return f"{self.key} in MediaPipe's {self.task}: not run ({self.error})"
+        return (f"{self.key} in MediaPipe's {self.task}: top-1 equals Keras' on {self.class_agreement:.2%} of "
                 f"{self.samples} inputs, max |Δp| {self.max_abs_diff:.3g}")
 
 
@@ -91,3 +92,45 @@ def image_parity(bundle: Path, key: str, file: str, x: np.ndarray, keras_predict
         return PhoneParity(key, 0, None, None, str(exc).strip().splitlines()[0][:300])
     agreement = float(np.mean(np.argmax(scores, -1) == np.argmax(reference, -1)))
     return PhoneParity(key, len(x), agreement, float(np.max(np.abs(scores - reference))))
+
+
+def ids_to_texts(x: np.ndarray, spec: Mapping[str, Any], vocabulary: Mapping[str, int]) -> list[str]:
+    """The check inputs (token ids) as texts: each id's word, joined by spaces, padding and the start mark
+    left out, an unknown-word id as a word the vocabulary lacks. Tokenised by the manifest's rule they give
+    the same ids back; tokenised by another they show what that rule changes."""
+    words = {i: w for w, i in vocabulary.items()}
+    unknown = next(f"edgeportunknown{n}" for n in range(len(vocabulary) + 1) if f"edgeportunknown{n}" not in vocabulary)
+    skip = {spec.get("pad_char", 0), spec.get("start_char", 1)}
+    return [" ".join(words.get(int(i), unknown) for i in row if int(i) not in skip) for row in np.asarray(x)]
+
+
+def classify_texts(model_file: Path, texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """MediaPipe TextClassifier's scores for each text, in `labels` order (n, classes)."""
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+    from mediapipe.tasks.python.text import TextClassifier, TextClassifierOptions
+
+    options = TextClassifierOptions(base_options=BaseOptions(model_asset_path=str(model_file)))
+    index = {name: i for i, name in enumerate(labels)}
+    scores = np.zeros((len(texts), len(labels)), np.float32)
+    with TextClassifier.create_from_options(options) as classifier:
+        for row, text in enumerate(texts):
+            for category in classifier.classify(text).classifications[0].categories:
+                scores[row, index[category.category_name]] = category.score
+    return scores
+
+
+def text_parity(bundle: Path, key: str, file: str, x: np.ndarray, reference: np.ndarray, spec: Mapping[str, Any],
+                vocabulary: Mapping[str, int], labels: Sequence[str]) -> PhoneParity:
+    """Run `file` in TextClassifier on the check inputs as texts (`ids_to_texts`) and compare with Keras'
+    answers (`reference`) on the ids themselves."""
+    if len(labels) < 2 or np.shape(reference)[-1] != len(labels):
+        return PhoneParity(key, 0, None, None, "no labels MediaPipe can name for this model", "TextClassifier")
+    try:
+        with quiet():
+            scores = classify_texts(bundle / file, ids_to_texts(x, spec, vocabulary), labels)
+    except ImportError:
+        return PhoneParity(key, 0, None, None, "mediapipe is not installed: pip install 'edgeport[mobile]'", "TextClassifier")
+    except (RuntimeError, ValueError) as exc:
+        return PhoneParity(key, 0, None, None, str(exc).strip().splitlines()[0][:300], "TextClassifier")
+    agreement = float(np.mean(np.argmax(scores, -1) == np.argmax(reference, -1)))
+    return PhoneParity(key, len(x), agreement, float(np.max(np.abs(scores - reference))), task="TextClassifier")

@@ -82,11 +82,14 @@ def test_integer_labels_quoted_newlines_and_a_test_file(tmp_path):
     assert parsed.texts[0] == train[0][0] and len(parsed.texts) == 40  # newlines inside quotes kept in one field
 
 
-def test_non_english_texts_and_string_labels_sorted_as_keras_sorts(tmp_path):
+def test_non_english_texts_and_string_labels_sorted_as_keras_sorts(tmp_path, capsys):
     data = [(f"Ça coûte très cher, n'est-ce pas ? {i}", "Négatif") for i in range(6)]
     data += [(f"Отличный фильм, очень понравился {i}", "Zufrieden") for i in range(6)]
     data += [(f"とても良い 映画 でした {i}", "ausgezeichnet") for i in range(6)]
-    task = train_and_export(write_jsonl(tmp_path / "t.jsonl", data), tmp_path / "out", "--num-words", "40")
+    path = write_jsonl(tmp_path / "t.jsonl", data)
+    train_and_export(path, tmp_path / "phone")  # the default: MediaPipe's ASCII words, and a line that says so
+    assert "not ASCII" in capsys.readouterr().err and "фильм" not in json.loads((tmp_path / "phone" / "vocab.json").read_text())
+    task = train_and_export(path, tmp_path / "out", "--num-words", "40", "--tokenizer", "keras")
     assert task["labels"] == sorted(["Négatif", "Zufrieden", "ausgezeichnet"])  # Python's sort, as Keras sorts folders
     vocab = json.loads((tmp_path / "out" / "vocab.json").read_text(encoding="utf-8"))
     assert {"ça", "coûte", "n'est", "отличный", "фильм"} <= set(vocab)

@@ -1,0 +1,66 @@
+"""Text on the phone: the runtime's "mediapipe" tokenisation against MediaPipe's own RegexTokenizer on generated
+strings, and a raw-text model trained with `edgeport-train text` defaults answering in MediaPipe's TextClassifier
+as it does in edgeport."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mediapipe.tasks.python.text", reason="needs edgeport[mobile]")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from edgeport.export.targets.mediapipe_parity import classify_texts  # noqa: E402
+from edgeport.export.targets.metadata import build_metadata, with_metadata  # noqa: E402
+from edgeport.runtime.preprocess import TextPreprocessor  # noqa: E402
+from edgeport.train.texts import text_spec  # noqa: E402
+
+MAXLEN = 10
+WORDS = ["the", "The", "THE", "don't", "a_b", "x1", "42", "'", "it's", "caf", "n"]
+VOCABULARY = {w: i for i, w in enumerate(WORDS, 4)}
+LABELS = [f"position{i}" for i in range(MAXLEN)]
+# Delimiters of every kind: ASCII punctuation and space, and characters RE2 and Python's `\w` disagree on.
+OTHER = st.sampled_from([" ", "  ", ",", ".", "-", "\t", "\n", "é", "ß", "Ω", "٣", "\u00a0", "\u2028", "\u0085", "😀", "<",
+                         "\\", "[", "]", "^"])
+
+
+@pytest.fixture(scope="module")
+def echo_model(tmp_path_factory) -> Path:
+    """A .tflite whose scores are its input ids (position i → label `position{i}`), with the metadata export
+    writes for the "mediapipe" spec: MediaPipe's scores are then the ids its tokenizer made."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, MAXLEN], tf.int32)])
+    def echo(ids):
+        return tf.cast(ids, tf.float32)
+
+    model = tf.lite.TFLiteConverter.from_concrete_functions([echo.get_concrete_function()], echo).convert()
+    bundle = tmp_path_factory.mktemp("echo")
+    (bundle / "vocab.json").write_text(json.dumps(VOCABULARY))
+    task = {"kind": "text", "task": "echo", "labels": LABELS, "preprocessing": text_spec(len(WORDS) + 4, MAXLEN, "pre", "mediapipe")}
+    metadata, files = build_metadata(task, bundle, MAXLEN)
+    (bundle / "echo.tflite").write_bytes(with_metadata(model, metadata, files))
+    return bundle / "echo.tflite"
+
+
+def runtime_ids(texts: list[str]) -> np.ndarray:
+    return TextPreprocessor(text_spec(len(WORDS) + 4, MAXLEN, "pre", "mediapipe"), VOCABULARY)(texts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.sampled_from(WORDS), OTHER,
+                                   st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                                           max_size=6)), max_size=14).map("".join), min_size=1, max_size=4))
+def test_runtime_tokenises_as_mediapipe_regex_tokenizer(echo_model, texts):
+    got = classify_texts(echo_model, texts, LABELS)
+    np.testing.assert_array_equal(got.astype(np.int64), runtime_ids(texts))
+
+
+def test_known_cases_by_hand(echo_model):
+    texts = ["The the, don't zz é THE", "the " * 12, ""]
+    expected = [[1, 5, 4, 7, 2, 6, 0, 0, 0, 0], [1] + [4] * 9, [1] + [0] * 9]  # start, case kept, cut and padded at the end
+    np.testing.assert_array_equal(runtime_ids(texts), expected)
+    np.testing.assert_array_equal(classify_texts(echo_model, texts, LABELS).astype(np.int64), expected)
