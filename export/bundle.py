@@ -44,6 +44,7 @@ from edgeport.export.variants import Variant, select_variants, variant as varian
 from edgeport.runtime.bench.policy import Candidate, choose
 from edgeport.runtime.errors import ManifestError, ModelFileError
 from edgeport.runtime.golden import is_golden
+from edgeport.runtime.preprocess import load_vocabulary
 from edgeport.runtime.manifest import (
     MANIFEST_NAME, Artifact, FileEntry, Manifest, read_manifest, sha256_file, verify_artifact, write_manifest,
 )
@@ -274,6 +275,12 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
                     phone = mediapipe_parity.image_parity(bundle, row.key, row.filename, x_agreement,
                                                           lambda x: _predict(model, [x])[0], task["preprocessing"],
                                                           list(task["labels"]))
+                    phone_notes.append(phone.describe())
+                    outcome.artifact = replace(outcome.artifact, parity={**outcome.artifact.parity, "mediapipe": phone.to_dict()})
+                elif row.format == "tflite" and single and task.get("kind") == "text":
+                    spec = task["preprocessing"]
+                    phone = mediapipe_parity.text_parity(bundle, row.key, row.filename, x_agreement, agreement_reference,
+                                                         spec, load_vocabulary(bundle / spec["vocabulary"]))
                     phone_notes.append(phone.describe())
                     outcome.artifact = replace(outcome.artifact, parity={**outcome.artifact.parity, "mediapipe": phone.to_dict()})
             except Exception as exc:  # noqa: BLE001 — a converter or engine refusing this graph fails the variant, not the run

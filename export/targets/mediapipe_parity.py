@@ -104,33 +104,36 @@ def ids_to_texts(x: np.ndarray, spec: Mapping[str, Any], vocabulary: Mapping[str
     return [" ".join(words.get(int(i), unknown) for i in row if int(i) not in skip) for row in np.asarray(x)]
 
 
-def classify_texts(model_file: Path, texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
-    """MediaPipe TextClassifier's scores for each text, in `labels` order (n, classes)."""
+def classify_texts(model_file: Path, texts: Sequence[str], classes: int) -> np.ndarray:
+    """MediaPipe TextClassifier's scores for each text, by output position (n, classes)."""
     from mediapipe.tasks.python.core.base_options import BaseOptions
     from mediapipe.tasks.python.text import TextClassifier, TextClassifierOptions
 
     options = TextClassifierOptions(base_options=BaseOptions(model_asset_path=str(model_file)))
-    index = {name: i for i, name in enumerate(labels)}
-    scores = np.zeros((len(texts), len(labels)), np.float32)
+    scores = np.zeros((len(texts), classes), np.float32)
     with TextClassifier.create_from_options(options) as classifier:
         for row, text in enumerate(texts):
             for category in classifier.classify(text).classifications[0].categories:
-                scores[row, index[category.category_name]] = category.score
+                scores[row, category.index] = category.score
     return scores
 
 
+def top1(p: np.ndarray) -> np.ndarray:
+    """Each row's class: the largest score, or for one sigmoid output whether it is above 0.5."""
+    p = np.asarray(p)
+    return (p[:, 0] > 0.5).astype(np.int64) if p.shape[-1] == 1 else np.argmax(p, -1)
+
+
 def text_parity(bundle: Path, key: str, file: str, x: np.ndarray, reference: np.ndarray, spec: Mapping[str, Any],
-                vocabulary: Mapping[str, int], labels: Sequence[str]) -> PhoneParity:
+                vocabulary: Mapping[str, int]) -> PhoneParity:
     """Run `file` in TextClassifier on the check inputs as texts (`ids_to_texts`) and compare with Keras'
     answers (`reference`) on the ids themselves."""
-    if len(labels) < 2 or np.shape(reference)[-1] != len(labels):
-        return PhoneParity(key, 0, None, None, "no labels MediaPipe can name for this model", "TextClassifier")
     try:
         with quiet():
-            scores = classify_texts(bundle / file, ids_to_texts(x, spec, vocabulary), labels)
+            scores = classify_texts(bundle / file, ids_to_texts(x, spec, vocabulary), np.shape(reference)[-1])
     except ImportError:
         return PhoneParity(key, 0, None, None, "mediapipe is not installed: pip install 'edgeport[mobile]'", "TextClassifier")
-    except (RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError, IndexError) as exc:
         return PhoneParity(key, 0, None, None, str(exc).strip().splitlines()[0][:300], "TextClassifier")
-    agreement = float(np.mean(np.argmax(scores, -1) == np.argmax(reference, -1)))
+    agreement = float(np.mean(top1(scores) == top1(reference)))
     return PhoneParity(key, len(x), agreement, float(np.max(np.abs(scores - reference))), task="TextClassifier")
