@@ -152,6 +152,12 @@ def test_image_options_are_refused_for_text_tasks(capsys):
     assert "apply to image tasks" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("task", ["imdb", "reuters", "image"])
+def test_tokenizer_is_for_a_users_texts_only(task, capsys):
+    assert cli.main([task, "--tokenizer", "keras", "--data", "x"]) == 2
+    assert "--tokenizer applies to your own texts" in capsys.readouterr().err
+
+
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_real_imdb_trains_to_the_expected_accuracy(shared_data_dir, tmp_path):
