@@ -17,6 +17,7 @@ import numpy as np
 
 from edgeport.export.targets.metadata import NORMALIZATION
 from edgeport.export.utils import quiet
+from edgeport.runtime.preprocess import TOKENIZERS
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,19 @@ def top1(p: np.ndarray) -> np.ndarray:
     return (p[:, 0] > 0.5).astype(np.int64) if p.shape[-1] == 1 else np.argmax(p, -1)
 
 
+def tokenised_as_mediapipe(spec: Mapping[str, Any]) -> bool:
+    """Whether the bundle's texts are tokenised by the rule MediaPipe's RegexTokenizer reproduces."""
+    return all(spec.get(field) == value for field, value in TOKENIZERS["mediapipe"].items())
+
+
 def text_parity(bundle: Path, key: str, file: str, x: np.ndarray, reference: np.ndarray, spec: Mapping[str, Any],
                 vocabulary: Mapping[str, int]) -> PhoneParity:
     """Run `file` in TextClassifier on the check inputs as texts (`ids_to_texts`) and compare with Keras'
-    answers (`reference`) on the ids themselves."""
+    answers (`reference`) on the ids themselves. A bundle tokenised another way is not run: its
+    answers in TextClassifier would differ by construction (docs/phone.md)."""
+    if not tokenised_as_mediapipe(spec):
+        return PhoneParity(key, 0, None, None, "not phone-ready: its texts are tokenised Keras-style, not as MediaPipe's "
+                           "RegexTokenizer does (edgeport-train text's default)", "TextClassifier")
     try:
         with quiet():
             scores = classify_texts(bundle / file, ids_to_texts(x, spec, vocabulary), np.shape(reference)[-1])

@@ -104,3 +104,12 @@ def test_a_raw_text_model_trained_with_defaults_answers_in_text_classifier_as_in
     parity = {a.variant: a.parity["mediapipe"] for a in read_manifest(out).artifacts}
     assert parity["fp32"]["engine"] == "mediapipe TextClassifier" and parity["fp32"]["class_agreement"] >= 0.99
     assert parity["fp32"]["max_abs_diff"] < 1e-4 and parity["dynamic-int8"]["samples"] > 0
+
+
+def test_a_keras_tokenised_bundle_is_not_run_through_text_classifier(tmp_path):
+    from edgeport.export.targets.mediapipe_parity import text_parity, tokenised_as_mediapipe
+
+    keras_style, phone = text_spec(104, MAXLEN, "pre", "keras"), text_spec(104, MAXLEN, "pre", "mediapipe")
+    assert (tokenised_as_mediapipe(keras_style), tokenised_as_mediapipe(phone)) == (False, True)
+    result = text_parity(tmp_path, "tflite-fp32", "model.fp32.tflite", np.zeros((3, MAXLEN)), np.zeros((3, 1)), keras_style, {})
+    assert result.samples == 0 and result.error.startswith("not phone-ready")
