@@ -341,7 +341,8 @@ def time_engines(bundle: Path, previous: list[Artifact], outcomes: list[VariantO
     for outcome in outcomes:
         if outcome.artifact is not None and outcome.parity is not None and outcome.artifact.key in latencies:
             outcome.parity.engine_latency_ms = latencies[outcome.artifact.key]
-            outcome.artifact = replace(outcome.artifact, parity=outcome.parity.to_dict())
+            # the check's figures again, with the latency; what other targets added (mediapipe, ort) stays
+            outcome.artifact = replace(outcome.artifact, parity={**outcome.artifact.parity, **outcome.parity.to_dict()})
     return [replace(a, parity={**a.parity, "engine_latency_ms_median": latencies[a.key]}) if a.key in latencies else a
             for a in previous]
 def _metadata(path: Path, task: dict[str, Any], bundle: Path, classes: int) -> dict[str, str]:
