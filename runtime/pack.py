@@ -67,10 +67,9 @@ def _check_out(bundle: Path, out: Path) -> None:
                          "(a bundle there is replaced whole)")
 
 
-def for_phone_apps(path: str) -> bool:
-    """ONNX Runtime Mobile's `.ort` files and their operator list, which an app build takes (docs/phone.md)
-    and a board's runtime never reads."""
-    return path.endswith(".ort") or path == "required_operators.config"
+# ONNX Runtime Mobile's operator list, which an app build takes (docs/phone.md) and a board never reads. The
+# `.ort` files themselves are not among the manifest's files (each .onnx artifact's parity["ort"] lists its own).
+PHONE_ONLY_FILES = frozenset({"required_operators.config"})
 
 
 def _kept_files(manifest: Manifest, chosen: list[Artifact], files: BundleFiles) -> list[FileEntry]:
@@ -84,7 +83,7 @@ def _kept_files(manifest: Manifest, chosen: list[Artifact], files: BundleFiles) 
     wanted = {golden_file(a.key) for a in chosen}.union(*(external(a) for a in chosen if a.format == "onnx"))
     of_variants = set().union(*(external(a) for a in onnx))
     return [f for f in manifest.files
-            if f.path in wanted or not (is_golden(f.path) or f.path in of_variants or for_phone_apps(f.path))]
+            if f.path in wanted or not (is_golden(f.path) or f.path in of_variants or f.path in PHONE_ONLY_FILES)]
 
 
 def pack_bundle(bundle: str | os.PathLike, out: str | os.PathLike, variants: Sequence[str] | None = None) -> Packed:
