@@ -125,12 +125,12 @@ fuzz: setup runtime-models
 	EDGEPORT_FUZZ=fuzz EDGEPORT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider \
 		tests/runtime/test_fuzz.py tests/runtime/test_fuzz_files.py --durations=0 $(PYTEST_ARGS)
 
-# Soak: one model per variant of each bundle, 8 threads, valid and invalid inputs, SOAK_SECONDS
+# Soak (tools/soak.py): one model per variant of each bundle, 8 threads, valid and invalid inputs, SOAK_SECONDS
 # (`make test` runs 20 s of it: tests/runtime/test_soak.py); writes build/soak.json.
 SOAK_SECONDS ?= 600
 SOAK_BUNDLES ?= $(RUNTIME_MODELS)/text_binary $(RUNTIME_MODELS)/text_topics $(RUNTIME_MODELS)/image
 soak: setup runtime-models
-	$(PY) -m edgeport.runtime.bench.soak $(SOAK_BUNDLES) --seconds $(SOAK_SECONDS) --threads 8 --json build/soak.json
+	$(PY) tools/soak.py $(SOAK_BUNDLES) --seconds $(SOAK_SECONDS) --threads 8 --json build/soak.json
 
 # The runtime on an emulated Raspberry Pi 4 (arm64, QEMU user mode, Debian bookworm): its tests and
 # every bundle variant, compared with this host. Needs root, binfmt_misc and chroot (else it skips

@@ -3,7 +3,9 @@ valid and invalid inputs for a fixed time. Passes when no call raised anything b
 errors, every valid answer equals the sequential one, and resident memory after warm-up grew by less
 than 5 MB. Reports calls per second and the memory curve.
 
-    python -m edgeport.runtime.bench.soak BUNDLE... [--seconds 600] [--threads 8] [--json soak.json]
+    python tools/soak.py BUNDLE... [--seconds 600] [--threads 8] [--json soak.json]
+
+A harness run on a workstation or board (`make soak`), not part of the installed runtime.
 """
 
 from __future__ import annotations
@@ -159,7 +161,7 @@ def soak(bundles: list[str | os.PathLike], seconds: float = 600.0, threads: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edgeport.runtime.bench.soak", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/soak.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("bundles", nargs="+")
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("SOAK_SECONDS", 600)))
     parser.add_argument("--threads", type=int, default=8)
