@@ -57,15 +57,6 @@ def model_io(model: Any) -> ModelIO:
     return ModelIO(tuple(names), tuple(shapes), tuple(dtypes), tuple(outputs))
 
 
-def as_input_list(x: Any, io: ModelIO) -> list[np.ndarray]:
-    """Inputs in the model's order from an array (one input), a mapping by Keras name, or a list in order."""
-    if isinstance(x, Mapping):
-        return [np.asarray(x[name]) for name in io.inputs]
-    if isinstance(x, (list, tuple)):
-        return [np.asarray(a) for a in x]
-    return [np.asarray(x)]
-
-
 def output_kind(reference: np.ndarray) -> str:
     """`probabilities` or `values` for Keras' answers of one output (the module doc states the rule)."""
     y = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from edgeport.export.report import Row, markdown_table
+from edgeport.runtime.cli_summary import run_summary
 from edgeport.runtime.errors import ManifestError
 from edgeport.runtime.manifest import MANIFEST_NAME, read_manifest
 
@@ -26,12 +28,10 @@ def summary(artifacts: Path) -> list[str]:
     return blocks
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    artifacts = Path(args[0] if args else "artifacts")
-    blocks = summary(artifacts)
-    print("\n\n".join(blocks) if blocks else f"no exported bundles under {artifacts}; run edgeport-export first")
-    return 0 if blocks else 1
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_summary(summary, prog="python -m edgeport.export.summary",
+                       description="Each exported bundle's report table, read from its manifest.",
+                       nothing="no exported bundles under {artifacts}; run edgeport-export first", separator="\n\n", argv=argv)
 
 
 if __name__ == "__main__":

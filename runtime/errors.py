@@ -10,6 +10,7 @@
     ├── UsageError (ValueError)            a bad option (backend, threads, a file that is no model)
     │   └── MissingBundleError             the bundle or model path does not exist (also a ModelFileError)
     ├── ModelFileError                     missing, truncated or corrupt model file
+    │   └── Damaged                        a .tflite offset points outside the file (backends.tflite_verify)
     ├── ManifestError                      invalid manifest, or one that points outside its bundle
     ├── EngineMissingError (ImportError)   no engine installed (names the pip extra)
     ├── EngineUnsupportedError             the engine is too old for the model's operators

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Sequence
+
+from edgeport.runtime.cli_summary import run_summary
 
 
 def summary_lines(artifacts: Path) -> list[str]:
+    """A line per task under `artifacts` with a `keras/metrics.json`."""
     lines = []
     for metrics_file in sorted(artifacts.glob("*/keras/metrics.json")):
         m = json.loads(metrics_file.read_text())
@@ -21,12 +25,10 @@ def summary_lines(artifacts: Path) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    artifacts = Path(args[0] if args else "artifacts")
-    lines = summary_lines(artifacts)
-    print("\n".join(lines) if lines else f"no trained models under {artifacts}")
-    return 0 if lines else 1
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_summary(summary_lines, prog="python -m edgeport.train.summary",
+                       description="One line per trained task: test accuracy and where the files are.",
+                       nothing="no trained models under {artifacts}", argv=argv)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ from __future__ import annotations
 import struct
 
 from edgeport.runtime.backends.tflite_layout import TABLES, UNIONS
+from edgeport.runtime.errors import ModelFileError
 
 MAX_TABLES = 5_000_000
 
 
-class Damaged(Exception):
+class Damaged(ModelFileError):
     """The flatbuffer refers to bytes it does not have."""
 
 
