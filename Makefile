@@ -77,9 +77,11 @@ test-onednn: setup runtime-models
 	@for v in $(ONEDNN); do echo "== TF_ENABLE_ONEDNN_OPTS=$$v"; \
 	  TF_ENABLE_ONEDNN_OPTS=$$v $(PY) -m pytest --ignore=tests/web $(ONEDNN_TESTS) $(PYTEST_ARGS) || exit 1; done
 
-# ruff, configured in pyproject.toml ([tool.ruff]): pycodestyle, pyflakes, blind excepts and bugbear.
+# ruff, configured in pyproject.toml ([tool.ruff]): pycodestyle, pyflakes, blind excepts and bugbear;
+# then import-linter's layer contracts ([tool.importlinter]).
 lint: setup
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 # Benchmarks (runtime/bench/): every variant of the demo bundles side by side, the engine called
 # directly and Keras as baselines; each bundle gets bench.json, a section in report.md and report_bench.png.
