@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from edgeport.runtime.bounded_json import parse_json
 from edgeport.runtime.bundle_files import BundleFiles, external_data, refuse_links
 from edgeport.runtime.golden import is_golden
 from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, Manifest, TensorSpec, manifest_from_bytes
-from edgeport.runtime.pixel_table import PixelTable, pixel_table
+from edgeport.runtime.pixel_table import PixelTable, nearest_pixels, pixel_table, takes_pixels
 from edgeport.runtime.preprocess import ImagePreprocessor, Preprocessor, as_items, make_preprocessor
 from edgeport.runtime.staging import OLD_TAG, sibling_prefix
 from edgeport.runtime.quant import from_engine, is_quantized
@@ -281,6 +281,9 @@ class Model:
         self.labels = list(labels) or self._default_labels()
         self._check_labels()
         self.pixel_table = self._pixel_table()
+        self.takes_pixels = self._takes_pixels()
+        if self.takes_pixels:
+            self._feeders[0] = self._pixel_feeder(self._feeders[0])
 
     # ------------------------------------------------------------ tensors
 
@@ -368,7 +371,8 @@ class Model:
     def preprocess(self, raw_items: Any) -> np.ndarray:
         """Raw items → the batch `predict` hands to `predict_tensor`: the preprocessing's float32 tensor,
         or, for an image model with a quantised input, its integers looked up from the pixels
-        (`pixel_table`: the same integers, without a float tensor)."""
+        (`pixel_table`: the same integers, without a float tensor), or for a model that takes pixels
+        (`takes_pixels`) the uint8 pixels themselves."""
         if self.preprocessor is None:
             raise UsageError(f"{self.path.name} was loaded without a manifest, so it has no preprocessing: "
                              "pass tensors to predict_tensor(), or load the bundle directory")
@@ -376,6 +380,9 @@ class Model:
 
     def _preprocessed(self, items: list[Any]) -> np.ndarray:
         preprocessor, table = self.preprocessor, self.pixel_table
+        if self.takes_pixels:  # the normalisation is inside the model: the pixels as they are
+            pixels = preprocessor.pixels(items)
+            return pixels if pixels.dtype == np.uint8 else preprocessor.normalized(pixels)
         if table is None or not isinstance(preprocessor, ImagePreprocessor):
             return preprocessor(items)
         if table.lut is not None and not any(isinstance(i, np.ndarray) and i.dtype.kind == "f" for i in items):
@@ -427,6 +434,7 @@ class Model:
             "thread_safety": "one lock per model",
             "quantize_rounding": self.engine.rounding,
             "input": f"raw items ({m.kind}) or tensors" if self.preprocessor is not None else "tensors only",
+            "takes_pixels": self.takes_pixels,
             "inputs": [_spec_dict(s) for s in self._inputs],
             "outputs": [_spec_dict(s) for s in self._outputs],
             "labels": self.labels,
@@ -447,6 +455,28 @@ class Model:
             return None
         spec, rounding = self._inputs[0], self.engine.rounding
         return pixel_table(self.preprocessor.normalized, lambda x: tensors.to_engine_dtype(x, spec, None, rounding))
+
+    def _takes_pixels(self) -> bool:
+        """Whether the model takes camera pixels as they are: an image bundle whose one input is uint8 with no
+        quantisation parameters (its normalisation inside the graph, as export writes full-integer image
+        models for phones, or a raw-pixel model imported with `normalization: none`)."""
+        if not isinstance(self.preprocessor, ImagePreprocessor) or len(self._inputs) != 1:
+            return False
+        return takes_pixels(self._inputs[0])
+
+    def _pixel_feeder(self, feed: Callable[[Any], np.ndarray]) -> Callable[[Any], np.ndarray]:
+        """`feed` for a model that takes pixels, also taking the normalised float tensors `predict_tensor`
+        takes for any image model: each value becomes the pixel whose normalisation is nearest."""
+        nearest, rank = nearest_pixels(self.preprocessor.normalized), len(self._inputs[0].shape)
+
+        def feed_pixels(batch: Any) -> np.ndarray:
+            if (isinstance(batch, np.ndarray) and batch.dtype.kind == "f" and nearest is not None
+                    and batch.ndim == rank and batch.shape[-1:] == (3,)):  # any other shape: feed's own error
+                tensors.check_finite(batch, self._inputs[0])
+                batch = nearest(batch)
+            return feed(batch)
+
+        return feed_pixels
 
     def _token_range(self) -> tuple[int, int | None] | None:
         if self.manifest is None or self.manifest.kind != "text":

@@ -15,6 +15,8 @@ from typing import Callable
 import numpy as np
 
 from edgeport.runtime.errors import EdgeportError
+from edgeport.runtime.manifest import TensorSpec
+from edgeport.runtime.quant import is_quantized
 
 Batch = Callable[[np.ndarray], np.ndarray]
 CHANNELS = 3
@@ -87,3 +89,46 @@ def _built(normalized: Batch, to_engine: Batch, probe_seed: int) -> PixelTable |
     probe = np.random.default_rng(probe_seed).integers(0, 256, (2, 8, 8, CHANNELS), dtype=np.uint8)
     expected = np.asarray(to_engine(normalized(probe)))
     return lookup if expected.dtype == lookup.dtype and np.array_equal(lookup(probe), expected) else None
+
+
+class NearestPixels:
+    """Normalised float tensors → the uint8 pixels whose normalisation is nearest, channel by channel: what
+    a model that takes pixels (its normalisation inside the graph) is fed for a float batch. Exact for a
+    tensor the normalisation made from pixels; anything else is rounded to the nearest pixel value, and
+    values beyond the pixel range saturate, as quantising them would."""
+
+    def __init__(self, values: np.ndarray):
+        self.order = np.argsort(values, axis=1, kind="stable")  # (3, 256): pixel values by normalised value
+        ordered = np.take_along_axis(values, self.order, axis=1)
+        self.midpoints = (ordered[:, 1:] + ordered[:, :-1]) / 2
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.shape[-1:] != (CHANNELS,):
+            raise ValueError(f"pixels are (..., {CHANNELS}), got shape {x.shape}")
+        out = np.empty(x.shape, np.uint8)
+        for channel in range(CHANNELS):
+            slot = np.searchsorted(self.midpoints[channel], x[..., channel])
+            out[..., channel] = self.order[channel][slot]
+        return out
+
+
+def nearest_pixels(normalized: Batch) -> NearestPixels | None:
+    """The inverse of `normalized` (uint8 pixels → float) to the nearest pixel, or None where it is not one
+    function per channel of that channel's byte (a normalisation that reorders or mixes channels)."""
+    values = np.arange(256, dtype=np.uint8)
+    ramp = np.repeat(values.reshape(1, 16, 16, 1), CHANNELS, axis=3)
+    table = np.moveaxis(np.asarray(normalized(ramp), np.float64), -1, 0).reshape(CHANNELS, 256)
+    mixed = np.stack([np.roll(values, 85 * k).reshape(1, 16, 16) for k in range(CHANNELS)], axis=-1)
+    got = np.moveaxis(np.asarray(normalized(mixed), np.float64), -1, 0).reshape(CHANNELS, 256)
+    if not all(np.array_equal(table[k][np.roll(values, 85 * k)], got[k]) for k in range(CHANNELS)):
+        return None
+    if any(len(np.unique(row)) != 256 for row in table):  # two pixel values alike: no inverse
+        return None
+    return NearestPixels(table)
+
+
+def takes_pixels(spec: TensorSpec) -> bool:
+    """Whether an image model's input takes camera pixels as they are: uint8 with no quantisation parameters,
+    (..., 3), its normalisation inside the graph (export's full-integer image files, or a raw-pixel model)."""
+    return spec.dtype == "uint8" and not is_quantized(spec) and bool(spec.shape) and spec.shape[-1] == CHANNELS

@@ -20,7 +20,8 @@ from edgeport.runtime.errors import ManifestError, UsageError
 from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec
 from edgeport.runtime.web import npm
 from edgeport.runtime.web.tflite_batch1 import fixed_batch
-from edgeport.runtime.web.tflite_uint8 import uint8_edges
+from edgeport.runtime.pixel_table import takes_pixels
+from edgeport.runtime.tflite_edges import uint8_edges
 
 # The default variant, first found that passed its checks: measured in Chromium on the pets model (docs/web.md),
 # LiteRT.js on the batch-1 fp32 file was the fastest correct engine.
@@ -113,6 +114,8 @@ def build_site(bundle: str | Path, out: str | Path, variant: str | None = None, 
     for name in STATIC_FILES:
         site_files[name] = resources.files("edgeport.runtime.web").joinpath("static", name).read_bytes()
     first_in, first_out = artifact.inputs[0], artifact.outputs[0]
+    if manifest.kind == "image" and takes_pixels(first_in):  # normalisation inside the model: the page feeds pixels
+        spec.update(dtype="uint8", normalization="none")
     doc = {
         "bundle": bundle.resolve().name, "task": manifest.task, "kind": manifest.kind, "variant": artifact.key,
         "engine": engine, "engine_version": npm.engine_version(engine), "model": model_name,

@@ -8,7 +8,7 @@ import pytest
 
 from edgeport.runtime.errors import ModelFileError
 from edgeport.runtime.web.tflite_batch1 import fixed_batch
-from edgeport.runtime.web.tflite_uint8 import uint8_edges
+from edgeport.runtime.tflite_edges import uint8_edges
 
 
 def _interpreter(data: bytes):
@@ -42,8 +42,8 @@ def test_not_a_tflite_file_is_refused():
         fixed_batch(b"\xff\xff\xff\x7fTFL3" + b"\x00" * 8)
 
 
-def test_uint8_edges_give_the_same_integers_shifted_by_128(image_bundle):
-    original = (image_bundle / "model.int8.tflite").read_bytes()
+def test_uint8_edges_give_the_same_integers_shifted_by_128(image_int8io):
+    original = (image_int8io / "model.int8.tflite").read_bytes()  # the converter's file: int8 edges
     shifted, changed = uint8_edges(original)
     assert changed == 2
     before, after = _interpreter(original), _interpreter(shifted)
