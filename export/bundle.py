@@ -30,6 +30,7 @@ from edgeport.export import onnx as onnx_export
 from edgeport.export import tflite as tflite_export
 from edgeport.export.calibrate import DEFAULT_SAMPLES, representative_batches
 from edgeport.export.errors import ExportError
+from edgeport.export.file_inputs import FileInputs
 from edgeport.export.golden_samples import write_golden_files
 from edgeport.export.latency import engine_latencies, measured_here
 from edgeport.export.model_io import PROBABILITIES, VALUES, engine_names, model_io, output_kind
@@ -39,7 +40,8 @@ from edgeport.export.samples import BundleData, BundleDataError, read_bundle_dat
 from edgeport.export.targets import mediapipe_parity
 from edgeport.export.targets import metadata as metadata_target
 from edgeport.export.targets import ort as ort_target
-from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, validate_artifact
+from edgeport.export.targets.phone_edges import phone_edges
+from edgeport.export.validate import BundleLoadError, ParityResult, check_bundle_load, load_artifact, validate_artifact
 from edgeport.export.variants import Variant, select_variants, variant as variant_row
 from edgeport.runtime.bench.policy import Candidate, choose
 from edgeport.runtime.errors import ManifestError, ModelFileError
@@ -244,6 +246,9 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
     representative = representative_batches(calibration, calibration_samples, seed)
     outcomes: list[VariantOutcome] = []
     phone_notes: list[str] = []
+    fed = FileInputs(task)  # each file's check inputs: the tensors, or the pixels for a file that takes pixels
+    spec = task.get("preprocessing") or {}
+    vocabulary = load_vocabulary(bundle / spec["vocabulary"]) if task.get("kind") == "text" and single else None
     with tempfile.TemporaryDirectory(prefix="edgeport-export-") as work:
         onnx_source: Path | None = None
         if any(v.format == "onnx" and v.name != "fp32" for v in selected) and not any(v.key == "onnx-fp32" for v in selected):
@@ -255,15 +260,16 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
             try:
                 converter = export_variant(model, row, path, representative, onnx_source)
                 if row.format == "tflite":
-                    converter.update(_metadata(path, task, bundle, reference[0].shape[-1] if reference else 0))
+                    converter.update(_phone_ready(path, row, task, bundle, reference[0].shape[-1] if reference else 0))
                 if row.key == "onnx-fp32":
                     onnx_source = path
                 artifact = describe(row, path, converter)
                 size_floor = min_size if row.name == "fp32" else None
                 if single:
-                    outcome.parity = validate_artifact(path, row.key, xs[0], y_test, reference[0], row.tolerance,
-                                                       min_size=size_floor, measure_latency=measure_latency,
-                                                       x_agreement=x_agreement, agreement_reference=agreement_reference)
+                    outcome.parity = validate_artifact(path, row.key, fed(artifact, xs[0]), y_test, reference[0],
+                                                       row.tolerance, min_size=size_floor, measure_latency=measure_latency,
+                                                       x_agreement=fed(artifact, x_agreement),
+                                                       agreement_reference=agreement_reference)
                 else:
                     outcome.parity = validate_artifact(path, row.key, xs, y_test, reference, row.tolerance,
                                                        min_size=size_floor, measure_latency=measure_latency,
@@ -271,16 +277,8 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
                                                        output_names=io.outputs)
                 status = "passed" if outcome.parity.passed else "failed"
                 outcome.artifact = replace(artifact, status=status, parity=outcome.parity.to_dict())
-                if row.format == "tflite" and single and task.get("kind") == "image":
-                    phone = mediapipe_parity.image_parity(bundle, row.key, row.filename, x_agreement,
-                                                          lambda x: _predict(model, [x])[0], task["preprocessing"],
-                                                          list(task["labels"]))
-                    phone_notes.append(phone.describe())
-                    outcome.artifact = replace(outcome.artifact, parity={**outcome.artifact.parity, "mediapipe": phone.to_dict()})
-                elif row.format == "tflite" and single and task.get("kind") == "text":
-                    spec = task["preprocessing"]
-                    phone = mediapipe_parity.text_parity(bundle, row.key, row.filename, x_agreement, agreement_reference,
-                                                         spec, load_vocabulary(bundle / spec["vocabulary"]))
+                if row.format == "tflite" and single and task.get("kind") in ("image", "text"):
+                    phone = _phone_parity(bundle, artifact, task, model, x_agreement, agreement_reference, fed, vocabulary)
                     phone_notes.append(phone.describe())
                     outcome.artifact = replace(outcome.artifact, parity={**outcome.artifact.parity, "mediapipe": phone.to_dict()})
             except Exception as exc:  # noqa: BLE001 — a converter or engine refusing this graph fails the variant, not the run
@@ -296,7 +294,7 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
                 on_progress(i, len(selected), outcome)
 
     if measure_latency and single:
-        previous = time_engines(bundle, previous, outcomes, xs[0][:1])
+        previous = time_engines(bundle, previous, outcomes, lambda artifact: fed(artifact, xs[0][:1]))
     notes = [f"{len(representative)} calibration samples drawn from {data.calibration_source} (seed {seed})."]
     if single:
         where = (f" (keras/agreement.npz); accuracy on the {len(xs[0])} held-out samples."
@@ -309,7 +307,7 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
         notes.append("No labels: accuracy is not measured; the verdict rests on agreement and max |Δp|.")
     notes += [f"{a.key} kept from an earlier export of the same model." for a in previous] + phone_notes
     artifacts = previous + [o.artifact for o in outcomes if o.artifact is not None]
-    golden, golden_notes = write_golden_files(bundle, artifacts, io, xs)
+    golden, golden_notes = write_golden_files(bundle, artifacts, io, xs, fed)
     notes += golden_notes
     ort_config, ort_checks, ort_notes = ort_target.ort_files(bundle, artifacts)
     golden, notes = golden + ort_config, notes + ort_notes
@@ -323,7 +321,8 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
             continue
         path = bundle / outcome.variant.filename
         names = None if single else engine_names(path, outcome.variant.format, io)
-        failure = check_bundle_load(bundle, outcome.variant.key, path, xs[0][:16] if single else [x[:16] for x in xs], names)
+        x = fed(outcome.artifact, xs[0][:16]) if single else [x[:16] for x in xs]
+        failure = check_bundle_load(bundle, outcome.variant.key, path, x, names)
         if failure is not None:
             outcome.parity.failures.append(failure)
             outcome.artifact = replace(outcome.artifact, status="failed", parity=outcome.parity.to_dict())
@@ -333,11 +332,11 @@ def _export_into(bundle: Path, model: Any, task: dict[str, Any], data: ParityDat
 
 
 def time_engines(bundle: Path, previous: list[Artifact], outcomes: list[VariantOutcome],
-                 sample: np.ndarray) -> list[Artifact]:
-    """Time every artifact's raw engine side by side (`export.latency`) and record it in its parity;
-    the previous artifacts, with their figures."""
-    files = {a.key: bundle / a.file for a in previous + [o.artifact for o in outcomes if o.artifact is not None]}
-    latencies = engine_latencies(files, sample)
+                 sample: Callable[[Artifact], np.ndarray]) -> list[Artifact]:
+    """Time every artifact's raw engine side by side (`export.latency`) on its `sample(artifact)` (a batch of
+    one) and record it in its parity; the previous artifacts, with their figures."""
+    artifacts = previous + [o.artifact for o in outcomes if o.artifact is not None]
+    latencies = engine_latencies({a.key: bundle / a.file for a in artifacts}, {a.key: sample(a) for a in artifacts})
     for outcome in outcomes:
         if outcome.artifact is not None and outcome.parity is not None and outcome.artifact.key in latencies:
             outcome.parity.engine_latency_ms = latencies[outcome.artifact.key]
@@ -345,12 +344,34 @@ def time_engines(bundle: Path, previous: list[Artifact], outcomes: list[VariantO
             outcome.artifact = replace(outcome.artifact, parity={**outcome.artifact.parity, **outcome.parity.to_dict()})
     return [replace(a, parity={**a.parity, "engine_latency_ms_median": latencies[a.key]}) if a.key in latencies else a
             for a in previous]
-def _metadata(path: Path, task: dict[str, Any], bundle: Path, classes: int) -> dict[str, str]:
-    """Write the phone's TFLite metadata into `path`; its converter fact (why none, where none)."""
+
+
+def _phone_ready(path: Path, variant: Variant, task: dict[str, Any], bundle: Path, classes: int) -> dict[str, str]:
+    """Make the .tflite at `path` one that MediaPipe Tasks loads as it is: a full-integer file of an image or
+    text bundle gets uint8 edges (`export.targets.phone_edges`), then every file the TFLite metadata; the
+    converter facts (why none, where none)."""
+    facts = {}
+    if variant.options.get("io_type") and task.get("kind") in ("image", "text"):
+        facts = phone_edges(path, task)
     try:
-        return metadata_target.write_metadata(path, task, bundle, classes)
+        return facts | metadata_target.write_metadata(path, task, bundle, classes)
     except (metadata_target.MetadataUnavailable, ValueError) as exc:
-        return {"metadata": f"none ({exc})"}
+        return facts | {"metadata": f"none ({exc})"}
+
+
+def _phone_parity(bundle: Path, artifact: Artifact, task: dict[str, Any], model: Any, x: np.ndarray,
+                  keras_answers: np.ndarray, fed: FileInputs,
+                  vocabulary: Mapping[str, int] | None) -> mediapipe_parity.PhoneParity:
+    """The file of `artifact` through MediaPipe's ImageClassifier or TextClassifier on the check inputs `x`,
+    against Keras (its `keras_answers` on `x`) and the runtime on the same file."""
+    spec, path = task["preprocessing"], bundle / artifact.file
+    engine = load_artifact(path)
+    if task["kind"] == "image":
+        return mediapipe_parity.image_parity(bundle, artifact.key, artifact.file, x, lambda x: _predict(model, [x])[0],
+                                             lambda pixels: engine.predict_tensor(fed.from_pixels(artifact, pixels)),
+                                             spec, list(task["labels"]))
+    return mediapipe_parity.text_parity(bundle, artifact.key, artifact.file, x, keras_answers, engine.predict_tensor,
+                                        spec, vocabulary or {})
 
 
 def _with_ort(artifact: Artifact, checks: Sequence[ort_target.OrtCheck]) -> Artifact:

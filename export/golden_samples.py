@@ -5,7 +5,7 @@ format; `edgeport-run verify` replays them on the device)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -17,7 +17,8 @@ from edgeport.runtime.manifest import Artifact, FileEntry, read_verified_artifac
 
 
 def golden_set(bundle: Path, artifact: Artifact, io: ModelIO, xs: Sequence[np.ndarray]) -> tuple[dict, dict, float]:
-    """(inputs by the file's input names, outputs by its output names, atol) for `artifact`."""
+    """(inputs by the file's input names, outputs by its output names, atol) for `artifact`; `xs` as the file
+    takes them."""
     names = engine_names(bundle / artifact.file, artifact.format, io)
     item_bytes = sum(int(np.asarray(x[:1]).nbytes) for x in xs)
     count = golden.sample_count(item_bytes, len(xs[0]))
@@ -29,14 +30,14 @@ def golden_set(bundle: Path, artifact: Artifact, io: ModelIO, xs: Sequence[np.nd
     return inputs, outputs, golden.tolerance(artifact.variant, outputs)
 
 
-def write_golden_files(bundle: Path, artifacts: Sequence[Artifact], io: ModelIO,
-                       xs: Sequence[np.ndarray]) -> tuple[list[FileEntry], list[str]]:
-    """Write `golden/KEY.npz` for each artifact this machine's engine runs; the manifest's entries for them,
-    and a note for each artifact that got none (and why)."""
+def write_golden_files(bundle: Path, artifacts: Sequence[Artifact], io: ModelIO, xs: Sequence[np.ndarray],
+                       fed: Callable[[Artifact, np.ndarray], np.ndarray]) -> tuple[list[FileEntry], list[str]]:
+    """Write `golden/KEY.npz` for each artifact this machine's engine runs, on `xs` as `fed(artifact, x)` gives
+    them to that file; the manifest's entries for them, and a note for each artifact that got none (and why)."""
     entries, notes = [], []
     for artifact in artifacts:
         try:
-            inputs, outputs, atol = golden_set(bundle, artifact, io, xs)
+            inputs, outputs, atol = golden_set(bundle, artifact, io, [fed(artifact, x) for x in xs])
         except Exception as exc:  # noqa: BLE001 — an artifact this engine cannot run gets no golden file, said so
             notes.append(f"{artifact.key}: no golden samples ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
             continue

@@ -20,9 +20,10 @@ from edgeport.runtime.bench.timing import cpu_model, measure
 REPEATS, WARMUP, MIN_TIME_S = 50, 5, 1.5
 
 
-def engine_latencies(files: Mapping[str, Path], sample: np.ndarray, repeats: int = REPEATS,
+def engine_latencies(files: Mapping[str, Path], samples: Mapping[str, np.ndarray], repeats: int = REPEATS,
                      min_time_s: float = MIN_TIME_S) -> dict[str, float]:
-    """Median milliseconds of one engine call on `sample` (a batch of one) per key of `files` (key → model file).
+    """Median milliseconds of one engine call on its sample (a batch of one, `samples[key]`) per key of `files`
+    (key → model file).
 
     A file its engine cannot time on this input is left out.
     """
@@ -32,7 +33,7 @@ def engine_latencies(files: Mapping[str, Path], sample: np.ndarray, repeats: int
             model = load_artifact(path, threads=1)
             engine = DirectEngine(Path(path).read_bytes(), "onnx" if Path(path).suffix == ".onnx" else "tflite",
                                   model.engine.name, threads=1)
-            calls[key] = engine.caller(engine_feeds(model, sample[:1]))
+            calls[key] = engine.caller(engine_feeds(model, samples[key][:1]))
         except Exception:  # noqa: BLE001 — validation has already reported what is wrong with this file
             continue
     if not calls:

@@ -28,17 +28,30 @@ class PhoneParity:
     max_abs_diff: float | None
     error: str | None = None
     task: str = "ImageClassifier"
+    runtime_agreement: float | None = None  # against edgeport's runtime on the same file and inputs
+    runtime_max_abs_diff: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         facts = {"engine": f"mediapipe {self.task}", "samples": self.samples, "class_agreement": self.class_agreement,
-                 "max_abs_diff": self.max_abs_diff}
+                 "max_abs_diff": self.max_abs_diff, "runtime_class_agreement": self.runtime_agreement,
+                 "runtime_max_abs_diff": self.runtime_max_abs_diff}
         return facts | ({"error": self.error} if self.error else {})
 
     def describe(self) -> str:
         if self.error:
             return f"{self.key} in MediaPipe's {self.task}: not run ({self.error})"
         return (f"{self.key} in MediaPipe's {self.task}: top-1 equals Keras' on {self.class_agreement:.2%} of "
-                f"{self.samples} inputs, max |Δp| {self.max_abs_diff:.3g}")
+                f"{self.samples} inputs, max |Δp| {self.max_abs_diff:.3g}; equals edgeport's runtime on "
+                f"{self.runtime_agreement:.2%}, max |Δp| {self.runtime_max_abs_diff:.3g}")
+
+
+def measured(key: str, task: str, scores: np.ndarray, keras: np.ndarray, runtime: np.ndarray) -> PhoneParity:
+    """MediaPipe's `scores` against Keras' and the runtime's answers on the same inputs."""
+    def diff(reference: np.ndarray) -> tuple[float, float]:
+        return float(np.mean(top1(scores) == top1(reference))), float(np.max(np.abs(scores - reference)))
+
+    (agreement, delta), (runtime_agreement, runtime_delta) = diff(np.asarray(keras)), diff(np.asarray(runtime))
+    return PhoneParity(key, len(scores), agreement, delta, None, task, runtime_agreement, runtime_delta)
 
 
 def mean_std(spec: Mapping[str, Any]) -> tuple[Any, Any] | None:
@@ -74,9 +87,11 @@ def classify(model_file: Path, pixels: np.ndarray, labels: Sequence[str]) -> np.
 
 
 def image_parity(bundle: Path, key: str, file: str, x: np.ndarray, keras_predict: Callable[[np.ndarray], np.ndarray],
-                 spec: Mapping[str, Any], labels: Sequence[str]) -> PhoneParity:
+                 runtime_predict: Callable[[np.ndarray], np.ndarray], spec: Mapping[str, Any],
+                 labels: Sequence[str]) -> PhoneParity:
     """Run `file` in ImageClassifier on the pixels of `x` (the check inputs) and compare with Keras' answers
-    on the same pixels, normalised as the manifest says (`keras_predict`: a batch → probabilities)."""
+    on the same pixels, normalised as the manifest says (`keras_predict`: a batch → probabilities), and with
+    the runtime's (`runtime_predict`: uint8 pixels → probabilities)."""
     pixels = to_pixels(x, spec)
     if pixels is None or len(labels) < 2:
         return PhoneParity(key, 0, None, None, "no pixels or labels MediaPipe can take for this model")
@@ -91,8 +106,7 @@ def image_parity(bundle: Path, key: str, file: str, x: np.ndarray, keras_predict
         return PhoneParity(key, 0, None, None, "mediapipe is not installed: pip install 'edgeport[mobile]'")
     except (RuntimeError, ValueError) as exc:  # MediaPipe refusing the file is the finding
         return PhoneParity(key, 0, None, None, str(exc).strip().splitlines()[0][:300])
-    agreement = float(np.mean(np.argmax(scores, -1) == np.argmax(reference, -1)))
-    return PhoneParity(key, len(x), agreement, float(np.max(np.abs(scores - reference))))
+    return measured(key, "ImageClassifier", scores, reference, runtime_predict(pixels))
 
 
 def ids_to_texts(x: np.ndarray, spec: Mapping[str, Any], vocabulary: Mapping[str, int]) -> list[str]:
@@ -130,11 +144,12 @@ def tokenised_as_mediapipe(spec: Mapping[str, Any]) -> bool:
     return all(spec.get(field) == value for field, value in TOKENIZERS["mediapipe"].items())
 
 
-def text_parity(bundle: Path, key: str, file: str, x: np.ndarray, reference: np.ndarray, spec: Mapping[str, Any],
+def text_parity(bundle: Path, key: str, file: str, x: np.ndarray, reference: np.ndarray,
+                runtime_predict: Callable[[np.ndarray], np.ndarray], spec: Mapping[str, Any],
                 vocabulary: Mapping[str, int]) -> PhoneParity:
     """Run `file` in TextClassifier on the check inputs as texts (`ids_to_texts`) and compare with Keras'
-    answers (`reference`) on the ids themselves. A bundle tokenised another way is not run: its
-    answers in TextClassifier would differ by construction (docs/phone.md)."""
+    answers (`reference`) and the runtime's (`runtime_predict`) on the ids themselves. A bundle tokenised
+    another way is not run: its answers in TextClassifier would differ by construction (docs/phone.md)."""
     if not tokenised_as_mediapipe(spec):
         return PhoneParity(key, 0, None, None, "not phone-ready: its texts are tokenised Keras-style, not as MediaPipe's "
                            "RegexTokenizer does (edgeport-train text's default)", "TextClassifier")
@@ -145,5 +160,4 @@ def text_parity(bundle: Path, key: str, file: str, x: np.ndarray, reference: np.
         return PhoneParity(key, 0, None, None, "mediapipe is not installed: pip install 'edgeport[mobile]'", "TextClassifier")
     except (RuntimeError, ValueError, IndexError) as exc:
         return PhoneParity(key, 0, None, None, str(exc).strip().splitlines()[0][:300], "TextClassifier")
-    agreement = float(np.mean(top1(scores) == top1(reference)))
-    return PhoneParity(key, len(x), agreement, float(np.max(np.abs(scores - reference))), task="TextClassifier")
+    return measured(key, "TextClassifier", scores, reference, runtime_predict(x))

@@ -42,6 +42,6 @@ def test_engine_latencies_time_each_file(tmp_path):
         files[key].write_bytes(saturating_model())
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     files["onnx-broken"] = Path(tmp_path / "broken.onnx")
-    got = engine_latencies(files, np.full((3, K), 6.0, np.float32), repeats=5, min_time_s=0.01)
+    got = engine_latencies(files, dict.fromkeys(files, np.full((3, K), 6.0, np.float32)), repeats=5, min_time_s=0.01)
     assert set(got) == {"onnx-a", "onnx-b"}  # the broken file is left out, the others timed
     assert all(0 < ms < 100 for ms in got.values())

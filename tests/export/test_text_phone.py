@@ -91,11 +91,11 @@ def test_a_raw_text_model_trained_with_defaults_answers_in_text_classifier_as_in
     out = tmp_path / "out"
     assert cli.main(["text", "--data", str(tmp_path / "t.csv"), "--out", str(out), "--epochs", "40", "--maxlen", "16",
                      "--embedding-dim", "8", "--quiet"]) == 0
-    result = export_bundle(out, formats=["tflite"], variants=["fp32", "dynamic-int8"])  # latency on, as the CLI does
+    result = export_bundle(out, formats=["tflite"])  # every .tflite variant; latency on, as the CLI does
     assert result.failed == []
     held = [text(label, rng.randint(1, 40)) for _ in range(50) for label in topics]
     truth = np.asarray([label == "weather" for _ in range(50) for label in topics])
-    for variant in ("fp32", "dynamic-int8"):
+    for variant in ("fp32", "fp16", "dynamic-int8", "int8"):  # each file as it is: int8's output is uint8
         ours = runtime.load(out, variant=f"tflite-{variant}").predict(held)
         phone = classify_texts(out / f"model.{variant}.tflite", held, ours.shape[-1])
         assert np.mean(top1(ours) == top1(phone)) >= 0.99 and np.mean(top1(ours) == truth) > 0.9, variant
@@ -104,6 +104,7 @@ def test_a_raw_text_model_trained_with_defaults_answers_in_text_classifier_as_in
     parity = {a.variant: a.parity["mediapipe"] for a in read_manifest(out).artifacts}
     assert parity["fp32"]["engine"] == "mediapipe TextClassifier" and parity["fp32"]["class_agreement"] >= 0.99
     assert parity["fp32"]["max_abs_diff"] < 1e-4 and parity["dynamic-int8"]["samples"] > 0
+    assert parity["int8"]["runtime_class_agreement"] == 1.0 and parity["int8"]["runtime_max_abs_diff"] == 0.0
     assert all(a.parity["engine_latency_ms_median"] > 0 for a in read_manifest(out).artifacts)  # both kept side by side
 
 
@@ -112,5 +113,6 @@ def test_a_keras_tokenised_bundle_is_not_run_through_text_classifier(tmp_path):
 
     keras_style, phone = text_spec(104, MAXLEN, "pre", "keras"), text_spec(104, MAXLEN, "pre", "mediapipe")
     assert (tokenised_as_mediapipe(keras_style), tokenised_as_mediapipe(phone)) == (False, True)
-    result = text_parity(tmp_path, "tflite-fp32", "model.fp32.tflite", np.zeros((3, MAXLEN)), np.zeros((3, 1)), keras_style, {})
+    result = text_parity(tmp_path, "tflite-fp32", "model.fp32.tflite", np.zeros((3, MAXLEN)), np.zeros((3, 1)),
+                         lambda x: np.zeros((len(x), 1)), keras_style, {})
     assert result.samples == 0 and result.error.startswith("not phone-ready")

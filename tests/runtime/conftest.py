@@ -60,6 +60,12 @@ def image_bundle(models_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def image_int8io(models_dir: Path) -> Path:
+    """The image bundle with the converter's own tflite-int8 file: int8 input and output."""
+    return models_dir / "image_int8io"
+
+
+@pytest.fixture(scope="session")
 def thirdparty(models_dir: Path) -> Path:
     """Model files as they come from elsewhere (tests/runtime/make_thirdparty.py)."""
     path = models_dir / "thirdparty"

@@ -13,7 +13,11 @@ test environments at OUTDIR through $EDGEPORT_RUNTIME_MODELS; without it, the te
 OUTDIR/
   text_binary/   Embedding → Flatten → Dense(1, sigmoid); tflite-fp32, tflite-int8, onnx-fp32
   text_topics/   Embedding → Flatten → Dense(32) → Dense(5, softmax); tflite-fp32, tflite-dynamic-int8, onnx-fp32
-  image/         Conv → GAP → Dense(3, softmax) on 32×32; tflite-fp32, tflite-int8 (int8 I/O), onnx-fp32
+  image/         Conv → GAP → Dense(3, softmax) on 32×32; tflite-fp32, tflite-int8 (uint8 pixels in, uint8 out:
+                 the phone file export writes), onnx-fp32
+  image_int8io/  the same bundle with the converter's own tflite-int8 file (int8 input and output), as bundles
+                 exported before the phone edges and imported full-integer models have it: the runtime quantises
+                 its floats and looks its pixels up in its table
   own_two_input/ a model written outside edgeport, exported by `edgeport.export.export_model` with samples (no
                  preprocessing: tensors in): token ids (tokens) and 4 floats (features) → topic (softmax over 3)
                  and score (regression); all seven variants (fp32 must pass); golden samples per artifact
@@ -30,6 +34,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -210,6 +215,7 @@ def build_image(out: Path) -> None:
     export_tflite(model, out / "bare" / "image_int8_floatio.tflite", float_io,
                   representative_batches(x_train, CALIBRATION_SAMPLES))
     _save_expected(bundle, model, _colour_images(rng, 12)[0].astype(np.float32))
+    _with_converter_int8(bundle, out / "image_int8io", model, representative_batches(x_train, CALIBRATION_SAMPLES))
 
     # photos of other sizes with awkward names, and Keras' own answer for them
     images = out / "images"
@@ -223,6 +229,27 @@ def build_image(out: Path) -> None:
         keras.utils.load_img(p, target_size=(IMAGE_SIZE, IMAGE_SIZE), interpolation="bilinear"))) for p in paths])
     np.savez(images / "expected.npz", names=np.array(IMAGE_NAMES), x=batch, y=np.asarray(model(batch, training=False)),
              pillow=np.array(PIL.__version__))  # Pillow 13 resizes differently from earlier releases
+
+
+def _with_converter_int8(bundle: Path, twin: Path, model, representative) -> None:
+    """A copy of `bundle` whose tflite-int8 is the converter's file as it comes (int8 edges), listed in its
+    manifest (size, sha256, tensors); that artifact's golden samples are left out."""
+    from edgeport.export.tflite import export_tflite, tflite_tensor_specs
+    from edgeport.export.variants import variant
+    from edgeport.runtime.golden import golden_file
+    from edgeport.runtime.manifest import read_manifest, sha256_file, write_manifest
+
+    shutil.copytree(bundle, twin)
+    path = twin / "model.int8.tflite"
+    path.unlink()
+    export_tflite(model, path, variant("tflite-int8"), representative)
+    inputs, outputs = tflite_tensor_specs(path)
+    manifest = read_manifest(twin)
+    artifacts = [replace(a, sha256=sha256_file(path), size=path.stat().st_size, inputs=inputs, outputs=outputs)
+                 if a.key == "tflite-int8" else a for a in manifest.artifacts]
+    (twin / golden_file("tflite-int8")).unlink()
+    files = [f for f in manifest.files if f.path != golden_file("tflite-int8")]
+    write_manifest(twin, replace(manifest, artifacts=artifacts, files=files))
 
 
 def build_own(out: Path) -> None:

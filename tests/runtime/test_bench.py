@@ -73,8 +73,8 @@ def test_bench_json_has_every_figure(text_binary, copy_bundle):
     assert "latency at batch 1, 1 thread" in render_text(results)
 
 
-def test_cli_bench_writes_json_table_and_report_section(image_bundle, copy_bundle, tmp_path):
-    bundle = copy_bundle(image_bundle)
+def test_cli_bench_writes_json_table_and_report_section(image_int8io, copy_bundle, tmp_path):
+    bundle = copy_bundle(image_int8io)  # its tflite-int8 quantises a float input
     (bundle / "report.md").write_text("# pets: export report\n\nexport's table\n")
     out = tmp_path / "bench.json"
     args = ["bench", bundle, "--variants", "tflite-fp32,tflite-int8", "--threads", "1", "--batch", "1,2",

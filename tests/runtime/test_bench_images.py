@@ -14,8 +14,8 @@ QUICK = dict(threads=(1,), batches=(1, 2), repeats=5, warmup=1, min_time_s=0.0, 
              variants=("tflite-fp32", "tflite-int8"))
 
 
-def test_image_files_are_timed_beside_tensors(image_bundle, copy_bundle):
-    results = run_bench(copy_bundle(image_bundle), BenchOptions(**QUICK))
+def test_image_files_are_timed_beside_tensors(image_int8io, copy_bundle):
+    results = run_bench(copy_bundle(image_int8io), BenchOptions(**QUICK))  # its tflite-int8 has an int8 input
     assert "image files: 8 synthetic 640x480 JPEG photos" in results["settings"]["inputs"]
     fp32, int8 = results["variants"]
     for row in (fp32, int8):

@@ -81,9 +81,10 @@ def test_no_table_where_the_result_is_not_a_function_of_each_byte():
         assert pixel_table(lambda p: 1 / p.astype(np.float32), to_engine) is None
 
 
-def test_an_int8_image_model_is_fed_from_the_table(image_bundle, models_dir):
+def test_an_int8_image_model_is_fed_from_the_table(image_int8io, image_bundle, models_dir):
+    """A full-integer file with an int8 input (the converter's; export's own takes pixels instead)."""
     paths = sorted(str(p) for p in (models_dir / "images").iterdir() if p.suffix in (".jpg", ".png"))
-    model = runtime.load(image_bundle, variant="tflite-int8")
+    model = runtime.load(image_int8io, variant="tflite-int8")
     assert model.pixel_table is not None
     x = model.preprocess(paths)
     assert x.dtype == np.int8

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from edgeport.runtime.web.site import Site, build_site
-from tests.runtime.conftest import image_bundle, models_dir, text_binary, text_topics  # noqa: F401 — fixtures
+from tests.runtime.conftest import image_bundle, image_int8io, models_dir, text_binary, text_topics  # noqa: F401 — fixtures
 
 HAS_BROWSER = bool(shutil.which("chromium") and shutil.which("chromedriver")
                    and importlib.util.find_spec("selenium") is not None)

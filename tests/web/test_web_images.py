@@ -82,11 +82,14 @@ def test_a_file_that_is_not_an_image_shows_one_clear_message(browser, image_url,
     assert browser.driver.find_elements(By.CSS_SELECTOR, "#results tr") == []
 
 
-def test_int8_on_litertjs_answers_as_the_runtime(tmp_path, browser, image_bundle, image_dir):
-    """tflite-int8 behind uint8 edges in the page: the page quantises as the runtime does, so the same integers."""
+@pytest.mark.parametrize("bundle", ["image_bundle", "image_int8io"])
+def test_int8_on_litertjs_answers_as_the_runtime(request, tmp_path, browser, bundle, image_dir):
+    """tflite-int8 in the page: export's file takes the pixels themselves; the converter's (int8 edges) goes behind
+    uint8 edges and the page quantises as the runtime does. Either way the same integers."""
     from edgeport.runtime.web.browser import serve_folder
     from edgeport.runtime.web.site import build_site
 
+    image_bundle = request.getfixturevalue(bundle)
     site = build_site(image_bundle, tmp_path / "site", variant="tflite-int8")
     files = sorted(p for p in image_dir.iterdir() if p.suffix in (".png", ".jpg"))
     with serve_folder(site.path, extra={f"/_images/{p.name}": p for p in files}) as url:

@@ -37,13 +37,20 @@ def test_onnx_variant_ships_onnxruntime_web(tmp_path, text_topics):
     assert not (site.path / "engine" / "litert.js").exists()
 
 
-def test_int8_tflite_ships_on_litertjs_with_uint8_edges(tmp_path, image_bundle):
-    site = build_site(image_bundle, tmp_path / "site", variant="tflite-int8")
+def test_int8_tflite_ships_on_litertjs_with_uint8_edges(tmp_path, image_int8io):
+    site = build_site(image_int8io, tmp_path / "site", variant="tflite-int8")
     assert site.engine == "litert.js"
-    manifest = json.loads((image_bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((image_int8io / "manifest.json").read_text(encoding="utf-8"))
     spec = next(a for a in manifest["artifacts"] if a["variant"] == "int8" and a["format"] == "tflite")["inputs"][0]
     assert spec["dtype"] == "int8"
     assert site.doc["input"]["dtype"] == "uint8" and site.doc["input"]["zero_point"] == spec["zero_point"] + 128
+
+
+def test_an_int8_file_that_takes_pixels_is_fed_the_pixels(tmp_path, image_bundle):
+    site = build_site(image_bundle, tmp_path / "site", variant="tflite-int8")
+    assert site.doc["input"]["dtype"] == "uint8" and "scale" not in site.doc["input"]
+    assert (site.doc["preprocessing"]["dtype"], site.doc["preprocessing"]["normalization"]) == ("uint8", "none")
+    assert site.doc["output"]["dtype"] == "uint8" and site.doc["output"]["scale"] > 0
 
 
 def test_a_folder_that_is_not_a_site_is_left_alone(tmp_path, text_topics):
