@@ -39,7 +39,7 @@ def test_probe_inputs_are_fixed_and_valid(text_binary: Path, image_bundle: Path)
     np.testing.assert_array_equal(first[0], again[0])
     image = read_manifest(image_bundle)
     int8 = image.artifact("tflite-int8")
-    assert int8.inputs[0].dtype == "int8"  # quantised input: fed as floats, the runtime quantises
+    assert int8.inputs[0].dtype == "uint8"  # takes pixels: fed as floats, the runtime feeds their nearest pixels
     pixels = compat.probe_inputs(image, int8)[0]
     assert pixels.shape == (matrix.PROBE_BATCH, 32, 32, 3) and pixels.dtype == np.float32
     assert -1.0 <= pixels.min() and pixels.max() <= 1.0
