@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from edgeport.export.agreement import agreement_resolution
 from edgeport.export.paired import resolution
+from edgeport.export.variants import FLOAT16, FLOAT32, INTEGER
 from edgeport.runtime.bench.labels import annotate
 from edgeport.runtime.files import atomic_write_bytes, figure_png
 from edgeport.runtime.manifest import Artifact, Manifest
@@ -133,6 +135,42 @@ def resolution_line(manifest: Manifest, rows: Sequence[Row]) -> str | None:
     return f"Resolution: {resolution(samples, tolerance, noun=noun)}."
 
 
+def agreement_line(rows: Sequence[Row]) -> str | None:
+    """What the agreement set can resolve against each variant's floor for the lower bound, where agreement
+    was measured."""
+    judged = [r for r in rows if r.parity.get("class_agreement") is not None and r.parity.get("agreement_samples")
+              and (r.parity.get("tolerance") or {}).get("min_agreement") is not None]
+    if not judged:
+        return None
+    n = judged[0].parity["agreement_samples"]
+    names: dict[float, list[str]] = {}
+    for r in judged:
+        if r.parity["agreement_samples"] == n:
+            group = names.setdefault(r.parity["tolerance"]["min_agreement"], [])
+            group += [] if r.variant in group else [r.variant]
+    return agreement_resolution(n, {floor: ", ".join(variants) for floor, variants in names.items()}) + "."
+
+
+def _sci(value: float) -> str:
+    """`1e-5`, not Python's `1e-05`."""
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def tolerances_text() -> str:
+    """The pass rule, in words, from the variant table's tolerances."""
+    return (
+        "Tolerances (class agreement is judged by its 95 % Wilson lower bound against a floor; on a set too small for "
+        f"even full agreement to show the floor, only full agreement passes): fp32 floor {FLOAT32.min_agreement:.0%} and max "
+        f"|Δp| ≤ {_sci(FLOAT32.max_abs_diff)}; fp16 floor {FLOAT16.min_agreement:.0%} and max |Δp| ≤ {_sci(FLOAT16.max_abs_diff)}; "
+        f"int8 variants floor {INTEGER.min_agreement:.0%} and no accuracy drop of more than {INTEGER.max_accuracy_delta:.1f} "
+        "point that the held-out set shows (an exact paired sign test on the answers exactly one of Keras and the variant "
+        "gets right, p ≤ 0.05; their max |Δp| is reported, not judged). Every variant also fails if its answers collapse. "
+        "Outputs that are not probabilities have no classes: max |Δ| relative to the output's range on the check set "
+        f"≤ {_sci(FLOAT32.max_relative_diff)} (fp32), {FLOAT16.max_relative_diff:.0%} (fp16), {INTEGER.max_relative_diff:.0%} (int8)."
+    )
+
+
 def baseline_lines(baseline: dict[str, Any] | None) -> list[str]:
     """The baseline paragraph (always answering the largest training class), and the warning when the
     model is not better than it; nothing for a bundle trained without one."""
@@ -165,16 +203,14 @@ def render_markdown(manifest: Manifest, rows: Sequence[Row], notes: Sequence[str
         "",
         markdown_table(rows),
         "",
-        "Tolerances: fp32 max |Δp| ≤ 1e-5 and 100% agreement; fp16 ≥ 99% agreement and max |Δp| ≤ 5e-2; int8 variants ≥ 98% agreement "
-        "and no accuracy drop of more than 1.0 point that the held-out set shows (an exact paired sign test on the answers "
-        "exactly one of Keras and the variant gets right, p ≤ 0.05; their max |Δp| is reported, not judged). "
-        "Every variant also fails if its answers collapse. "
-        "Outputs that are not probabilities have no classes: max |Δ| relative to the output's range on the check set "
-        "≤ 1e-4 (fp32), 5% (fp16), 10% (int8).",
+        tolerances_text(),
     ]
     held_out = resolution_line(manifest, rows)
     if held_out:
         lines += ["", held_out]
+    agreement = agreement_line(rows)
+    if agreement:
+        lines += ["", agreement]
     if manifest.recommended:
         lines += ["", f"Recommended: **{manifest.recommended}** — {manifest.recommended_reason}"]
     problems = [bullet(f) for r in rows for f in r.parity.get("failures", [])]  # each names its variant

@@ -7,7 +7,6 @@ error naming the artifact, the tolerance and the measured value. `validate_artif
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 import time
@@ -18,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgeport.export.agreement import agreement_floor, agreement_shortfall, wilson_interval
 from edgeport.export.model_io import EngineNames
 from edgeport.export.paired import ALPHA, PairedAccuracy, paired_accuracy
 from edgeport.export.utils import quiet
@@ -27,7 +27,6 @@ from edgeport.runtime.errors import EdgeportError
 COLLAPSE_FRACTION = 0.5  # an artifact whose answers vary less than half as much as Keras' has collapsed
 MIN_REFERENCE_SPREAD = 1e-3  # below this the Keras answers themselves are constant: nothing to compare
 PREDICT_CHUNK = 256
-Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
 class ValidationError(EdgeportError):
@@ -55,7 +54,7 @@ class AtolError(ValidationError):
 
 
 class AgreementError(ValidationError):
-    """Too few samples get the same predicted class as Keras."""
+    """Class agreement's 95 % lower bound is below the variant's floor (`export.agreement`)."""
 
 
 class AccuracyError(ValidationError):
@@ -151,23 +150,6 @@ class ParityResult:
         return doc
 
 
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for a proportion of `successes` in `n` trials (95 % by default).
-
-    Unlike the normal approximation it stays inside [0, 1] and is sensible at 0 or n successes.
-    """
-    if n <= 0:
-        raise ValueError(f"an interval needs at least one trial, got n={n}")
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes must lie in 0..{n}, got {successes}")
-    p, z2 = successes / n, z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends, not off by rounding
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
-
-
 def class_probabilities(outputs: np.ndarray) -> np.ndarray:
     """(N, classes) probabilities; a single sigmoid column p becomes the two columns (1 - p, p)."""
     outputs = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
@@ -227,11 +209,10 @@ def compare_outputs(
     if tolerance.max_abs_diff is not None and not result.max_abs_diff <= tolerance.max_abs_diff:
         failures.append(AtolError(key, f"max |Δp| {result.max_abs_diff:.3g} exceeds {tolerance.max_abs_diff:g}",
                                   result.max_abs_diff, tolerance.max_abs_diff))
-    if result.class_agreement < tolerance.min_agreement:
-        low, high = result.agreement_interval
-        failures.append(AgreementError(
-            key, f"class agreement {result.class_agreement:.2%} on {result.agreement_samples} inputs (95% CI {low:.1%}–{high:.1%}) "
-            f"is below {tolerance.min_agreement:.1%}", result.class_agreement, tolerance.min_agreement))
+    same, n = int(np.sum(agreed)), result.agreement_samples
+    shortfall = agreement_shortfall(same, n, tolerance.min_agreement)
+    if shortfall is not None:
+        failures.append(AgreementError(key, shortfall, wilson_interval(same, n)[0], agreement_floor(n, tolerance.min_agreement)))
     if labels is not None and len(labels) == len(ref_class):
         result.paired = paired_accuracy(ref_class, out_class, labels)
     if tolerance.max_accuracy_delta is not None and result.paired is not None \

@@ -21,10 +21,11 @@ class Tolerance:
 
     `max_abs_diff` is judged only where it is set; int8 outputs are at least one quantisation step
     away from Keras, so those variants are judged by agreement and accuracy and the difference is reported.
+    Agreement is judged by its 95 % Wilson lower bound against `min_agreement` (`export.agreement`).
     """
 
     max_abs_diff: float | None  # probabilities, max |Δp| over every sample and class
-    min_agreement: float  # fraction of samples whose predicted class equals Keras'
+    min_agreement: float  # floor for the 95 % lower bound of the share of inputs whose top class is Keras'
     max_accuracy_delta: float | None = None  # percentage points of accuracy drop, judged by `export.paired`
     # Outputs that are not probabilities (regression, embeddings: `export.outputs`): max |Δ| as a fraction
     # of the output's range on the parity set. float32 allows 1e-4 rather than 1e-5: a value's range can be
@@ -35,13 +36,20 @@ class Tolerance:
         return {"max_abs_diff": self.max_abs_diff, "min_agreement": self.min_agreement, "max_accuracy_delta": self.max_accuracy_delta}
 
 
-FLOAT32 = Tolerance(max_abs_diff=1e-5, min_agreement=1.0, max_relative_diff=1e-4)
+# Agreement floors are floors for the 95 % Wilson lower bound of class agreement (`export.agreement`); a bound
+# never reaches 1.0, so fp32's is 0.99 and its real check is max |Δp| ≤ 1e-5. On the pets model's 394
+# agreement inputs (full agreement: 99.03 %) fp32 passes only with full agreement (393/394 → 98.58 %), and a
+# set under 381 inputs cannot show 99 % at all: there only full agreement passes.
+FLOAT32 = Tolerance(max_abs_diff=1e-5, min_agreement=0.99, max_relative_diff=1e-4)
 # fp16 weights move the pets model's probabilities by up to 1.2e-2 to 1.6e-2 over its 394 agreement inputs
 # and flip one or two near-ties (Keras' own top-two margin under 0.02): judged by agreement, with a loose
-# bound on |Δp| that still catches a broken file.
-FLOAT16 = Tolerance(max_abs_diff=5e-2, min_agreement=0.99, max_relative_diff=5e-2)
+# bound on |Δp| that still catches a broken file. Floor 0.98: up to 2 flips of 394 pass (392/394 → 98.17 %,
+# 391 → 97.79 %); a set under 189 inputs passes only with full agreement.
+FLOAT16 = Tolerance(max_abs_diff=5e-2, min_agreement=0.98, max_relative_diff=5e-2)
 # int8 steps are 1/255 of a tensor's range; a few of them through a few layers stay well under a tenth.
-INTEGER = Tolerance(max_abs_diff=None, min_agreement=0.98, max_accuracy_delta=1.0, max_relative_diff=0.1)
+# Floor 0.96: up to 8 changed answers of 394 pass (386/394 → 96.05 %, 385 → 95.72 %); a set under 93
+# inputs passes only with full agreement.
+INTEGER = Tolerance(max_abs_diff=None, min_agreement=0.96, max_accuracy_delta=1.0, max_relative_diff=0.1)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ def test_table_has_the_seven_variants_in_order():
 
 
 def test_tolerances_are_the_issues():
-    assert (FLOAT32.max_abs_diff, FLOAT32.min_agreement) == (1e-5, 1.0)
-    assert (FLOAT16.max_abs_diff, FLOAT16.min_agreement) == (5e-2, 0.99)
-    assert (INTEGER.max_abs_diff, INTEGER.min_agreement, INTEGER.max_accuracy_delta) == (None, 0.98, 1.0)
+    # agreement floors are floors for the 95 % lower bound (`export.agreement`)
+    assert (FLOAT32.max_abs_diff, FLOAT32.min_agreement) == (1e-5, 0.99)
+    assert (FLOAT16.max_abs_diff, FLOAT16.min_agreement) == (5e-2, 0.98)
+    assert (INTEGER.max_abs_diff, INTEGER.min_agreement, INTEGER.max_accuracy_delta) == (None, 0.96, 1.0)
     for row in VARIANTS:
         expected = FLOAT32 if row.name == "fp32" else FLOAT16 if row.name == "fp16" else INTEGER
         assert row.tolerance == expected, row.key
