@@ -38,6 +38,7 @@ from edgeport.runtime.compat.matrix import (
     write_report_section,
 )
 from edgeport.runtime.manifest import Artifact, Manifest, read_manifest
+from edgeport.runtime.preprocess import ImagePreprocessor
 
 DISTRIBUTIONS = {"litert": ("ai-edge-litert",), "tflite-runtime": ("tflite-runtime",),
                  "onnxruntime": ("onnxruntime",), "tf-lite": ("tensorflow", "tensorflow-cpu")}
@@ -71,15 +72,19 @@ def engine_version(engine: str) -> str | None:
 
 
 def probe_inputs(manifest: Manifest, artifact: Artifact, batch: int = PROBE_BATCH) -> list[np.ndarray]:
-    """Fixed inputs for an artifact: token ids below num_words for text, uniform [-1, 1] floats
-    otherwise (quantised inputs are fed as floats; the runtime quantises them)."""
+    """Fixed inputs for an artifact: token ids below num_words for text; for images, uniform random pixels
+    normalised by the bundle's preprocessing (the same for every variant: one that takes pixels is fed them
+    back); uniform [-1, 1] floats otherwise (quantised inputs are fed as floats; the runtime quantises them)."""
     rng = np.random.default_rng(SEED)
     pre = manifest.preprocessing or {}
     arrays = []
     for spec in artifact.inputs:
         free = [pre.get("maxlen")] + list(pre.get("size") or []) + [3]
         shape = [batch if i == 0 else d if d else int(free[i - 1] or 1) for i, d in enumerate(spec.shape)]
-        if manifest.kind == "text" or (np.dtype(spec.dtype).kind in "iu" and not spec.quantized):
+        if manifest.kind == "image" and len(artifact.inputs) == 1 and shape[-1:] == [3]:
+            pixels = rng.integers(0, 256, shape).astype(np.uint8)
+            arrays.append(ImagePreprocessor(dict(pre)).normalized(pixels))
+        elif manifest.kind == "text" or (np.dtype(spec.dtype).kind in "iu" and not spec.quantized):
             arrays.append(rng.integers(0, int(pre.get("num_words") or 10), shape).astype(np.int32))
         else:
             arrays.append(rng.uniform(-1.0, 1.0, shape).astype(np.float32))
