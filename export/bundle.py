@@ -46,6 +46,7 @@ from edgeport.export.variants import Variant, select_variants, variant as varian
 from edgeport.runtime.bench.policy import Candidate, choose
 from edgeport.runtime.errors import ManifestError, ModelFileError
 from edgeport.runtime.golden import is_golden
+from edgeport.runtime.pixel_table import takes_pixels
 from edgeport.runtime.preprocess import load_vocabulary
 from edgeport.runtime.manifest import (
     MANIFEST_NAME, Artifact, FileEntry, Manifest, read_manifest, sha256_file, verify_artifact, write_manifest,
@@ -353,8 +354,9 @@ def _phone_ready(path: Path, variant: Variant, task: dict[str, Any], bundle: Pat
     facts = {}
     if variant.options.get("io_type") and task.get("kind") in ("image", "text"):
         facts = phone_edges(path, task)
+    pixels = task.get("kind") == "image" and takes_pixels(tflite_export.tflite_tensor_specs(path)[0][0])
     try:
-        return facts | metadata_target.write_metadata(path, task, bundle, classes)
+        return facts | metadata_target.write_metadata(path, task, bundle, classes, pixels)
     except (metadata_target.MetadataUnavailable, ValueError) as exc:
         return facts | {"metadata": f"none ({exc})"}
 

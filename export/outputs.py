@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgeport.export.agreement import agreement_shortfall
 from edgeport.export.model_io import PROBABILITIES
 from edgeport.export.validate import (
     AgreementError, AtolError, NonFiniteError, ParityResult, ShapeError, ValidationError, WeightsMissingError,
@@ -76,13 +77,14 @@ def _probabilities(key: str, where: str, reference: np.ndarray, output: np.ndarr
     if not _same_shape(key, where, reference, output, failures if judge else []):
         return {"max_abs_diff": None, "class_agreement": None}
     ref_p, out_p = class_probabilities(reference), class_probabilities(output)
-    diff, agreement = float(np.abs(out_p - ref_p).max()), float(np.mean(ref_p.argmax(1) == out_p.argmax(1)))
+    agreed = ref_p.argmax(1) == out_p.argmax(1)
+    diff, agreement = float(np.abs(out_p - ref_p).max()), float(np.mean(agreed))
     if judge and tolerance.max_abs_diff is not None and not diff <= tolerance.max_abs_diff:
         failures.append(AtolError(key, f"{where}: max |Δp| {diff:.3g} exceeds {tolerance.max_abs_diff:g}",
                                   diff, tolerance.max_abs_diff))
-    if judge and agreement < tolerance.min_agreement:
-        failures.append(AgreementError(key, f"{where}: class agreement {agreement:.2%} is below {tolerance.min_agreement:.1%}",
-                                       agreement, tolerance.min_agreement))
+    shortfall = agreement_shortfall(int(agreed.sum()), len(agreed), tolerance.min_agreement) if judge else None
+    if shortfall is not None:  # the primary output's rule: the Wilson lower bound against the floor
+        failures.append(AgreementError(key, f"{where}: {shortfall}", agreement, tolerance.min_agreement))
     return {"max_abs_diff": diff, "class_agreement": agreement}
 
 

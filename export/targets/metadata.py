@@ -63,8 +63,10 @@ def delimiter_pattern(spec: Mapping[str, Any]) -> str:
     return "[" + "".join(re.escape(c) for c in dict.fromkeys(s["filters"] + s["split"])) + "]+"
 
 
-def build_metadata(task: Mapping[str, Any], bundle: Path, classes: int) -> tuple[bytes, dict[str, bytes]]:
-    """The metadata flatbuffer for a bundle's model and the associated files it names (name → bytes)."""
+def build_metadata(task: Mapping[str, Any], bundle: Path, classes: int,
+                   takes_pixels: bool = False) -> tuple[bytes, dict[str, bytes]]:
+    """The metadata flatbuffer for a bundle's model and the associated files it names (name → bytes). A model
+    that `takes_pixels` (its normalisation inside the graph) is described as taking them as they are: mean 0, std 1."""
     meta, _ = schema_modules()
     spec, files = dict(task["preprocessing"]), {}
     tensor_in = meta.TensorMetadataT()
@@ -72,6 +74,8 @@ def build_metadata(task: Mapping[str, Any], bundle: Path, classes: int) -> tuple
         mean, std = NORMALIZATION.get(spec.get("normalization", "none"), (None, None))
         if spec.get("normalization") == "mean-std":
             mean, std = spec["mean"], spec["std"]
+        if takes_pixels:
+            mean, std = 0.0, 1.0
         if mean is None:
             raise ValueError(f"normalisation {spec.get('normalization')!r} has no (mean, std) form MediaPipe applies")
         tensor_in.name = "image"
@@ -164,11 +168,12 @@ def with_metadata(model: bytes, metadata: bytes, files: Mapping[str, bytes]) -> 
     return out.getvalue()
 
 
-def write_metadata(path: Path, task: Mapping[str, Any], bundle: Path, classes: int) -> dict[str, str]:
+def write_metadata(path: Path, task: Mapping[str, Any], bundle: Path, classes: int,
+                   takes_pixels: bool = False) -> dict[str, str]:
     """Rewrite the `.tflite` at `path` with its metadata (atomically); the converter facts to record."""
     if task.get("kind") not in ("image", "text"):
         return {"metadata": "none (no preprocessing to describe)"}
-    metadata, files = build_metadata(task, bundle, classes)
+    metadata, files = build_metadata(task, bundle, classes, takes_pixels)
     atomic_write_bytes(path, with_metadata(path.read_bytes(), metadata, files))
     return {"metadata": f"TFLite metadata ({', '.join(['model', *files])})"}
 
