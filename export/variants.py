@@ -1,7 +1,8 @@
 """The variants edgeport exports, as one table: a row per variant, with its converter settings and tolerance.
 
-Adding a variant is adding a row; `export.tflite` and `export.onnx` read the settings, `export.validate`
-the tolerance. The converters' selective quantisation is an option any row can take: `float_layers`
+The keys, files and order are the runtime's (`runtime.variants`); a row here adds, by key, what export
+needs. Adding a variant is a row there and a row here; `export.tflite` and `export.onnx` read the settings,
+`export.validate` the tolerance. The converters' selective quantisation is an option any row can take: `float_layers`
 (Keras layer names whose ops stay in float; `export.tflite.selective_quantized`, `export.onnx.nodes_of_layers`).
 """
 
@@ -11,7 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-FORMATS = ("tflite", "onnx")
+from edgeport.runtime.variants import FORMATS, FormatAndName, variant_facts
+
 ONNX_OPSET = 17
 
 
@@ -53,8 +55,8 @@ INTEGER = Tolerance(max_abs_diff=None, min_agreement=0.96, max_accuracy_delta=1.
 
 
 @dataclass(frozen=True)
-class Variant:
-    """One row of the table: how to make the file and what it must meet."""
+class Variant(FormatAndName):
+    """One row of the table: how to make the file and what it must meet (`key`, `filename`: the runtime's)."""
 
     format: str
     name: str
@@ -63,35 +65,28 @@ class Variant:
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     calibrated: bool = False  # needs representative data
 
-    @property
-    def key(self) -> str:
-        """The manifest's artifact key, e.g. `tflite-int8`."""
-        return f"{self.format}-{self.name}"
 
-    @property
-    def filename(self) -> str:
-        return f"model.{self.name}.{self.format}"
-
-
-def _row(fmt: str, name: str, description: str, tolerance: Tolerance, calibrated: bool = False, **options: Any) -> Variant:
-    return Variant(fmt, name, description, tolerance, MappingProxyType(options), calibrated)
+def _row(key: str, description: str, tolerance: Tolerance, calibrated: bool = False, **options: Any) -> Variant:
+    """The runtime's row `key` (`runtime.variants`) with export's settings and tolerance."""
+    facts = variant_facts(key)
+    return Variant(facts.format, facts.name, description, tolerance, MappingProxyType(options), calibrated)
 
 
 VARIANTS: tuple[Variant, ...] = (
-    _row("tflite", "fp32", "float32, as trained", FLOAT32),
-    _row("tflite", "fp16", "float16 weights, float32 compute", FLOAT16, optimize=True, supported_types=("float16",)),
-    _row("tflite", "dynamic-int8", "int8 weights, activations quantised at run time", INTEGER, optimize=True),
+    _row("tflite-fp32", "float32, as trained", FLOAT32),
+    _row("tflite-fp16", "float16 weights, float32 compute", FLOAT16, optimize=True, supported_types=("float16",)),
+    _row("tflite-dynamic-int8", "int8 weights, activations quantised at run time", INTEGER, optimize=True),
     _row(
-        "tflite", "int8", "full integer (TFLITE_BUILTINS_INT8), int8 input/output where the graph allows",
+        "tflite-int8", "full integer (TFLITE_BUILTINS_INT8), int8 input/output where the graph allows",
         INTEGER, calibrated=True, optimize=True, supported_ops=("TFLITE_BUILTINS_INT8",), io_type="int8",
     ),
-    _row("onnx", "fp32", "float32 through tf2onnx", FLOAT32, opset=ONNX_OPSET),
+    _row("onnx-fp32", "float32 through tf2onnx", FLOAT32, opset=ONNX_OPSET),
     # Dynamic quantisation of MatMul/Gemm/Gather only: measured on pets, ORT's ConvInteger path (uint8 activations
     # quantised per batch) agreed with Keras on 77% of images and ran 24x slower than this; on reuters 5x slower.
-    _row("onnx", "dynamic-int8", "int8 MatMul/Gemm/Gather weights, activations quantised at run time", INTEGER,
+    _row("onnx-dynamic-int8", "int8 MatMul/Gemm/Gather weights, activations quantised at run time", INTEGER,
          weight_type="QInt8", per_channel=False, op_types=("MatMul", "Gemm", "Gather")),
     _row(
-        "onnx", "static-int8", "QDQ int8 weights and activations, calibrated",
+        "onnx-static-int8", "QDQ int8 weights and activations, calibrated",
         INTEGER, calibrated=True, quant_format="QDQ", weight_type="QInt8", activation_type="QInt8",
         per_channel=True, calibrate_method="MinMax",
     ),

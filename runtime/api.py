@@ -35,9 +35,9 @@ from edgeport.runtime.pixel_table import PixelTable, nearest_pixels, pixel_table
 from edgeport.runtime.preprocess import ImagePreprocessor, Preprocessor, as_items, make_preprocessor
 from edgeport.runtime.staging import OLD_TAG, sibling_prefix
 from edgeport.runtime.quant import from_engine, is_quantized
+from edgeport.runtime.variants import LOAD_ORDER
 
-DEFAULT_ORDER = ("tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8",
-                 "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8")
+DEFAULT_ORDER = LOAD_ORDER  # `runtime.variants`' table order
 SUFFIXES = {".tflite": "tflite", ".onnx": "onnx", ".ort": "onnx"}  # .ort: ONNX Runtime Mobile's format
 MAX_DEFAULT_THREADS = 4
 SPEC_FIELDS = ("name", "shape", "dtype", "scale", "zero_point")

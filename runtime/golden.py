@@ -21,6 +21,7 @@ import numpy as np
 
 from edgeport.runtime.errors import ModelFileError
 from edgeport.runtime.files import atomic_write_bytes
+from edgeport.runtime.variants import VARIANT_FACTS
 
 GOLDEN_DIR = "golden"
 MAX_SAMPLES, MIN_SAMPLES = 4, 2  # items per golden set: enough to catch a different engine...
@@ -28,9 +29,10 @@ INPUT_BUDGET = 1 << 20  # ...and about 1 MB of inputs per artifact where items a
 INPUT_PREFIX, OUTPUT_PREFIX, ATOL_KEY = "input/", "output/", "atol"
 
 # How far an engine on another machine may stray from the workstation's on the same file, relative to
-# max(1, largest |output|): float kernels differ in summation order; int8 kernels may round a
-# requantisation step the other way, which can move an output by a few quantisation steps.
-RELATIVE_TOLERANCE = {"fp32": 1e-4, "fp16": 1e-3, "dynamic-int8": 2e-2, "int8": 2e-2, "static-int8": 2e-2}
+# max(1, largest |output|), by variant name (`runtime.variants`); a name no export writes (an import's) gets
+# the integer variants' tolerance.
+RELATIVE_TOLERANCE = {row.name: row.golden_tolerance for row in VARIANT_FACTS}
+OTHER_TOLERANCE = 2e-2
 
 
 def is_golden(relative: str) -> bool:
@@ -52,7 +54,7 @@ def sample_count(item_bytes: int, available: int) -> int:
 def tolerance(variant: str, outputs: dict[str, np.ndarray]) -> float:
     """The `atol` a variant's golden outputs are checked with (see `RELATIVE_TOLERANCE`)."""
     largest = max((float(np.max(np.abs(y))) for y in outputs.values() if np.size(y)), default=0.0)
-    return RELATIVE_TOLERANCE.get(variant, 2e-2) * max(1.0, largest)
+    return RELATIVE_TOLERANCE.get(variant, OTHER_TOLERANCE) * max(1.0, largest)
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

@@ -21,9 +21,9 @@ from edgeport.export.cli import main  # noqa: E402
 from edgeport.runtime.errors import UsageError  # noqa: E402
 from edgeport.runtime.golden import read_golden  # noqa: E402
 from edgeport.runtime.manifest import read_manifest, sha256_file  # noqa: E402
+from edgeport.runtime.variants import KEYS  # noqa: E402
 
-SEVEN = ["tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "onnx-fp32", "onnx-dynamic-int8",
-         "onnx-static-int8"]
+SEVEN = list(KEYS)
 WORDS, LENGTH, FEATURES = 40, 12, 6
 
 

@@ -1,19 +1,23 @@
-"""The variant table: seven rows, their keys, files and tolerances; selection by format and name."""
+"""Export's variant table: its rows are the runtime's (`runtime.variants`), in order, with their tolerances and
+converter settings; selection by format and name."""
 
 import pytest
 
 from edgeport.export.variants import FLOAT16, FLOAT32, INTEGER, VARIANTS, select_variants, variant
+from edgeport.runtime.variants import KEYS, VARIANT_FACTS
 
-ALL_KEYS = ["tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "onnx-fp32", "onnx-dynamic-int8", "onnx-static-int8"]
+ALL_KEYS = list(KEYS)
 
 
-def test_table_has_the_seven_variants_in_order():
+def test_rows_are_the_runtime_tables_keys_in_order():
+    assert len(VARIANTS) == 7
     assert [v.key for v in VARIANTS] == ALL_KEYS
+    assert [(v.format, v.name, v.filename) for v in VARIANTS] == [(f.format, f.name, f.filename) for f in VARIANT_FACTS]
     assert variant("tflite-int8").filename == "model.int8.tflite"
     assert variant("onnx-static-int8").filename == "model.static-int8.onnx"
 
 
-def test_tolerances_are_the_issues():
+def test_each_row_has_its_precisions_tolerance():
     # agreement floors are floors for the 95 % lower bound (`export.agreement`)
     assert (FLOAT32.max_abs_diff, FLOAT32.min_agreement) == (1e-5, 0.99)
     assert (FLOAT16.max_abs_diff, FLOAT16.min_agreement) == (5e-2, 0.98)

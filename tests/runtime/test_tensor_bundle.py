@@ -11,6 +11,7 @@ from edgeport import runtime
 from edgeport.runtime.errors import EngineUnsupportedError, UsageError
 from edgeport.runtime.golden import golden_file, read_golden
 from edgeport.runtime.manifest import read_manifest
+from edgeport.runtime.variants import KEYS
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +60,7 @@ def test_verify_passes_on_the_bundle_export_wrote(own_two_input, capsys):
     from edgeport.runtime.verify import CANNOT_RUN, MATCHES, verify_bundle
 
     checks = {c.variant: c for c in verify_bundle(own_two_input)}
-    assert set(checks) == {"tflite-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "onnx-fp32",
-                           "onnx-dynamic-int8", "onnx-static-int8"}  # all seven, each with its golden samples
+    assert set(checks) == set(KEYS)  # all seven, each with its golden samples
     for key in ("tflite-fp32", "onnx-fp32"):
         assert checks[key].verdict == MATCHES and checks[key].samples >= 2, checks[key]
     assert all(c.verdict in (MATCHES, CANNOT_RUN) for c in checks.values()), checks
