@@ -5,7 +5,7 @@ it, with that variant and no other (a named variant is never replaced by another
 inputs go through `Model.run`, and the outputs are compared with the workstation's. One verdict per
 variant:
 
-    matches            every output within the golden file's atol
+    matches            every output within the golden file's atol (`runtime.tolerance`)
     differs            an output further from the workstation's than atol (which one, by how much)
     cannot run here    no engine installed here runs this variant (why; which variants do)
     damaged            the model or golden file does not match the manifest, or cannot be read
@@ -32,6 +32,7 @@ from edgeport.runtime.errors import (
 )
 from edgeport.runtime.golden import Golden, golden_file, read_golden
 from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, read_manifest
+from edgeport.runtime.tolerance import within_tolerance
 
 MATCHES, DIFFERS, CANNOT_RUN = "matches", "differs", "cannot run here"
 DAMAGED, NO_GOLDEN, NOT_CHECKED = "damaged", "no golden samples", "not checked"
@@ -133,20 +134,18 @@ def compare(key: str, model: Model, golden: Golden, engine: dict[str, str]) -> V
         return VariantCheck(key, DAMAGED, f"{damaged}: it holds outputs {sorted(golden.outputs)}, the model gives "
                             f"{sorted(outputs)}; re-export the bundle", **engine)
     samples = min((int(np.shape(x)[0]) if np.ndim(x) else 1) for x in golden.inputs.values())
-    worst, worst_name = -1.0, None
+    worst, worst_name, all_within = -1.0, None, True
     for name, want in golden.outputs.items():
         got = outputs[name]
         if got.shape != want.shape:
             return VariantCheck(key, DAMAGED, f"{damaged}: output {name!r} has shape {want.shape} there, the model "
                                 f"gives {got.shape}; re-export the bundle", **engine)
-        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-        largest = float(np.max(diff)) if diff.size else 0.0
-        if not np.all(np.isfinite(diff)):
-            largest = float("inf")
+        within, largest = within_tolerance(got, want, golden.atol)
+        all_within = all_within and within
         if largest > worst:
             worst, worst_name = largest, name
     figures = {"max_abs_diff": worst, "atol": golden.atol, "output": worst_name, "samples": samples, **engine}
-    if worst <= golden.atol:
+    if all_within:
         return VariantCheck(key, MATCHES, **figures)
     return VariantCheck(key, DIFFERS, f"output {worst_name!r} differs from the workstation's by up to {worst:.3g} "
                         f"(atol {golden.atol:.3g}) on {samples} golden samples", **figures)

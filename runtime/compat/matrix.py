@@ -4,7 +4,8 @@ A `Probe` is one variant of one bundle run on one engine on one machine (`runtim
 them). Probes keep their outputs, so probes made in different places merge into one matrix. A
 variant *matches* when its outputs agree with the reference (LiteRT on x86-64 for .tflite,
 onnxruntime on x86-64 for .onnx): float variants within 1e-5, quantised ones within one
-quantisation step, and the predicted classes are equal.
+quantisation step (judged as `edgeport-run verify` judges, `runtime.tolerance`), and the predicted classes
+are equal.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numpy as np
 from edgeport.runtime import backends
 from edgeport.runtime.files import atomic_write_bytes, splice_section
 from edgeport.runtime.manifest import Artifact, read_manifest
+from edgeport.runtime.tolerance import within_tolerance
+from edgeport.runtime.variants import integer_quantised
 
 ENGINES_SHOWN = ("litert", "tflite-runtime", "onnxruntime")
 ENGINE_TITLES = {"litert": "LiteRT", "tflite-runtime": "tflite-runtime", "onnxruntime": "onnxruntime"}
@@ -56,7 +59,8 @@ class Probe:
 def tolerance(artifact: Artifact) -> float:
     """1e-5 for float variants; one output quantisation step for quantised ones (1/256 of a
     probability when the output is float, as for dynamic-range and QDQ models)."""
-    quantised = "int" in artifact.variant or any(s.quantized for s in artifact.inputs + artifact.outputs)
+    quantised = integer_quantised(artifact.format, artifact.variant) or any(
+        s.quantized for s in artifact.inputs + artifact.outputs)
     if not quantised:
         return FLOAT_TOLERANCE
     out = artifact.outputs[0] if artifact.outputs else None
@@ -89,9 +93,11 @@ def agreement(probe: Probe, reference: Probe) -> tuple[bool, float, bool]:
     other_inputs = probe.inputs_sha256 and reference.inputs_sha256 and probe.inputs_sha256 != reference.inputs_sha256
     if other_inputs or not ours or len(ours) != len(theirs) or any(a.shape != b.shape for a, b in zip(ours, theirs)):
         return False, float("inf"), False
-    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(ours, theirs))
+    atol = max(probe.tolerance, reference.tolerance)
+    judged = [within_tolerance(a, b, atol) for a, b in zip(ours, theirs)]
+    diff = max(largest for _, largest in judged)
     same_class = bool(np.array_equal(_classes(ours[0]), _classes(theirs[0])))
-    return diff <= max(probe.tolerance, reference.tolerance) * (1 + 1e-6) and same_class, diff, same_class
+    return all(within for within, _ in judged) and same_class, diff, same_class
 
 
 def reference_probe(probes: Sequence[Probe], bundle: str, variant: str) -> Probe | None:
