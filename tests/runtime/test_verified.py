@@ -51,7 +51,7 @@ def test_one_changed_byte_in_any_listed_file_is_refused(name, models_dir, copy_b
     runtime.load(bundle)  # whole again: loads
 
 
-def test_the_changed_vocabulary_of_the_issue_is_refused(text_binary, copy_bundle):
+def test_a_changed_or_unlisted_vocabulary_is_refused(text_binary, copy_bundle):
     bundle = copy_bundle(text_binary)
     before = runtime.load(bundle).predict(["a wonderful film"])
     vocab = json.loads((bundle / "vocab.json").read_text())
