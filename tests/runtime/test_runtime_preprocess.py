@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from edgeport.runtime.errors import DtypeError, EmptyBatchError, ImageError, ManifestError, ValueRangeError
 from edgeport.runtime.preprocess import (
-    KERAS_FILTERS, ImagePreprocessor, TextPreprocessor, as_items, load_image, normalize,
-    text_to_word_sequence,
+    KERAS_FILTERS, TEXT_DEFAULTS, ImagePreprocessor, ImageSpec, TextPreprocessor, TextSpec, as_items,
+    checked_image_spec, checked_text_spec, load_image, normalize, text_to_word_sequence,
 )
 from tests.runtime.conftest import needs_tf
 
@@ -88,6 +90,23 @@ def test_text_spec_errors():
         text(["fine", 3])
 
 
+def test_text_spec_is_the_manifest_fields_checked_with_defaults():
+    assert set(TextSpec.__dataclass_fields__) == set(TEXT_DEFAULTS)  # one field per manifest field
+    spec = checked_text_spec({**SPEC, "split_pattern": "\\s+", "oov_char": None})
+    assert spec == TextSpec(**{**TEXT_DEFAULTS, **{k: v for k, v in SPEC.items() if k in TEXT_DEFAULTS},
+                               "split_pattern": "\\s+", "oov_char": None})
+    assert checked_text_spec({}) == TextSpec(**TEXT_DEFAULTS)
+    text = TextPreprocessor(SPEC, VOCAB)
+    assert text.text_spec == checked_text_spec(SPEC) and text.spec == {**TEXT_DEFAULTS, **SPEC}  # the dict is kept
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        text.text_spec.maxlen = 3
+    with pytest.raises(ManifestError, match=r"^manifest\.preprocessing\.pad_char must be an integer 0\.\.2147483647, "
+                                            r"got -1; re-export the bundle$"):
+        checked_text_spec({"pad_char": -1})
+    with pytest.raises(ManifestError, match=r"^manifest\.preprocessing\.truncating must be 'pre' or 'post', got 'x'$"):
+        checked_text_spec({"truncating": "x"})
+
+
 def _picture(width: int = 30, height: int = 20, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3)).astype(np.uint8)
 
@@ -163,6 +182,22 @@ def test_image_preprocessor_spec_and_batch():
         ImagePreprocessor({**spec, "interpolation": "cubic-ish"})
     with pytest.raises(ManifestError, match="size must be"):
         ImagePreprocessor({**spec, "size": 12})
+
+
+def test_image_spec_is_checked_once_and_read_through_the_preprocessor():
+    spec = {"type": "image", "size": [12, 16], "normalization": "mean-std", "mean": [1, 2, 3], "std": [4, 5, 6]}
+    assert checked_image_spec(spec) == ImageSpec(size=(12, 16), interpolation="nearest", normalization="mean-std",
+                                                 keep_aspect_ratio=False, mean=[1.0, 2.0, 3.0], std=[4.0, 5.0, 6.0],
+                                                 dtype="float32")
+    pre = ImagePreprocessor(spec)
+    assert (pre.size, pre.interpolation, pre.normalization, pre.keep_aspect_ratio, pre.mean, pre.std, pre.dtype) == \
+        ((12, 16), "nearest", "mean-std", False, [1.0, 2.0, 3.0], [4.0, 5.0, 6.0], "float32")
+    assert pre.image_spec == checked_image_spec(spec)
+    with pytest.raises(ManifestError, match=r"^manifest\.preprocessing\.std must be above 0, got \[4\.0, 0\.0, 6\.0\]$"):
+        checked_image_spec({**spec, "std": [4, 0, 6]})
+    with pytest.raises(ManifestError, match=r"^manifest\.preprocessing\.dtype must be float32, or uint8 with "
+                                            r"normalization none; got 'uint8' with 'mean-std'$"):
+        checked_image_spec({**spec, "dtype": "uint8"})
 
 
 def test_one_raw_item_is_a_batch_of_one():
