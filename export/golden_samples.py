@@ -9,7 +9,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from edgeport.export.model_io import ModelIO, engine_names
+from edgeport.export.engine_names import engine_names
+from edgeport.export.model_io import ModelIO
 from edgeport.export.utils import quiet
 from edgeport.runtime import backends, golden
 from edgeport.runtime.api import Model

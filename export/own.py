@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from edgeport.export.bundle import ExportResult, VariantOutcome, export_staged, parameter_bytes
+from edgeport.export.bundle import export_staged, parameter_bytes
 from edgeport.export.calibrate import DEFAULT_SAMPLES
 from edgeport.export.errors import ExportError
-from edgeport.export.model_io import PROBABILITIES, model_io, output_kind
+from edgeport.export.job import ExportOptions, ExportResult, ExportSource, ProgressCallback
+from edgeport.export.model_io import PROBABILITIES, keras_answers, model_io, output_kind
 from edgeport.export.own_samples import read_samples
 from edgeport.export.variants import select_variants
 from edgeport.runtime.errors import ManifestError
@@ -150,7 +151,7 @@ def export_model(
     labels: str | os.PathLike | Sequence[str] | None = None,
     name: str | None = None,
     measure_latency: bool = True,
-    on_progress: Callable[[int, int, VariantOutcome], None] | None = None,
+    on_progress: ProgressCallback | None = None,
     seed: int = 0,
 ) -> ExportResult:
     """Export a Keras model (in memory, a .keras file or a SavedModel directory) with its samples into the
@@ -179,15 +180,13 @@ def export_model(
     task = {"task": name or (source_model["file"] and Path(source_model["file"]).stem) or "model", "kind": kind,
             "labels": names, "preprocessing": spec, "seed": seed}
     min_size = None if source_model.get("format") == "SavedModel" else parameter_bytes(model)  # its BatchNorm is hidden
-    return export_staged(Path(out), model, task, data, selected, source_model, calibration_samples, measure_latency,
-                         on_progress, min_size, copy_in)
+    return export_staged(Path(out), ExportSource(model, task, source_model, min_size), data, selected,
+                         ExportOptions(calibration_samples, measure_latency, on_progress), copy_in)
 
 
 def _first_probabilities(model: Any, xs: list) -> int | None:
     """Classes of the model's first probability output (2 for a sigmoid), or None when it has none."""
-    ys = model.predict(xs[0] if len(xs) == 1 else xs, batch_size=256, verbose=0)
-    ys = ys if isinstance(ys, (list, tuple)) else [ys]
-    for y in ys:
+    for y in keras_answers(model, xs):
         if output_kind(y) == PROBABILITIES:
             return max(2, int(y.reshape(len(y), -1).shape[1]))
     return None

@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from edgeport.export import onnx as onnx_export
-    from edgeport.export.validate import compare_outputs, load_artifact, predict
+    from edgeport.export.checks import Answers, compare_outputs
+    from edgeport.export.validate import load_artifact, predict
     from edgeport.export.variants import INTEGER, variant
     from edgeport.train.loop import load_task_data
     from edgeport.train.recipes import recipe_from_dict
@@ -186,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings = dict(onx[name])
                 onnx_recipe(prepared, path, settings.pop("calib"), **settings)
             loaded = load_artifact(path)
-            result = compare_outputs(name, ref_test, predict(loaded, x_test), y_test, INTEGER,
-                                     agreement_reference=ref_all, agreement_outputs=predict(loaded, x_all))
+            result = compare_outputs(name, Answers(ref_test, predict(loaded, x_test), y_test), INTEGER,
+                                     agreement=Answers(ref_all, predict(loaded, x_all)))
         except Exception as exc:  # noqa: BLE001 — a recipe the converter refuses is a result too
             results[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
             print(f"{name:16s} ERROR {results[name]['error']}", flush=True)

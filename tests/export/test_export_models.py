@@ -11,7 +11,7 @@ from edgeport.export.agreement import agreement_passes
 from edgeport.export.bundle import parameter_bytes
 from edgeport.export.onnx import onnx_tensor_specs, quantize_dynamic_int8, unwrapped_compute_ops
 from edgeport.export.tflite import float_ops, tflite_ops, tflite_tensor_specs
-from edgeport.export.validate import class_probabilities
+from edgeport.export.checks import class_probabilities
 from edgeport.export.variants import VARIANTS, variant
 from edgeport.runtime.manifest import read_manifest, sha256_file
 

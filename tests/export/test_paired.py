@@ -6,7 +6,7 @@ import pytest
 from edgeport.export.paired import (
     PairedAccuracy, paired_accuracy, resolution, sign_test_p, smallest_significant_drop,
 )
-from edgeport.export.validate import AccuracyError, compare_outputs
+from edgeport.export.checks import AccuracyError, Answers, compare_outputs
 from edgeport.export.variants import INTEGER
 
 
@@ -48,8 +48,7 @@ def test_one_changed_answer_in_39_passes():
     wide = two_class(np.arange(394) % 2)  # the agreement set: every photo and its flip, that one changed
     wide_out = wide.copy()
     wide_out[5] = wide_out[5, ::-1]
-    result = compare_outputs("tflite-int8", keras_p, out, labels, INTEGER, agreement_reference=wide,
-                             agreement_outputs=wide_out)
+    result = compare_outputs("tflite-int8", Answers(keras_p, out, labels), INTEGER, agreement=Answers(wide, wide_out))
     assert result.accuracy_delta == pytest.approx(-100 / 39) and result.class_agreement == pytest.approx(393 / 394)
     assert result.paired.keras_only == 1 and result.paired.p_value == 0.5
     assert result.passed, result.failures
@@ -64,7 +63,7 @@ def test_a_real_five_point_drop_on_400_fails():
     variant_classes = keras_classes.copy()
     variant_classes[40:64] = 1 - variant_classes[40:64]  # 24 right answers lost...
     variant_classes[:4] = labels[:4]  # ...and 4 gained: 20 net, 5 points
-    result = compare_outputs("onnx-static-int8", two_class(keras_classes), two_class(variant_classes), labels, INTEGER)
+    result = compare_outputs("onnx-static-int8", Answers(two_class(keras_classes), two_class(variant_classes), labels), INTEGER)
     assert result.accuracy_delta == pytest.approx(-5.0)
     assert (result.paired.keras_only, result.paired.variant_only) == (24, 4)
     assert result.paired.p_value < 1e-4
@@ -92,12 +91,12 @@ def test_report_states_the_held_out_resolution():
     from edgeport.runtime.manifest import Artifact, Manifest
 
     keras_p = two_class(np.arange(39) % 2)
-    parity = compare_outputs("tflite-int8", keras_p, keras_p, np.arange(39) % 2, INTEGER).to_dict()
+    parity = compare_outputs("tflite-int8", Answers(keras_p, keras_p, np.arange(39) % 2), INTEGER).to_dict()
     artifact = Artifact(format="tflite", variant="int8", file="model.int8.tflite", sha256="0" * 64, size=1000,
                         inputs=[], outputs=[], status="passed", parity=parity)
     manifest = Manifest(task="pets", kind="image", labels=["cat", "dog"], preprocessing={}, artifacts=[artifact])
     text = render_markdown(manifest, [Row("tflite", "int8", artifact)])
     assert "Resolution: 39 held-out photos: one answer = 2.56 points; a drop under 12.82 points" in text
-    unlabelled = compare_outputs("tflite-int8", keras_p, keras_p, None, INTEGER).to_dict()
+    unlabelled = compare_outputs("tflite-int8", Answers(keras_p, keras_p), INTEGER).to_dict()
     bare = Artifact(**{**artifact.__dict__, "parity": unlabelled})
     assert "Resolution:" not in render_markdown(manifest, [Row("tflite", "int8", bare)])

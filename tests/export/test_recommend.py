@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeport.export.bundle import recommend_variant
+from edgeport.export.assemble import recommend_variant
 from edgeport.export.latency import engine_latencies
 from edgeport.runtime.manifest import Artifact
 

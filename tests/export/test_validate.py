@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from edgeport.export.validate import (
-    AccuracyError, AgreementError, AtolError, CollapseError, NonFiniteError, ShapeError, WeightsMissingError,
-    class_probabilities, compare_outputs, top_spread, wilson_interval,
+from edgeport.export.checks import (
+    AccuracyError, AgreementError, Answers, AtolError, CollapseError, NonFiniteError, OutputShapeError, WeightsMissingError,
+    class_probabilities, compare_outputs, top_spread,
 )
-from edgeport.export.agreement import agreement_floor, agreement_resolution, inputs_needed, most_disagreements
+from edgeport.export.agreement import agreement_floor, agreement_resolution, inputs_needed, most_disagreements, wilson_interval
 from edgeport.export.variants import FLOAT16, FLOAT32, INTEGER
 from edgeport.runtime.errors import EdgeportError
 
@@ -29,7 +29,7 @@ def kinds(result):
 def test_identical_outputs_pass_every_tolerance(softmax_case):
     p, labels = softmax_case
     for tolerance in (FLOAT32, FLOAT16, INTEGER):
-        result = compare_outputs("k", p, p.copy(), labels, tolerance)
+        result = compare_outputs("k", Answers(p, p.copy(), labels), tolerance)
         assert result.passed and result.max_abs_diff == 0.0 and result.class_agreement == 1.0
         assert result.accuracy == pytest.approx(0.8) and result.accuracy_delta == 0.0
         assert result.spread == pytest.approx(result.keras_spread) and result.spread > 0.05
@@ -38,11 +38,11 @@ def test_identical_outputs_pass_every_tolerance(softmax_case):
 def test_small_noise_fails_fp32_passes_fp16(softmax_case):
     p, labels = softmax_case
     noisy = p + np.float32(1e-4)
-    fp32 = compare_outputs("tflite-fp32", p, noisy, labels, FLOAT32)
+    fp32 = compare_outputs("tflite-fp32", Answers(p, noisy, labels), FLOAT32)
     assert kinds(fp32) == [AtolError]
     assert fp32.failures[0].measured == pytest.approx(1e-4, rel=1e-2) and fp32.failures[0].tolerance == 1e-5
     assert "tflite-fp32" in str(fp32.failures[0]) and "1e-05" in str(fp32.failures[0])
-    assert compare_outputs("tflite-fp16", p, noisy, labels, FLOAT16).passed
+    assert compare_outputs("tflite-fp16", Answers(p, noisy, labels), FLOAT16).passed
 
 
 def test_flipped_classes_fail_agreement_and_accuracy(softmax_case):
@@ -50,7 +50,7 @@ def test_flipped_classes_fail_agreement_and_accuracy(softmax_case):
     out = p.copy()
     flip = np.arange(100, 130)  # Keras was right on these: accuracy drops 6 points
     out[flip] = np.roll(out[flip], 1, axis=1)
-    result = compare_outputs("onnx-static-int8", p, out, labels, INTEGER)
+    result = compare_outputs("onnx-static-int8", Answers(p, out, labels), INTEGER)
     assert result.class_agreement == pytest.approx(0.94)
     assert result.accuracy_delta == pytest.approx(-6.0)
     assert kinds(result) == [AgreementError, AccuracyError]
@@ -64,7 +64,7 @@ def test_a_collapsed_model_fails_whatever_its_accuracy():
     labels[:10] = 1
     reference = np.where(labels[:, None] == 1, [[0.1, 0.9]], [[0.8, 0.2]]) + np.linspace(0, 0.05, 200)[:, None] * [[1, -1]]
     constant = np.tile([[0.6, 0.4]], (200, 1))  # 95% accurate, but the same answer for everything
-    result = compare_outputs("tflite-int8", reference, constant, labels, INTEGER)
+    result = compare_outputs("tflite-int8", Answers(reference, constant, labels), INTEGER)
     assert result.spread < 1e-9 and CollapseError in kinds(result)
 
 
@@ -72,9 +72,9 @@ def test_nan_shape_and_weightless_files_are_typed_failures(softmax_case):
     p, labels = softmax_case
     nan = p.copy()
     nan[3, 1] = np.nan
-    assert NonFiniteError in kinds(compare_outputs("k", p, nan, labels, FLOAT16))
-    assert ShapeError in kinds(compare_outputs("k", p, p[:, :3], labels, FLOAT16))
-    tiny = compare_outputs("tflite-fp32", p, p, labels, FLOAT32, size=4_000, min_size=40_000)
+    assert NonFiniteError in kinds(compare_outputs("k", Answers(p, nan, labels), FLOAT16))
+    assert OutputShapeError in kinds(compare_outputs("k", Answers(p, p[:, :3], labels), FLOAT16))
+    tiny = compare_outputs("tflite-fp32", Answers(p, p, labels), FLOAT32, size=4_000, min_size=40_000)
     assert kinds(tiny) == [WeightsMissingError] and isinstance(tiny.failures[0], EdgeportError)
 
 
@@ -82,13 +82,13 @@ def test_sigmoid_output_is_two_class():
     p = np.array([[0.1], [0.7], [0.5001]], dtype=np.float32)
     assert np.allclose(class_probabilities(p), [[0.9, 0.1], [0.3, 0.7], [0.4999, 0.5001]])
     assert top_spread(np.full((5, 1), 0.3)) == 0.0
-    result = compare_outputs("k", p, p, np.array([0, 1, 0]), INTEGER)
+    result = compare_outputs("k", Answers(p, p, np.array([0, 1, 0])), INTEGER)
     assert result.accuracy == pytest.approx(2 / 3)
 
 
 def test_parity_dict_carries_every_figure(softmax_case):
     p, labels = softmax_case
-    doc = compare_outputs("k", p, p, labels, INTEGER).to_dict()
+    doc = compare_outputs("k", Answers(p, p, labels), INTEGER).to_dict()
     assert {"samples", "max_abs_diff", "class_agreement", "accuracy", "keras_accuracy", "accuracy_delta_points",
             "spread", "keras_spread", "latency_ms_median", "tolerance", "failures"} <= set(doc)
     assert doc["tolerance"] == {"max_abs_diff": None, "min_agreement": 0.96, "max_accuracy_delta": 1.0}
@@ -115,8 +115,8 @@ def test_agreement_is_judged_on_the_agreement_set(softmax_case):
     rng = np.random.default_rng(1)
     wide = rng.dirichlet(np.ones(4), size=400)
     wrong = wide[:, [1, 0, 2, 3]]  # classes 0 and 1 swapped: the answer moves on about half the inputs
-    result = compare_outputs("tflite-int8", p[:39], p[:39].copy(), labels[:39], INTEGER,
-                             agreement_reference=wide, agreement_outputs=wrong)
+    result = compare_outputs("tflite-int8", Answers(p[:39], p[:39].copy(), labels[:39]), INTEGER,
+                             agreement=Answers(wide, wrong))
     assert result.test_class_agreement == 1.0
     assert result.agreement_samples == 400
     assert result.class_agreement == pytest.approx(np.mean(wide.argmax(1) == wrong.argmax(1)))
@@ -125,8 +125,8 @@ def test_agreement_is_judged_on_the_agreement_set(softmax_case):
     assert low <= result.class_agreement <= high
     doc = result.to_dict()
     assert doc["agreement_samples"] == 400 and doc["class_agreement_ci95"] == pytest.approx([low, high], abs=1e-6)
-    same = compare_outputs("tflite-int8", p[:39], p[:39].copy(), labels[:39], INTEGER, agreement_reference=wide,
-                           agreement_outputs=wide.copy())
+    same = compare_outputs("tflite-int8", Answers(p[:39], p[:39].copy(), labels[:39]), INTEGER,
+                           agreement=Answers(wide, wide.copy()))
     assert same.passed and same.agreement_samples == 400
 
 
@@ -170,8 +170,8 @@ def test_wilson_lower_bound_by_hand():
 ])
 def test_the_boundary_on_394_agreement_inputs(tolerance, passes, fails):
     wide, test = with_near_ties(two_class(np.arange(394) % 2)), two_class(np.arange(39) % 2)
-    at = {k: compare_outputs("k", test, test.copy(), np.arange(39) % 2, tolerance, agreement_reference=wide,
-                             agreement_outputs=flipped(wide, 394 - k)) for k in (passes, fails)}
+    at = {k: compare_outputs("k", Answers(test, test.copy(), np.arange(39) % 2), tolerance,
+                             agreement=Answers(wide, flipped(wide, 394 - k))) for k in (passes, fails)}
     assert at[passes].passed, at[passes].failures
     assert kinds(at[fails]) == [AgreementError]
     error = at[fails].failures[0]
@@ -184,14 +184,14 @@ def test_the_boundary_on_394_agreement_inputs(tolerance, passes, fails):
 
 def test_int8_failure_names_count_bound_and_floor():
     wide = two_class(np.arange(394) % 2)
-    result = compare_outputs("tflite-int8", wide, flipped(wide, 9), None, INTEGER)
+    result = compare_outputs("tflite-int8", Answers(wide, flipped(wide, 9)), INTEGER)
     assert [str(f) for f in result.failures] == [
         "tflite-int8: class agreement 385/394 (97.72 %, 95 % lower bound 95.72 %) is below the 96 % floor for the lower bound"]
 
 
 def test_fp32_with_full_agreement_and_tiny_differences_passes():
     wide = two_class(np.arange(394) % 2)
-    result = compare_outputs("onnx-fp32", wide, wide + 3e-7 * np.array([[-1, 1]]), None, FLOAT32)
+    result = compare_outputs("onnx-fp32", Answers(wide, wide + 3e-7 * np.array([[-1, 1]])), FLOAT32)
     assert result.passed, result.failures
     assert result.class_agreement == 1.0 and 0 < result.max_abs_diff <= FLOAT32.max_abs_diff
     assert result.agreement_interval[0] == pytest.approx(0.990344, abs=1e-6)  # just over its 99 % floor
@@ -213,9 +213,9 @@ def test_a_set_too_small_for_the_floor_passes_only_full_agreement():
 
     labels = np.arange(40) % 2
     keras = two_class(labels)
-    full = compare_outputs("tflite-int8", keras, keras.copy(), labels, INTEGER)
+    full = compare_outputs("tflite-int8", Answers(keras, keras.copy(), labels), INTEGER)
     assert full.passed and full.agreement_interval[0] < INTEGER.min_agreement  # 91.24 %: below the floor, yet it passes
-    one = compare_outputs("tflite-int8", keras, flipped(keras, 1), labels, INTEGER)
+    one = compare_outputs("tflite-int8", Answers(keras, flipped(keras, 1), labels), INTEGER)
     assert kinds(one) == [AgreementError]  # 39/40: 97.5 %, but less than full agreement on a set that cannot show 96 %
     assert str(one.failures[0]) == (
         "tflite-int8: class agreement 39/40 (97.50 %, 95 % lower bound 87.12 %) is below 91.24 %, the lower bound of full "
