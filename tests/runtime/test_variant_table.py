@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgeport.runtime import backends, variants
-from edgeport.runtime.api import ranked_artifacts
+from edgeport.runtime.loading import ranked_artifacts
 from edgeport.runtime.golden import OTHER_TOLERANCE, tolerance
 from edgeport.runtime.manifest import SCHEMA_VERSION, manifest_from_dict
 from edgeport.runtime.variants import (
