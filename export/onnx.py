@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def export_onnx(
     if variant.calibrated:
         if representative is None:
             raise ValueError(f"{variant.key} is calibrated: pass representative data")
-        return quantize_static_qdq(source, filepath, representative, **variant.options)
+        return quantize_static_qdq(source, filepath, representative, StaticQuantOptions(**variant.options))
     return quantize_dynamic_int8(source, filepath, **variant.options)
 
 
@@ -91,21 +92,24 @@ def quantize_dynamic_int8(
             "weight_type": weight_type, "per_channel": str(per_channel), "op_types": ",".join(op_types or ("default",))}
 
 
-def quantize_static_qdq(
-    source: str | os.PathLike,
-    filepath: str | os.PathLike,
-    representative: RepresentativeData,
-    quant_format: str = "QDQ",
-    weight_type: str = "QInt8",
-    activation_type: str = "QInt8",
-    per_channel: bool = True,
-    calibrate_method: str = "MinMax",
-    float_layers: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """`quant_pre_process`, then `quantize_static` calibrated on `representative` (QDQ format by default).
+@dataclass(frozen=True)
+class StaticQuantOptions:
+    """`quantize_static`'s settings (ONNX Runtime's names); the nodes of the Keras `float_layers` (and the
+    convolution or matrix product feeding them) stay in float."""
 
-    The nodes of the Keras `float_layers` (and the convolution or matrix product feeding them) stay in float.
-    """
+    quant_format: str = "QDQ"
+    weight_type: str = "QInt8"
+    activation_type: str = "QInt8"
+    per_channel: bool = True
+    calibrate_method: str = "MinMax"
+    float_layers: tuple[str, ...] = ()
+
+
+def quantize_static_qdq(source: str | os.PathLike, filepath: str | os.PathLike, representative: RepresentativeData,
+                        options: StaticQuantOptions = StaticQuantOptions()) -> dict[str, Any]:
+    """`quant_pre_process`, then `quantize_static` calibrated on `representative` (QDQ format by default)."""
+    quant_format, weight_type, activation_type = options.quant_format, options.weight_type, options.activation_type
+    per_channel, calibrate_method, float_layers = options.per_channel, options.calibrate_method, options.float_layers
     import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
 
