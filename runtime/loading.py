@@ -29,7 +29,7 @@ from edgeport.runtime.variants import LOAD_ORDER
 
 SPEC_FIELDS = ("name", "shape", "dtype", "scale", "zero_point")
 TENSOR_KIND = "tensor"  # a bundle without preprocessing: predict_tensor and run only
-ATTEMPTS = 3  # loads of a bundle that a re-export swapped meanwhile
+ATTEMPTS = 10  # loads of a bundle that a re-export swapped meanwhile (back-to-back swaps on a loaded machine)
 T = TypeVar("T")
 
 
