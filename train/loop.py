@@ -8,7 +8,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from edgeport.runtime.files import atomic_output, atomic_write_bytes
 from edgeport.runtime.manifest import MANIFEST_NAME
 from edgeport.runtime.staging import staged_bundle
 from edgeport.train import data as datasets
-from edgeport.train import backup, baseline, schedule, texts
+from edgeport.train import backup, baseline, schedule
 from edgeport.train.distribute import array_dataset, choose_strategy, describe, split_for_validation
 from edgeport.train.images import ImageFiles, image_dataset, reading_error
 from edgeport.train.keras_fixes import multi_worker_fixes
@@ -30,33 +30,10 @@ from edgeport.train.models import (
 )
 from edgeport.train.recipes import INDEX_FROM, OOV_CHAR, START_CHAR, TEXT_FILTERS, ImageRecipe, TextRecipe
 from edgeport.train.samples import write_samples
+from edgeport.train.task_data import TaskData, UserData
+from edgeport.train.user_texts import load_user_texts
 
 TASK_FILE = "task.json"
-
-
-@dataclass(frozen=True)
-class UserData:
-    """The user's own files: `--data PATH [--test PATH]` (texts: which columns hold text and label)."""
-
-    train: Path
-    test: Path | None = None
-    columns: texts.TextColumns = texts.TextColumns()
-
-
-@dataclass
-class TaskData:
-    """Model-ready inputs (arrays, or image files decoded as they stream) plus what the bundle needs to
-    preprocess raw input the same way."""
-
-    x_train: np.ndarray | ImageFiles
-    y_train: np.ndarray
-    x_test: np.ndarray | ImageFiles
-    y_test: np.ndarray  # class indices
-    labels: list[str]
-    preprocessing: dict[str, Any]
-    vocabulary: dict[str, int] | None = None
-    source: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def text_preprocessing(recipe: TextRecipe, num_words: int) -> dict[str, Any]:
@@ -101,52 +78,6 @@ def load_text_data(recipe: TextRecipe, data_dir: str | os.PathLike | None) -> Ta
         vocabulary=datasets.vocabulary(word_index, splits.num_words),
         source=splits.source,
         extra={"vocabulary_in_data": splits.num_words},
-    )
-
-
-def load_user_texts(recipe: TextRecipe, user: UserData, seed: int) -> TaskData:
-    """The user's texts: a stratified fifth held out unless `user.test` is given; the vocabulary learned
-    from the training split; ids made by the device tokeniser's rules."""
-    train = texts.read_texts(user.train, user.columns)
-    names = texts.class_names(train.labels)
-    y = texts.label_indices(train.labels, names, train.source)
-    if user.test is not None:
-        test = texts.read_texts(user.test, user.columns)
-        train_texts, y_train = train.texts, y
-        test_texts, y_test = test.texts, texts.label_indices(test.labels, names, test.source)
-        if len(names) < 2:
-            raise datasets.DataError(f"{train.source} has only the class {names[0]!r}; a classifier needs at least two classes")
-        source = f"{train.source} (test: {test.source})"
-    else:
-        texts.check_stratifiable(y, names, train.source)
-        keep, held = datasets.stratified_split(y, 0.2, seed)
-        train_texts, y_train = [train.texts[i] for i in keep], y[keep]
-        test_texts, y_test = [train.texts[i] for i in held], y[held]
-        source = f"{train.source} (test: a stratified fifth, seed {seed})"
-    # A canonical order, then a seeded shuffle: the validation cut (the last fraction, as Keras takes it)
-    # sees every class even when the file or folder lists the texts class by class, and the same texts
-    # train the same model whatever order they came in.
-    order = sorted(range(len(train_texts)), key=lambda i: (train_texts[i], int(y_train[i])))
-    order = [order[i] for i in np.random.RandomState(seed).permutation(len(order))]
-    train_texts, y_train = [train_texts[i] for i in order], np.asarray(y_train)[order]
-    split = texts.text_spec(recipe.num_words, recipe.maxlen, recipe.truncating, recipe.tokenizer)
-    share = texts.non_ascii_share(train_texts) if recipe.tokenizer == "mediapipe" else 0.0
-    if share > 0.05:
-        print(f"text: {share:.0%} of the letters are not ASCII, and MediaPipe's tokenizer (the default, for phones) "
-              "splits words there; for such texts pass --tokenizer keras (not phone-ready, docs/phone.md)", file=sys.stderr)
-    vocabulary = texts.learn_vocabulary(train_texts, recipe.num_words, split)
-    # The embedding has a row per id a word can reach (reserved ids included), at most --num-words.
-    spec = {**split, "num_words": min(recipe.num_words, len(vocabulary) + INDEX_FROM + 1)}
-    return TaskData(
-        x_train=texts.encode_texts(train_texts, vocabulary, spec),
-        y_train=y_train,
-        x_test=texts.encode_texts(test_texts, vocabulary, spec),
-        y_test=y_test,
-        labels=names,
-        preprocessing=spec,
-        vocabulary=vocabulary,
-        source=source,
-        extra={"vocabulary_in_data": len(vocabulary) + INDEX_FROM + 1},
     )
 
 

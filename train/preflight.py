@@ -22,8 +22,7 @@ def check_text_files(train: Path, test: Path | None, columns: texts.TextColumns)
     if test is None:
         texts.check_stratifiable(y, names, labelled.source)
         return
-    if len(names) < 2:
-        raise datasets.DataError(f"{labelled.source} has only the class {names[0]!r}; a classifier needs at least two classes")
+    texts.check_two_classes(names, labelled.source)
     held = texts.read_texts(test, columns)
     texts.label_indices(held.labels, names, held.source)
 

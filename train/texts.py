@@ -182,10 +182,16 @@ def label_indices(labels: Sequence[str | int], names: Sequence[str], source: str
     return np.asarray([index[k] for k in keys], dtype=np.int64)
 
 
-def check_stratifiable(y: np.ndarray, names: Sequence[str], source: str) -> None:
-    counts = np.bincount(y, minlength=len(names))
+def check_two_classes(names: Sequence[str], source: str) -> None:
+    """A classifier needs at least two classes: a `DataError` names the only one `source` has."""
     if len(names) < 2:
         raise DataError(f"{source} has only the class {names[0]!r}; a classifier needs at least two classes")
+
+
+def check_stratifiable(y: np.ndarray, names: Sequence[str], source: str) -> None:
+    """At least two classes, each with two examples or more: a stratified split can hold one out."""
+    counts = np.bincount(y, minlength=len(names))
+    check_two_classes(names, source)
     few = [f"{names[i]!r} ({counts[i]})" for i in np.flatnonzero(counts < 2)]
     if few:
         raise DataError(

@@ -129,6 +129,23 @@ def test_bad_input_is_one_clear_line_and_status_2(case, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_one_class_with_a_test_file_is_refused_alike_before_and_during_training(tmp_path):
+    """The preflight and training ask one function (`texts.check_two_classes`): one message, given before
+    the test file is read (here it does not exist)."""
+    from edgeport.train import preflight
+    from edgeport.train.data import DataError
+    from edgeport.train.loop import UserData, load_task_data
+    from edgeport.train.recipes import TEXT
+
+    one_class, missing = write_csv(tmp_path / "one.csv", [("some text", "only")] * 3), tmp_path / "no-test.csv"
+    with pytest.raises(DataError) as before:
+        preflight.check_text_files(one_class, missing, texts.TextColumns())
+    with pytest.raises(DataError) as during:
+        load_task_data(TEXT, None, user=UserData(one_class, missing))
+    assert str(before.value) == str(during.value)
+    assert str(before.value).endswith("one.csv has only the class 'only'; a classifier needs at least two classes")
+
+
 def varied_strings(n: int, seed: int = 0) -> list[str]:
     """Unicode letters, apostrophes, punctuation runs, tabs, newlines, non-breaking and other spaces, digits."""
     pieces = ["it's", "don't", "'quoted'", "rock'n'roll", "Straße", "İstanbul", "ÉCOLE", "naïve", "日本語", "фильм", "😀",
