@@ -52,7 +52,7 @@ RUNTIME_MODELS := build/runtime-models
 export EDGEPORT_RUNTIME_MODELS := $(abspath $(RUNTIME_MODELS))
 
 $(RUNTIME_MODELS)/MODELS.json: $(VENV)/.installed $(wildcard tests/runtime/make_*.py) $(wildcard export/*.py) \
-		$(wildcard runtime/*.py) $(wildcard runtime/backends/*.py)
+		$(wildcard runtime/*.py) $(wildcard runtime/backends/*.py) $(wildcard runtime/preprocess/*.py)
 	rm -rf $(RUNTIME_MODELS)
 	$(PY) tests/runtime/make_models.py $(RUNTIME_MODELS)
 

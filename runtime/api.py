@@ -16,7 +16,6 @@ from edgeport.runtime import backends, limits, tensors
 from edgeport.runtime.backends.onnx_external import external_tensors
 from edgeport.runtime.errors import InferenceError, ManifestError, MissingBundleError, ModelFileError, UsageError
 from edgeport.runtime.loading import ATTEMPTS, load_bundle, wait_for_swap
-from edgeport.runtime.loading import ranked_artifacts  # noqa: F401  (runtime.api.ranked_artifacts stays importable)
 from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec
 from edgeport.runtime.pixel_table import PixelTable, nearest_pixels, pixel_table, takes_pixels
 from edgeport.runtime.preprocess import ImagePreprocessor, Preprocessor, as_items

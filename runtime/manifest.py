@@ -24,10 +24,10 @@ from edgeport.runtime.bounded_json import parse_json, read_bounded
 from edgeport.runtime.errors import ManifestError, ModelFileError
 from edgeport.runtime.files import atomic_write_bytes
 from edgeport.runtime.manifest_digest import check_digest, rendered, signed
+from edgeport.runtime.variants import FORMATS
 
 SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
-FORMATS = ("tflite", "onnx")
 TASK_KINDS = ("text", "image", "tensor")  # "tensor": no preprocessing, model-ready tensors in
 STATUSES = ("passed", "failed", "unchecked")
 

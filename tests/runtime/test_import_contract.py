@@ -70,7 +70,7 @@ def runtime_files(root: Path) -> list[Path]:
 
 def core_files(root: Path) -> list[Path]:
     top = [p for p in sorted((root / "runtime").glob("*.py")) if p.name not in COMMAND_LINE]
-    return top + sorted((root / "runtime" / "backends").rglob("*.py"))
+    return top + sorted((root / "runtime" / "backends").rglob("*.py")) + sorted((root / "runtime" / "preprocess").rglob("*.py"))
 
 
 def export_files(root: Path) -> list[Path]:

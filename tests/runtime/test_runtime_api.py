@@ -10,7 +10,7 @@ import pytest
 
 from edgeport import runtime
 from edgeport.runtime import backends
-from edgeport.runtime.api import ranked_artifacts
+from edgeport.runtime.loading import ranked_artifacts
 from edgeport.runtime.errors import (
     DtypeError, EmptyBatchError, EngineMissingError, EngineUnsupportedError, ManifestError, ModelFileError,
     ShapeError, UsageError, ValueRangeError,

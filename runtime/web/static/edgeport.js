@@ -1,4 +1,4 @@
-// edgeport in the browser: the device runtime's preprocessing (runtime/preprocess.py) written once in JS,
+// edgeport in the browser: the device runtime's preprocessing (runtime/preprocess/) written once in JS,
 // driven by the manifest's own description, and the model on the site's pinned engine.
 // No build step: an ES module the page imports; the engine is imported only when a model is loaded.
 
