@@ -11,7 +11,7 @@ import numpy as np
 
 from edgeport.export.engine_names import engine_names
 from edgeport.export.model_io import ModelIO
-from edgeport.export.utils import quiet
+from edgeport.export.converters import quiet
 from edgeport.runtime import backends, golden
 from edgeport.runtime.api import Model
 from edgeport.runtime.manifest import Artifact, FileEntry, read_verified_artifact, sha256_file

@@ -17,7 +17,8 @@ from typing import Any
 
 from edgeport.export.calibrate import RepresentativeData, onnx_reader
 from edgeport.export.model_io import model_io
-from edgeport.export.utils import atomic_output, layer_matches, quiet
+from edgeport.export.converters import layer_matches, quiet
+from edgeport.runtime.atomic_files import atomic_output
 from edgeport.export.variants import ONNX_OPSET, Variant
 from edgeport.runtime import backends
 from edgeport.runtime.manifest import TensorSpec

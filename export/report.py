@@ -11,7 +11,7 @@ from edgeport.export.agreement import agreement_resolution
 from edgeport.export.paired import resolution
 from edgeport.export.variants import FLOAT16, FLOAT32, INTEGER
 from edgeport.runtime.bench.labels import annotate
-from edgeport.runtime.files import atomic_write_bytes, figure_png
+from edgeport.runtime.atomic_files import atomic_write_bytes, figure_png
 from edgeport.runtime.manifest import Artifact, Manifest
 
 REPORT_MD = "report.md"

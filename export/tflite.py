@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from edgeport.export.calibrate import RepresentativeData, tflite_dataset
-from edgeport.export.utils import atomic_output, layer_matches, quiet
+from edgeport.export.converters import layer_matches, quiet
+from edgeport.runtime.atomic_files import atomic_output
 from edgeport.export.variants import Variant
 from edgeport.runtime import backends
 from edgeport.runtime.manifest import TensorSpec

@@ -17,7 +17,7 @@ import numpy as np
 from edgeport.export.checks import BundleLoadError, CheckData, Checks, ParityResult
 from edgeport.export.engine_names import EngineNames
 from edgeport.export.outputs import compare_model_outputs
-from edgeport.export.utils import quiet
+from edgeport.export.converters import quiet
 from edgeport.runtime.errors import EdgeportError
 
 PREDICT_CHUNK = 256

@@ -9,7 +9,7 @@ from typing import Iterable
 
 from edgeport.runtime import backends
 from edgeport.runtime.errors import EdgeportError
-from edgeport.runtime.bundle_files import BundleFiles, external_data
+from edgeport.runtime.bundle_reader import BundleFiles, external_data
 from edgeport.runtime.manifest import read_manifest
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeport.runtime.errors import ModelFileError
-from edgeport.runtime.files import atomic_write_bytes
+from edgeport.runtime.atomic_files import atomic_write_bytes
 from edgeport.runtime.variants import VARIANT_FACTS
 
 GOLDEN_DIR = "golden"

@@ -22,7 +22,7 @@ from edgeport.runtime.api import SUFFIXES, load
 from edgeport.runtime.backends.onnx_external import external_tensors
 from edgeport.runtime.errors import ManifestError, UsageError
 from edgeport.runtime.golden import golden_file, is_golden, tolerance, write_golden
-from edgeport.runtime.import_files import read_labels, read_samples, read_vocabulary
+from edgeport.runtime.import_inputs import read_labels, read_samples, read_vocabulary
 from edgeport.runtime.manifest import (
     MANIFEST_NAME, Artifact, FileEntry, Manifest, TensorSpec, safe_relative_path, write_manifest,
 )

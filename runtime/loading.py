@@ -19,7 +19,7 @@ from typing import Any, Callable, TypeVar
 from edgeport.runtime import backends, limits
 from edgeport.runtime.alternatives import alternatives_text
 from edgeport.runtime.bounded_json import parse_json
-from edgeport.runtime.bundle_files import BundleFiles, external_data, refuse_links
+from edgeport.runtime.bundle_reader import BundleFiles, external_data, refuse_links
 from edgeport.runtime.errors import EngineMissingError, EngineUnsupportedError, ManifestError, ModelFileError, UsageError
 from edgeport.runtime.golden import is_golden
 from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, Manifest, TensorSpec, manifest_from_bytes

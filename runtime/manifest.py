@@ -22,7 +22,7 @@ from typing import Any
 from edgeport.runtime import limits
 from edgeport.runtime.bounded_json import parse_json, read_bounded
 from edgeport.runtime.errors import ManifestError, ModelFileError
-from edgeport.runtime.files import atomic_write_bytes
+from edgeport.runtime.atomic_files import atomic_write_bytes
 from edgeport.runtime.manifest_digest import check_digest, rendered, signed
 from edgeport.runtime.variants import FORMATS
 
@@ -291,7 +291,7 @@ def manifest_from_bytes(data: bytes, where: str = MANIFEST_NAME) -> Manifest:
 
 
 def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> Path:
-    """Validate, sign (`manifest_sha256`) and write the manifest atomically (`files.atomic_write_bytes`)."""
+    """Validate, sign (`manifest_sha256`) and write the manifest atomically (`atomic_files.atomic_write_bytes`)."""
     data = rendered(signed(manifest.to_dict()))
     manifest_from_bytes(data)  # never write what cannot be read back
     return atomic_write_bytes(Path(bundle_dir) / MANIFEST_NAME, data)
@@ -329,7 +329,7 @@ def read_verified_artifact(bundle_dir: str | os.PathLike, artifact: Artifact) ->
     """Read an artifact once and check size and sha256 of exactly those bytes; return them.
 
     The runtime hands these bytes to the engine, so the file cannot change between the check
-    and the load (`runtime.load` reads through `bundle_files.BundleFiles` instead, which also
+    and the load (`runtime.load` reads through `bundle_reader.BundleFiles` instead, which also
     refuses links and reads every file of one load from the same directory).
     """
     path = resolve_artifact_path(bundle_dir, artifact)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from edgeport.runtime.backends.onnx_external import external_tensors
-from edgeport.runtime.bundle_files import BundleFiles, refuse_links
+from edgeport.runtime.bundle_reader import BundleFiles, refuse_links
 from edgeport.runtime.errors import ManifestError, MissingBundleError, UsageError
 from edgeport.runtime.golden import golden_file, is_golden
 from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, FileEntry, Manifest, write_manifest

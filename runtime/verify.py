@@ -26,7 +26,7 @@ import numpy as np
 from edgeport.runtime import backends
 from edgeport.runtime.alternatives import alternatives_text, runnable_variants
 from edgeport.runtime.api import Model, load
-from edgeport.runtime.bundle_files import BundleFiles
+from edgeport.runtime.bundle_reader import BundleFiles
 from edgeport.runtime.errors import (
     EngineMissingError, EngineUnsupportedError, InferenceError, InputError, ManifestError, ModelFileError, UsageError,
 )

@@ -42,7 +42,7 @@ def tflite_layers(model: Any, calib: np.ndarray, debug: np.ndarray) -> list[dict
     """One row per quantised op output: op, tensor name, scale, RMSE/scale, relative error."""
     import tensorflow as tf
 
-    from edgeport.export.utils import quiet
+    from edgeport.export.converters import quiet
 
     def dataset(x: np.ndarray):
         def generate() -> Iterator[list[np.ndarray]]:
@@ -77,7 +77,7 @@ def onnx_layers(prepared: Path, qdq: Path, x: np.ndarray) -> list[dict[str, Any]
 
     from edgeport.export.calibrate import RepresentativeBatches, onnx_reader
     from edgeport.export.onnx import onnx_tensor_specs
-    from edgeport.export.utils import quiet
+    from edgeport.export.converters import quiet
 
     name = onnx_tensor_specs(prepared)[0][0].name
     with tempfile.TemporaryDirectory(prefix="int8-debug-") as work, quiet():

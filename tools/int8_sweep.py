@@ -28,7 +28,7 @@ def tflite_recipe(model: Any, calib: np.ndarray | None, *, optimize: bool = True
                   ops: tuple[str, ...] = (), io: str | None = None, denylist: tuple[str, ...] = ()) -> bytes:
     import tensorflow as tf
 
-    from edgeport.export.utils import quiet
+    from edgeport.export.converters import quiet
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if optimize:
@@ -75,7 +75,7 @@ def onnx_recipe(prepared: Path, out: Path, calib: np.ndarray, *, per_channel: bo
 
     from edgeport.export.calibrate import RepresentativeBatches, onnx_reader
     from edgeport.export.onnx import onnx_tensor_specs
-    from edgeport.export.utils import quiet
+    from edgeport.export.converters import quiet
 
     name = onnx_tensor_specs(prepared)[0][0].name
     if exclude:

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edgeport.runtime.files import atomic_output, atomic_write_bytes
+from edgeport.runtime.atomic_files import atomic_output, atomic_write_bytes
 from edgeport.runtime.manifest import MANIFEST_NAME
 from edgeport.runtime.staging import staged_bundle
 from edgeport.train import data as datasets

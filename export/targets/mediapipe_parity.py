@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from edgeport.export.targets.metadata import NORMALIZATION
-from edgeport.export.utils import quiet
+from edgeport.export.converters import quiet
 from edgeport.runtime.preprocess import TOKENIZERS
 
 

@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from edgeport.runtime.files import atomic_write_bytes
+from edgeport.runtime.atomic_files import atomic_write_bytes
 from edgeport.runtime.preprocess import TEXT_DEFAULTS, load_vocabulary
 
 METADATA_NAME = "TFLITE_METADATA"

@@ -14,11 +14,11 @@ from typing import Sequence
 
 import numpy as np
 
-from edgeport.export.utils import quiet
+from edgeport.export.converters import quiet
 from edgeport.runtime import golden
 from edgeport.runtime.api import load
 from edgeport.runtime.errors import EdgeportError
-from edgeport.runtime.files import atomic_output
+from edgeport.runtime.atomic_files import atomic_output
 from edgeport.runtime.manifest import Artifact, FileEntry, sha256_file
 
 CONFIG_NAME = "required_operators.config"

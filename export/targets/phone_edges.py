@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgeport.export.utils import atomic_output
+from edgeport.runtime.atomic_files import atomic_output
 from edgeport.runtime import load
 from edgeport.runtime.pixel_table import pixel_table
 from edgeport.runtime.preprocess import ImagePreprocessor

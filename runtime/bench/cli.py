@@ -28,7 +28,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from edgeport.runtime.bench.inputs import read_texts
     from edgeport.runtime.bench.report import render_text, write_report
     from edgeport.runtime.bench.runner import BenchOptions, run_bench
-    from edgeport.runtime.files import atomic_write_bytes
+    from edgeport.runtime.atomic_files import atomic_write_bytes
 
     threads = args.threads or sorted({1, default_threads()})
     variants = [v for group in (args.variants or []) for v in group.split(",") if v]

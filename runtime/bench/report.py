@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeport.runtime.bench.labels import annotate
-from edgeport.runtime.files import atomic_write_bytes, figure_png, splice_section
+from edgeport.runtime.atomic_files import atomic_write_bytes, figure_png, splice_section
 
 REPORT_MD = "report.md"
 PLOT = "report_bench.png"

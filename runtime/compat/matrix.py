@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from edgeport.runtime import backends
-from edgeport.runtime.files import atomic_write_bytes, splice_section
+from edgeport.runtime.atomic_files import atomic_write_bytes, splice_section
 from edgeport.runtime.manifest import Artifact, read_manifest
 from edgeport.runtime.tolerance import within_tolerance
 from edgeport.runtime.variants import integer_quantised

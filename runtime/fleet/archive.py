@@ -16,7 +16,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeport.runtime.bundle_files import BundleFiles, refuse_links
+from edgeport.runtime.bundle_reader import BundleFiles, refuse_links
 from edgeport.runtime.errors import ManifestError, UpdateError, UsageError
 from edgeport.runtime.manifest import MANIFEST_NAME, safe_relative_path
 

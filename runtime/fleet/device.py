@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeport.runtime.files import atomic_write_bytes
+from edgeport.runtime.atomic_files import atomic_write_bytes
 from edgeport.runtime.manifest import MANIFEST_NAME
 from edgeport.runtime.staging import STAGING_TAG, remove_stale, sibling_prefix, swap_in
 

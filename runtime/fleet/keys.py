@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from edgeport.runtime.errors import UsageError
-from edgeport.runtime.files import atomic_write_bytes
+from edgeport.runtime.atomic_files import atomic_write_bytes
 
 ROOT_KEY, ONLINE_KEY, ROOT_METADATA = "root.key", "online.key", "root.json"
 ONLINE_ROLES = ("targets", "snapshot", "timestamp")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from edgeport.runtime.errors import UsageError
-from edgeport.runtime.files import atomic_write_bytes
+from edgeport.runtime.atomic_files import atomic_write_bytes
 from edgeport.runtime.fleet.archive import BundleArchive, bundle_archive
 from edgeport.runtime.fleet.keys import ONLINE_KEY, ROOT_METADATA, load_signer, now, serializer
 

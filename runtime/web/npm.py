@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeport.runtime.errors import EngineMissingError
-from edgeport.runtime.files import atomic_write_bytes
+from edgeport.runtime.atomic_files import atomic_write_bytes
 
 
 @dataclass(frozen=True)

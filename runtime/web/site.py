@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from edgeport.runtime.bundle_files import BundleFiles
+from edgeport.runtime.bundle_reader import BundleFiles
 from edgeport.runtime.errors import ManifestError, UsageError
 from edgeport.runtime.manifest import Artifact, Manifest, TensorSpec
 from edgeport.runtime.web import npm

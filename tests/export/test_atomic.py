@@ -6,7 +6,7 @@ import pytest
 
 from edgeport import runtime
 from edgeport.export.bundle import export_bundle
-from edgeport.export.utils import atomic_output
+from edgeport.runtime.atomic_files import atomic_output
 from edgeport.runtime.errors import ManifestError
 from edgeport.runtime.manifest import read_manifest, verify_artifact
 

@@ -4,7 +4,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from edgeport.export.onnx import nodes_of_layers
-from edgeport.export.utils import layer_matches
+from edgeport.export.converters import layer_matches
 
 
 def test_layer_names_match_whole_keras_names_only():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgeport import runtime
-from edgeport.runtime.bundle_files import BundleFiles
+from edgeport.runtime.bundle_reader import BundleFiles
 from edgeport.runtime.errors import ModelFileError, UsageError
 from edgeport.runtime.golden import read_golden, tolerance
 from edgeport.runtime.importer import ImageOptions, TextOptions, import_model

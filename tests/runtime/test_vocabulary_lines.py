@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgeport.runtime.errors import UsageError
-from edgeport.runtime.import_files import file_lines, read_labels, read_vocabulary
+from edgeport.runtime.import_inputs import file_lines, read_labels, read_vocabulary
 from edgeport.runtime.manifest import TensorSpec
 
 # Every character str.splitlines() breaks at, less \n itself (Python's documentation lists them).

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from edgeport.runtime import files
+from edgeport.runtime import atomic_files as files
 
 
 def test_atomic_write_fsyncs_the_file_and_its_directory(tmp_path, monkeypatch):

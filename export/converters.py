@@ -1,6 +1,5 @@
-"""Helpers shared by the format modules: silencing converter chatter, naming which graph nodes belong
-to a Keras layer, and the runtime's atomic writer (`edgeport.runtime.files.atomic_output`, the one every
-stage uses) under the name they import."""
+"""Helpers the format converters share: silencing their chatter, naming which graph nodes belong to a
+Keras layer."""
 
 from __future__ import annotations
 
@@ -8,10 +7,6 @@ import contextlib
 import os
 import sys
 from typing import Iterator
-
-from edgeport.runtime.files import atomic_output
-
-__all__ = ["atomic_output", "layer_matches", "quiet"]
 
 
 @contextlib.contextmanager
