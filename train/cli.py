@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from edgeport.train.distribute import ClusterConfigError, use_logical_cpus
     from edgeport.train.keras_fixes import KerasVersionError
-    from edgeport.train.loop import UserData, train_task
+    from edgeport.train.loop import train_task
+    from edgeport.train.task_data import UserData
 
     user = None
     if args.data:

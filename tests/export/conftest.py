@@ -14,7 +14,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from edgeport.train.loop import TaskData, image_preprocessing, text_preprocessing, write_outputs  # noqa: E402
+from edgeport.train.loop import image_preprocessing, text_preprocessing, write_outputs  # noqa: E402
+from edgeport.train.task_data import TaskData  # noqa: E402
 from edgeport.train.models import build_image_model, build_text_model  # noqa: E402
 from edgeport.train.recipes import IMDB, PETS, REUTERS  # noqa: E402
 

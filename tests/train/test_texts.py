@@ -134,7 +134,8 @@ def test_one_class_with_a_test_file_is_refused_alike_before_and_during_training(
     the test file is read (here it does not exist)."""
     from edgeport.train import preflight
     from edgeport.train.data import DataError
-    from edgeport.train.loop import UserData, load_task_data
+    from edgeport.train.loop import load_task_data
+    from edgeport.train.task_data import UserData
     from edgeport.train.recipes import TEXT
 
     one_class, missing = write_csv(tmp_path / "one.csv", [("some text", "only")] * 3), tmp_path / "no-test.csv"
@@ -190,7 +191,8 @@ def test_vocabulary_reserves_padding_start_and_oov():
 
 
 def test_same_texts_in_any_form_or_order_give_the_same_training_arrays(tmp_path):
-    from edgeport.train.loop import UserData, load_task_data
+    from edgeport.train.loop import load_task_data
+    from edgeport.train.task_data import UserData
     from edgeport.train.recipes import TEXT
 
     data = sorted(rows(), key=lambda r: r[1])  # class by class, as a folder lists them
@@ -207,7 +209,8 @@ def test_same_texts_in_any_form_or_order_give_the_same_training_arrays(tmp_path)
 
 
 def test_embedding_has_a_row_per_learned_word_not_per_num_words(tmp_path):
-    from edgeport.train.loop import UserData, build_model, load_task_data
+    from edgeport.train.loop import build_model, load_task_data
+    from edgeport.train.task_data import UserData
     from edgeport.train.recipes import TEXT
 
     data = rows()
