@@ -102,8 +102,9 @@ def probe_in_subprocess(model: bytes, source: str, engine: str = "tflite-runtime
                              "the file is probably corrupt: re-export or re-copy it") from None
     if done.returncode not in (0, 3, 4):
         how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
-        raise ModelFileError(f"{engine} crashed ({how}) opening {source}: the file is truncated or corrupt; "
-                             "re-export or re-copy it")
+        raise ModelFileError(f"{engine} crashed ({how}) opening {source}: the file is damaged in a way its structure "
+                             "check cannot see, or this engine cannot run it; re-copy it, or run it on another engine "
+                             "(LiteRT: pip install 'edgeport[litert]')")
 
 
 def load_error(exc: Exception, engine: str, version: str, source: str) -> EdgeportError:
