@@ -128,7 +128,8 @@ def test_a_batch_larger_than_the_chunk_gives_the_same_answers(text_binary, monke
     seen = []
     real = model.preprocessor
     monkeypatch.setattr(model, "preprocessor", lambda items: seen.append(len(items)) or real(items))
-    np.testing.assert_array_equal(model.predict(texts), whole)
+    # the same answers up to float32 summation order: an engine may pick its kernel by batch size (armv7's does)
+    np.testing.assert_allclose(model.predict(texts), whole, rtol=0, atol=1e-5)
     assert max(seen) == 7 and sum(seen) == 100
-    assert model.classify(texts) == model.labels_of(whole)
+    assert [label for label, _ in model.classify(texts)] == [label for label, _ in model.labels_of(whole)]
     json.dumps(limits.MAX_IMAGE_PIXELS)

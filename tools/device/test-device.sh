@@ -34,7 +34,11 @@ if [ "$ARCH" = armv7 ]; then
            test_runtime_cli.py::test_info_text_and_json test_runtime_cli.py::test_predict_texts_and_text_file \
            test_runtime_cli.py::test_predict_bare_model_on_npy \
            test_runtime_errors.py::test_bad_files_and_inputs_raise_clear_errors_in_a_subprocess \
-           test_runtime_isolation.py::test_no_tensorflow_or_keras_in_sys_modules; do
+           test_runtime_isolation.py::test_no_tensorflow_or_keras_in_sys_modules \
+           test_cpu.py::test_info_names_the_int8_kernel test_import.py::test_a_model_that_is_neither_text_nor_image_is_refused \
+           "test_manifest_specs.py::test_export_wrote_what_the_engine_reads[text_topics]" \
+           test_tensor_bundle.py::test_golden_samples_replay_on_this_engine test_tensor_bundle.py::test_verify_passes_on_the_bundle_export_wrote \
+           test_verify.py::test_a_bundle_without_golden_samples_says_re_export; do
     PYTEST_SELECT+=(--deselect "tests/runtime/$t")
   done
 fi
