@@ -20,7 +20,7 @@ from edgeport.export.report import Row, write_report
 from edgeport.export.targets import ort as ort_target
 from edgeport.export.validate import check_bundle_load
 from edgeport.export.variants import select_variants
-from edgeport.runtime.bench.policy import Candidate, choose
+from edgeport.runtime.measure.recommend import Candidate, choose
 from edgeport.runtime.manifest import Artifact, FileEntry, Manifest, sha256_file, write_manifest
 
 JUDGED_BY = {PROBABILITIES: "probabilities, judged by class agreement and max |Δp|",
@@ -138,7 +138,7 @@ def listed_files(bundle: Path, task: Mapping[str, Any]) -> list[FileEntry]:
 
 def recommend_variant(artifacts: Sequence[Artifact]) -> tuple[str | None, str | None]:
     """Export's recommendation, the one `load(bundle)` takes: the fastest artifact that passed its checks,
-    by raw-engine latency measured here (`runtime.bench.policy`, as `edgeport-run bench --recommend` on a
+    by raw-engine latency measured here (`runtime.measure.recommend`, as `edgeport-run bench --recommend` on a
     device); the smallest that passed where latency was not measured."""
     passed = [a for a in artifacts if a.status == "passed"]
     if not passed:

@@ -31,7 +31,7 @@ def _child(model_path: str, inputs_path: str, threads: int, repeats: int, warmup
     t3 = time.perf_counter()
     model(first, training=False)
     t4 = time.perf_counter()
-    from edgeport.runtime.bench.timing import peak_rss, summarize
+    from edgeport.runtime.measure.timing import peak_rss, summarize
 
     cold = {"import_s": t1 - t0, "load_s": t2 - t1, "first_prediction_s": t4 - t3, "seconds": (t2 - t0) + (t4 - t3),
             **peak_rss(), "pid": os.getpid()}

@@ -1,8 +1,8 @@
 """Raw-engine latency of a bundle's variants, side by side: what export recommends by.
 
-Each file runs in its engine as a user without edgeport would call it (`runtime.bench.engine`), batch 1,
+Each file runs in its engine as a user without edgeport would call it (`runtime.measure.direct_engine`), batch 1,
 one thread, on the same sample already in the engine's dtype; the variants are timed in alternating
-rounds (`runtime.bench.timing.measure`), so a busy machine slows them alike and their order holds.
+rounds (`runtime.measure.timing.measure`), so a busy machine slows them alike and their order holds.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from edgeport.export.validate import load_artifact
-from edgeport.runtime.bench.engine import DirectEngine, engine_feeds
-from edgeport.runtime.bench.timing import cpu_model, measure
+from edgeport.runtime.measure.direct_engine import DirectEngine, engine_feeds
+from edgeport.runtime.measure.timing import cpu_model, measure
 
 REPEATS, WARMUP, MIN_TIME_S = 50, 5, 1.5
 

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from edgeport.export.agreement import agreement_resolution
 from edgeport.export.paired import resolution
 from edgeport.export.variants import FLOAT16, FLOAT32, INTEGER
-from edgeport.runtime.bench.labels import annotate
+from edgeport.runtime.measure.plot_labels import annotate
 from edgeport.runtime.atomic_files import atomic_write_bytes, figure_png
 from edgeport.runtime.manifest import Artifact, Manifest
 

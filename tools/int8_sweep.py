@@ -91,8 +91,8 @@ def onnx_recipe(prepared: Path, out: Path, calib: np.ndarray, *, per_channel: bo
 
 def latency(files: dict[str, Path], x: np.ndarray, repeats: int) -> dict[str, float]:
     """Median ms of one single-image call per file: raw engine, 1 thread, interleaved."""
-    from edgeport.runtime.bench.engine import DirectEngine
-    from edgeport.runtime.bench.timing import measure
+    from edgeport.runtime.measure.direct_engine import DirectEngine
+    from edgeport.runtime.measure.timing import measure
 
     calls: dict[str, Callable[[], Any]] = {}
     for key, path in files.items():

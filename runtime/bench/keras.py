@@ -39,7 +39,7 @@ def keras_baseline(bundle: str | os.PathLike, batches: Mapping[int, Any], thread
     """Cold start, peak RSS and warm latencies of the bundle's Keras model on `batches` (size → array)."""
     import numpy as np
 
-    from edgeport.runtime.bench.timing import run_child
+    from edgeport.runtime.measure.timing import run_child
 
     reason = unavailable(bundle, source)
     if reason:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgeport.runtime.bench.labels import annotate
+from edgeport.runtime.measure.plot_labels import annotate
 from edgeport.runtime.atomic_files import atomic_write_bytes, figure_png, splice_section
 
 REPORT_MD = "report.md"

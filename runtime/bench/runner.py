@@ -10,7 +10,7 @@ start (`bench.keras`, in a separate process: this module never imports TensorFlo
 variant that passed its parity check (batch 1, one thread; within `TIE` of it, the smaller file wins)
 is recorded in the results.
 
-One recommendation policy (`bench.policy`), export's and this one's: the fastest variant that passed,
+One recommendation policy (`runtime.measure.recommend`), export's and this one's: the fastest variant that passed,
 at batch 1 and one thread, the smaller file within `TIE`. Export measures it on the exporting machine;
 the bench records its own choice, and writes it to the manifest's `recommended` when asked
 (`BenchOptions.recommend`, `edgeport-run bench --recommend`), best on the device itself.
@@ -30,12 +30,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edgeport import runtime
-from edgeport.runtime.bench.engine import DirectEngine, engine_feeds, fixed_batch
+from edgeport.runtime.measure.direct_engine import DirectEngine, engine_feeds, fixed_batch
 from edgeport.runtime.bench.inputs import BenchInputs, make_inputs
 from edgeport.runtime.bench.keras import keras_baseline
-from edgeport.runtime.bench.policy import TIE, Candidate, choose
+from edgeport.runtime.measure.recommend import TIE, Candidate, choose
 from edgeport.runtime.bench.report import run_of
-from edgeport.runtime.bench.timing import cold_start, machine, measure, timed
+from edgeport.runtime.measure.timing import cold_start, machine, measure, timed
 from edgeport.runtime.errors import EdgeportError, UsageError
 from edgeport.runtime.quant import is_quantized
 from edgeport.runtime.manifest import Artifact, Manifest, read_manifest, read_verified_artifact, resolve_artifact_path, write_manifest
@@ -193,7 +193,7 @@ def reference_point(results: dict[str, Any]) -> tuple[int, int]:
 
 def recommend(results: dict[str, Any]) -> tuple[str | None, str]:
     """The fastest variant that passed its parity check at (1 thread, batch 1); ties → smaller file
-    (`bench.policy`, the rule export recommends by too)."""
+    (`runtime.measure.recommend`, the rule export recommends by too)."""
     threads, batch = reference_point(results)
     candidates = [Candidate(r["variant"], r["status"] == "passed", r["size"], run["latency_ms"]["p50"], r.get("accuracy"))
                   for r in results["variants"] if "error" not in r for run in [run_of(r, threads, batch)] if run]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from edgeport.runtime.bench.labels import spread_labels
+from edgeport.runtime.measure.plot_labels import spread_labels
 
 
 def boxes_overlap(a_lo, a_size, b_lo, b_size):

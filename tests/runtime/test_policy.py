@@ -1,8 +1,8 @@
-"""`runtime.bench.policy`: the fastest passing variant, the smaller file within the tie band."""
+"""`runtime.measure.recommend`: the fastest passing variant, the smaller file within the tie band."""
 
 import pytest
 
-from edgeport.runtime.bench.policy import TIE, Candidate, choose
+from edgeport.runtime.measure.recommend import TIE, Candidate, choose
 
 
 def test_fastest_passing_wins_and_failed_ones_are_named():

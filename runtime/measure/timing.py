@@ -41,7 +41,7 @@ t3 = time.perf_counter()
 model.predict_tensor(x)
 t4 = time.perf_counter()
 import json, os
-from edgeport.runtime.bench.timing import peak_rss
+from edgeport.runtime.measure.timing import peak_rss
 print(json.dumps({"pid": os.getpid(), "import_s": t1 - t0, "load_s": t2 - t1, "first_prediction_s": t4 - t3,
                   "seconds": (t4 - t3) + (t2 - t0), **peak_rss(), "backend": model.engine.name}))
 """
