@@ -68,9 +68,14 @@ def pixel_table(normalized: Batch, to_engine: Batch, probe_seed: int = 0) -> Pix
         return None
 
 
-def _built(normalized: Batch, to_engine: Batch, probe_seed: int) -> PixelTable | None:
+def _every_byte() -> tuple[np.ndarray, np.ndarray]:
+    """(the 256 byte values, a (1, 16, 16, 3) image holding each of them once in every channel)."""
     values = np.arange(256, dtype=np.uint8)
-    ramp = np.repeat(values.reshape(1, 16, 16, 1), CHANNELS, axis=3)  # every byte, in every channel
+    return values, np.repeat(values.reshape(1, 16, 16, 1), CHANNELS, axis=3)
+
+
+def _built(normalized: Batch, to_engine: Batch, probe_seed: int) -> PixelTable | None:
+    values, ramp = _every_byte()
     table = np.asarray(to_engine(normalized(ramp)))
     if table.dtype.kind not in "iu" or table.shape != ramp.shape:  # a float input: nothing to look up
         return None
@@ -116,8 +121,7 @@ class NearestPixels:
 def nearest_pixels(normalized: Batch) -> NearestPixels | None:
     """The inverse of `normalized` (uint8 pixels → float) to the nearest pixel, or None where it is not one
     function per channel of that channel's byte (a normalisation that reorders or mixes channels)."""
-    values = np.arange(256, dtype=np.uint8)
-    ramp = np.repeat(values.reshape(1, 16, 16, 1), CHANNELS, axis=3)
+    values, ramp = _every_byte()
     table = np.moveaxis(np.asarray(normalized(ramp), np.float64), -1, 0).reshape(CHANNELS, 256)
     mixed = np.stack([np.roll(values, 85 * k).reshape(1, 16, 16) for k in range(CHANNELS)], axis=-1)
     got = np.moveaxis(np.asarray(normalized(mixed), np.float64), -1, 0).reshape(CHANNELS, 256)

@@ -2,8 +2,8 @@
 ImageClassifier (TextClassifier) (its Python wheel runs the same C++ task graph as Android and iOS) on the bundle's check
 inputs, against Keras: top-1 agreement and max |Δp|, beside the device runtime's figures.
 
-The check inputs are the model's tensors; for a normalisation MediaPipe applies from the metadata (mean,
-std) they are turned back into the uint8 pixels they came from, at the model's own size, so MediaPipe
+The check inputs are the model's tensors; for images the caller turns them back into the uint8 pixels they
+came from (the runtime's inverse of the normalisation, `export.file_inputs`), at the model's own size, so MediaPipe
 resizes nothing and the figures measure its normalisation and engine, not a resize (docs/phone.md gives
 the settings for camera frames of other sizes)."""
 
@@ -15,7 +15,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from edgeport.export.targets.metadata import NORMALIZATION
 from edgeport.export.converters import quiet
 from edgeport.runtime.preprocess import TOKENIZERS
 
@@ -54,21 +53,6 @@ def measured(key: str, task: str, scores: np.ndarray, keras: np.ndarray, runtime
     return PhoneParity(key, len(scores), agreement, delta, None, task, runtime_agreement, runtime_delta)
 
 
-def mean_std(spec: Mapping[str, Any]) -> tuple[Any, Any] | None:
-    """(mean, std) in pixel units of the manifest's normalisation; None where it has none (imagenet-caffe)."""
-    if spec.get("normalization") == "mean-std":
-        return np.asarray(spec["mean"], np.float64), np.asarray(spec["std"], np.float64)
-    return NORMALIZATION.get(spec.get("normalization", "none"))
-
-
-def to_pixels(x: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray | None:
-    """The uint8 RGB pixels a normalised batch came from; None where the normalisation has no (mean, std)."""
-    found = mean_std(spec)
-    if found is None:
-        return None
-    return np.clip(np.rint(np.asarray(x, np.float64) * found[1] + found[0]), 0, 255).astype(np.uint8)
-
-
 def classify(model_file: Path, pixels: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """MediaPipe's scores for each image, in `labels` order (n, classes)."""
     import mediapipe as mp
@@ -86,17 +70,15 @@ def classify(model_file: Path, pixels: np.ndarray, labels: Sequence[str]) -> np.
     return scores
 
 
-def image_parity(bundle: Path, key: str, file: str, x: np.ndarray, keras_predict: Callable[[np.ndarray], np.ndarray],
-                 runtime_predict: Callable[[np.ndarray], np.ndarray], spec: Mapping[str, Any],
+def image_parity(bundle: Path, key: str, file: str, pixels: np.ndarray | None,
+                 keras_predict: Callable[[np.ndarray], np.ndarray], runtime_predict: Callable[[np.ndarray], np.ndarray],
                  labels: Sequence[str]) -> PhoneParity:
-    """Run `file` in ImageClassifier on the pixels of `x` (the check inputs) and compare with Keras' answers
-    on the same pixels, normalised as the manifest says (`keras_predict`: a batch → probabilities), and with
-    the runtime's (`runtime_predict`: uint8 pixels → probabilities)."""
-    pixels = to_pixels(x, spec)
+    """Run `file` in ImageClassifier on `pixels` (the check inputs' uint8 pixels; None where the normalisation
+    has no inverse) and compare with Keras' and the runtime's answers on the same pixels (`keras_predict`,
+    `runtime_predict`: uint8 pixels → probabilities)."""
     if pixels is None or len(labels) < 2:
         return PhoneParity(key, 0, None, None, "no pixels or labels MediaPipe can take for this model")
-    mean, std = mean_std(spec)
-    reference = np.asarray(keras_predict(((pixels.astype(np.float64) - mean) / std).astype(np.float32)))
+    reference = np.asarray(keras_predict(pixels))
     if reference.shape[-1] != len(labels):
         return PhoneParity(key, 0, None, None, f"{reference.shape[-1]} outputs for {len(labels)} labels")
     try:
