@@ -19,10 +19,16 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 420  # two TensorFlow processes on a shared 2-core machine
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports on loopback (all held while choosing, so no two are the same)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def train_command(data_dir: Path, out: Path, *extra: str) -> list[str]:
@@ -67,7 +73,7 @@ def test_two_workers_train_like_one_process(data_dir, tmp_path):
 
 def run_cluster(cmd: list[str]) -> list[tuple[int, str, str]]:
     """Run `cmd` as a two-worker cluster on loopback; (exit code, stdout, stderr) per worker."""
-    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     procs = []
     for index in range(2):
         config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
