@@ -249,6 +249,7 @@ class Model:
             "threads": self.engine.threads,
             "thread_safety": "one lock per model",
             "quantize_rounding": self.engine.rounding,
+            "kernels": self.engine.kernels,
             "input": f"raw items ({m.kind}) or tensors" if self.preprocessor is not None else "tensors only",
             "takes_pixels": self.takes_pixels,
             "inputs": [_spec_dict(s) for s in self._inputs],

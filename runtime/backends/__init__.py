@@ -30,6 +30,7 @@ class Backend(Protocol):
     version: str
     threads: int
     rounding: str  # how the engine itself quantises: a `runtime.quant.ROUNDINGS` name
+    kernels: str  # "optimized", or "reference" where the optimised ones are known to crash on the model
 
     def inputs(self) -> list[TensorSpec]:
         """Inputs in feed order; `None` marks a dimension the engine can resize."""

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgeport.runtime.backends.tflite_kernels import SHORT_DEPTH, optimized_kernels_crash
 from edgeport.runtime.backends.tflite_verify import Damaged, check
 from edgeport.runtime.errors import (
     EdgeportError, EngineMissingError, EngineUnsupportedError, InferenceError, ModelFileError, ValueRangeError,
@@ -39,6 +40,7 @@ try:
     else:
         import tensorflow as tf
         Interpreter = tf.lite.Interpreter
+    from edgeport.runtime.backends.litert import open_interpreter
 except BaseException:
     sys.exit(4)  # this process cannot tell: the caller goes on
 try:  # a damaged file may ask for any amount of memory: allow what the import took, plus a margin
@@ -48,8 +50,7 @@ try:  # a damaged file may ask for any amount of memory: allow what the import t
 except Exception:
     pass
 try:
-    interpreter = Interpreter(model_content=data, num_threads=1)
-    interpreter.allocate_tensors()
+    interpreter, _ = open_interpreter(Interpreter, data, 1, sys.argv[2])
     interpreter.invoke()  # on the zeros allocate_tensors left in the inputs
 except BaseException:
     sys.exit(3)  # a Python error: safe to reproduce in the caller, which reports it
@@ -179,6 +180,12 @@ def tflite_runtime_rounding(pointer_bits: int | None = None, platforms: Sequence
     installed wheel's platform tag decides; without one (a source build), `platform.machine()` corrected
     by the interpreter's pointer size. Each input defaults to this process's (`struct.calcsize("P")`,
     `wheel_platforms()`, `platform.machine()`)."""
+    return ROUNDING_BY_ARCH[tflite_runtime_arch(pointer_bits, platforms, machine)]
+
+
+def tflite_runtime_arch(pointer_bits: int | None = None, platforms: Sequence[str] | None = None,
+                        machine: str | None = None) -> str:
+    """"arm64", "arm32" or "x86": what tflite-runtime was built for, decided as `tflite_runtime_rounding` says."""
     bits = pointer_bits if pointer_bits is not None else 8 * struct.calcsize("P")
     arch = wheel_arch(wheel_platforms() if platforms is None else platforms)
     if arch is None:
@@ -187,16 +194,36 @@ def tflite_runtime_rounding(pointer_bits: int | None = None, platforms: Sequence
             arch = "arm64" if bits == 64 and name in ("aarch64", "arm64") else "arm32"
         else:
             arch = "x86"
-    return ROUNDING_BY_ARCH[arch]
+    return arch
+
+
+def open_interpreter(interpreter_class: Any, model: bytes, threads: int, engine: str) -> tuple[Any, str]:
+    """An allocated interpreter of `model` and the kernels it runs on: "optimized", or "reference" for a
+    model on which this engine's optimised kernels are known to crash (`tflite_kernels`)."""
+    interpreter = interpreter_class(model_content=model, num_threads=threads)
+    interpreter.allocate_tensors()
+    if engine != "tflite-runtime" or not optimized_kernels_crash(
+            engine, tflite_runtime_arch(), interpreter._get_ops_details(), interpreter.get_tensor_details()):
+        return interpreter, "optimized"
+    from tflite_runtime.interpreter import OpResolverType  # only tflite-runtime is known to need it
+
+    interpreter = interpreter_class(model_content=model, num_threads=threads,
+                                    experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interpreter.allocate_tensors()
+    return interpreter, "reference"
 
 
 class TFLiteBackend:
     """One TFLite interpreter. Resizes its inputs when a batch's shape changes."""
 
-    def __init__(self, interpreter: Any, engine: str, version: str, threads: int, source: str):
+    def __init__(self, interpreter: Any, engine: str, version: str, threads: int, source: str,
+                 kernels: str = "optimized"):
         self._interpreter = interpreter
-        self.name, self.version, self.threads, self.source = engine, version, threads, source
-        self.rounding = tflite_runtime_rounding() if engine == "tflite-runtime" else "xnnpack"
+        self.name, self.version, self.threads, self.source, self.kernels = engine, version, threads, source, kernels
+        if kernels == "reference":
+            self.rounding = "reference"
+        else:
+            self.rounding = tflite_runtime_rounding() if engine == "tflite-runtime" else "xnnpack"
         self._in = interpreter.get_input_details()
         self._out = interpreter.get_output_details()
         self._shapes = [tuple(int(d) for d in detail["shape"]) for detail in self._in]
@@ -239,8 +266,15 @@ def load(model: bytes, threads: int, *, engine: str, verified: bool, source: str
     try:
         with warnings.catch_warnings():  # tf.lite warns that it is deprecated in favour of LiteRT
             warnings.simplefilter("ignore")
-            interpreter = interpreter_class(model_content=model, num_threads=threads)
-        interpreter.allocate_tensors()
-        return TFLiteBackend(interpreter, engine, version, threads, source)  # reads the tensor details
+            interpreter, kernels = open_interpreter(interpreter_class, model, threads, engine)
+    except Exception as exc:  # noqa: BLE001 — engines raise ValueError, RuntimeError, even UnicodeDecodeError
+        raise load_error(exc, engine, version, source) from None
+    if kernels == "reference":
+        warnings.warn(f"{engine} {version} built for Arm crashes on this model's int8 FULLY_CONNECTED with fewer "
+                      f"than {SHORT_DEPTH} inputs, so {source} runs on its reference kernels "
+                      "(slower); LiteRT runs it on optimised ones where it installs: pip install 'edgeport[litert]'",
+                      RuntimeWarning, stacklevel=4)
+    try:
+        return TFLiteBackend(interpreter, engine, version, threads, source, kernels)  # reads the tensor details
     except Exception as exc:  # noqa: BLE001 — engines raise ValueError, RuntimeError, even UnicodeDecodeError
         raise load_error(exc, engine, version, source) from None

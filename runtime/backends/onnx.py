@@ -67,6 +67,7 @@ class OnnxBackend:
 
     name = "onnxruntime"
     rounding = "onnx"
+    kernels = "optimized"
 
     def __init__(self, session: Any, version: str, threads: int, source: str):
         self._session = session

@@ -4,6 +4,7 @@ runtime's answers are compared with."""
 from __future__ import annotations
 
 import importlib.util
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,15 @@ import numpy as np
 
 def tflite_interpreter(path: Path):
     """An allocated interpreter of the engine `runtime.load` prefers: LiteRT, else tflite-runtime."""
+    options = {}
     if importlib.util.find_spec("ai_edge_litert") is not None:
         from ai_edge_litert.interpreter import Interpreter
     else:
-        from tflite_runtime.interpreter import Interpreter
-    interpreter = Interpreter(model_path=str(path))
+        from tflite_runtime.interpreter import Interpreter, OpResolverType
+
+        if platform.machine().lower().startswith(("arm", "aarch64")):  # its optimised kernels crash on some
+            options["experimental_op_resolver_type"] = OpResolverType.BUILTIN_REF  # int8 models there
+    interpreter = Interpreter(model_path=str(path), **options)
     interpreter.allocate_tensors()
     return interpreter
 
