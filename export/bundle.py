@@ -48,6 +48,7 @@ from edgeport.runtime.golden import is_golden
 from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, Manifest, read_manifest, sha256_file, verify_artifact
 from edgeport.runtime.preprocess import load_vocabulary
 from edgeport.runtime.staging import staged_bundle
+from edgeport.runtime.variants import ONNX_FP32
 
 MODEL_FILE = "keras/model.keras"
 TASK_FILE = "keras/task.json"
@@ -223,14 +224,14 @@ class Converter:
 
     def __init__(self, model: Any, representative: Any, work: Path, selected: Sequence[Variant]):
         self.model, self.representative, self.onnx_source = model, representative, None
-        if any(v.format == "onnx" and v.name != "fp32" for v in selected) and not any(v.key == "onnx-fp32" for v in selected):
+        if any(v.format == "onnx" and v.name != "fp32" for v in selected) and not any(v.key == ONNX_FP32.key for v in selected):
             self.onnx_source = work / "model.fp32.onnx"
-            onnx_export.export_onnx(model, self.onnx_source, variant_row("onnx-fp32"))
+            onnx_export.export_onnx(model, self.onnx_source, variant_row(ONNX_FP32.key))
 
     def convert(self, row: Variant, path: Path) -> dict[str, Any]:
         """Write `row`'s file at `path`; its converter facts."""
         facts = export_variant(self.model, row, path, self.representative, self.onnx_source)
-        if row.key == "onnx-fp32":
+        if row.key == ONNX_FP32.key:
             self.onnx_source = path
         return facts
 

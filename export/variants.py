@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from edgeport.runtime.variants import FORMATS, FormatAndName, variant_facts
+from edgeport.runtime.variants import (
+    FORMATS, ONNX_DYNAMIC_INT8, ONNX_FP32, ONNX_STATIC_INT8, TFLITE_DYNAMIC_INT8, TFLITE_FP16, TFLITE_FP32, TFLITE_INT8,
+    FormatAndName, VariantFacts,
+)
 
 ONNX_OPSET = 17
 
@@ -66,27 +69,27 @@ class Variant(FormatAndName):
     calibrated: bool = False  # needs representative data
 
 
-def _row(key: str, description: str, tolerance: Tolerance, calibrated: bool = False, **options: Any) -> Variant:
-    """The runtime's row `key` (`runtime.variants`) with export's settings and tolerance."""
-    facts = variant_facts(key)
+def _row(facts: VariantFacts, description: str, tolerance: Tolerance, calibrated: bool = False,
+         **options: Any) -> Variant:
+    """The runtime's row `facts` (`runtime.variants`) with export's settings and tolerance."""
     return Variant(facts.format, facts.name, description, tolerance, MappingProxyType(options), calibrated)
 
 
 VARIANTS: tuple[Variant, ...] = (
-    _row("tflite-fp32", "float32, as trained", FLOAT32),
-    _row("tflite-fp16", "float16 weights, float32 compute", FLOAT16, optimize=True, supported_types=("float16",)),
-    _row("tflite-dynamic-int8", "int8 weights, activations quantised at run time", INTEGER, optimize=True),
+    _row(TFLITE_FP32, "float32, as trained", FLOAT32),
+    _row(TFLITE_FP16, "float16 weights, float32 compute", FLOAT16, optimize=True, supported_types=("float16",)),
+    _row(TFLITE_DYNAMIC_INT8, "int8 weights, activations quantised at run time", INTEGER, optimize=True),
     _row(
-        "tflite-int8", "full integer (TFLITE_BUILTINS_INT8), int8 input/output where the graph allows",
+        TFLITE_INT8, "full integer (TFLITE_BUILTINS_INT8), int8 input/output where the graph allows",
         INTEGER, calibrated=True, optimize=True, supported_ops=("TFLITE_BUILTINS_INT8",), io_type="int8",
     ),
-    _row("onnx-fp32", "float32 through tf2onnx", FLOAT32, opset=ONNX_OPSET),
+    _row(ONNX_FP32, "float32 through tf2onnx", FLOAT32, opset=ONNX_OPSET),
     # Dynamic quantisation of MatMul/Gemm/Gather only: measured on pets, ORT's ConvInteger path (uint8 activations
     # quantised per batch) agreed with Keras on 77% of images and ran 24x slower than this; on reuters 5x slower.
-    _row("onnx-dynamic-int8", "int8 MatMul/Gemm/Gather weights, activations quantised at run time", INTEGER,
+    _row(ONNX_DYNAMIC_INT8, "int8 MatMul/Gemm/Gather weights, activations quantised at run time", INTEGER,
          weight_type="QInt8", per_channel=False, op_types=("MatMul", "Gemm", "Gather")),
     _row(
-        "onnx-static-int8", "QDQ int8 weights and activations, calibrated",
+        ONNX_STATIC_INT8, "QDQ int8 weights and activations, calibrated",
         INTEGER, calibrated=True, quant_format="QDQ", weight_type="QInt8", activation_type="QInt8",
         per_channel=True, calibrate_method="MinMax",
     ),

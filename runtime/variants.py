@@ -40,6 +40,7 @@ class VariantFacts(FormatAndName):
     # max(1, largest |output|): float kernels differ in summation order; int8 kernels may round a
     # requantisation step the other way, which can move an output by a few quantisation steps.
     golden_tolerance: float
+    browser_rank: int  # where it stands in the order `edgeport-run web` picks a variant by when none is named
 
 
 def artifact_key(fmt: str, name: str) -> str:
@@ -52,19 +53,23 @@ def model_filename(fmt: str, name: str) -> str:
     return f"model.{name}.{fmt}"
 
 
+TFLITE_FP32 = VariantFacts("tflite", "fp32", integer=False, golden_tolerance=1e-4, browser_rank=0)
+TFLITE_FP16 = VariantFacts("tflite", "fp16", integer=False, golden_tolerance=1e-3, browser_rank=2)
+TFLITE_DYNAMIC_INT8 = VariantFacts("tflite", "dynamic-int8", integer=True, golden_tolerance=2e-2, browser_rank=3)
+TFLITE_INT8 = VariantFacts("tflite", "int8", integer=True, golden_tolerance=2e-2, browser_rank=4)
+ONNX_FP32 = VariantFacts("onnx", "fp32", integer=False, golden_tolerance=1e-4, browser_rank=1)
+ONNX_DYNAMIC_INT8 = VariantFacts("onnx", "dynamic-int8", integer=True, golden_tolerance=2e-2, browser_rank=6)
+ONNX_STATIC_INT8 = VariantFacts("onnx", "static-int8", integer=True, golden_tolerance=2e-2, browser_rank=5)
 VARIANT_FACTS: tuple[VariantFacts, ...] = (  # in load order
-    VariantFacts("tflite", "fp32", integer=False, golden_tolerance=1e-4),
-    VariantFacts("tflite", "fp16", integer=False, golden_tolerance=1e-3),
-    VariantFacts("tflite", "dynamic-int8", integer=True, golden_tolerance=2e-2),
-    VariantFacts("tflite", "int8", integer=True, golden_tolerance=2e-2),
-    VariantFacts("onnx", "fp32", integer=False, golden_tolerance=1e-4),
-    VariantFacts("onnx", "dynamic-int8", integer=True, golden_tolerance=2e-2),
-    VariantFacts("onnx", "static-int8", integer=True, golden_tolerance=2e-2),
+    TFLITE_FP32, TFLITE_FP16, TFLITE_DYNAMIC_INT8, TFLITE_INT8, ONNX_FP32, ONNX_DYNAMIC_INT8, ONNX_STATIC_INT8,
 )
 
 FORMATS: tuple[str, ...] = tuple(dict.fromkeys(v.format for v in VARIANT_FACTS))
 KEYS: tuple[str, ...] = tuple(v.key for v in VARIANT_FACTS)
 LOAD_ORDER = KEYS  # `runtime.load` ranks usable variants by this order after engine, recommendation and status
+# `edgeport-run web` ships the first of these that passed its checks: measured in Chromium on the pets model
+# (docs/web.md), LiteRT.js on the batch-1 fp32 file was the fastest correct engine.
+BROWSER_ORDER: tuple[str, ...] = tuple(v.key for v in sorted(VARIANT_FACTS, key=lambda v: v.browser_rank))
 
 
 def variant_facts(key: str) -> VariantFacts:

@@ -22,11 +22,8 @@ from edgeport.runtime.web import npm
 from edgeport.runtime.web.tflite_batch1 import fixed_batch
 from edgeport.runtime.pixel_table import takes_pixels
 from edgeport.runtime.tflite_edges import uint8_edges
+from edgeport.runtime.variants import BROWSER_ORDER
 
-# The default variant, first found that passed its checks: measured in Chromium on the pets model (docs/web.md),
-# LiteRT.js on the batch-1 fp32 file was the fastest correct engine.
-DEFAULT_VARIANTS = ("tflite-fp32", "onnx-fp32", "tflite-fp16", "tflite-dynamic-int8", "tflite-int8", "onnx-static-int8",
-                    "onnx-dynamic-int8")
 STATIC_FILES = ("index.html", "edgeport.js")
 SITE_JSON = "site.json"
 
@@ -72,10 +69,10 @@ def page_tensor(spec: TensorSpec, litert: bool) -> dict:
 
 
 def choose_artifact(manifest: Manifest, variant: str | None) -> Artifact:
-    """The artifact to ship: `variant` when given, else the first of `DEFAULT_VARIANTS` that passed."""
+    """The artifact to ship: `variant` when given, else the first of `runtime.variants.BROWSER_ORDER` that passed."""
     if variant:
         return manifest.artifact(variant)
-    for key in DEFAULT_VARIANTS:
+    for key in BROWSER_ORDER:
         found = [a for a in manifest.artifacts if a.key == key and a.status == "passed"]
         if found:
             return found[0]

@@ -58,3 +58,23 @@ def test_the_table_imports_only_the_standard_library():
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def test_variant_keys_are_spelled_in_the_table_alone():
+    """No module of the installed package but the table holds a key as a string of its own (messages and
+    help texts may name one as an example)."""
+    root = Path(variants.__file__).resolve().parents[1]
+    spelled = []
+    for package in ("runtime", "export", "train"):
+        for path in sorted((root / package).rglob("*.py")):
+            if path == Path(variants.__file__).resolve():
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and node.value in KEYS:
+                    spelled.append(f"{path.relative_to(root)}:{node.lineno} {node.value}")
+    assert spelled == []
+
+
+def test_the_browser_order_ranks_every_key_once_measured_fastest_first():
+    assert sorted(variants.BROWSER_ORDER) == sorted(KEYS)
+    assert variants.BROWSER_ORDER[:2] == (variants.TFLITE_FP32.key, variants.ONNX_FP32.key)
