@@ -270,8 +270,8 @@ def load(model: bytes, threads: int, *, engine: str, verified: bool, source: str
     except Exception as exc:  # noqa: BLE001 — engines raise ValueError, RuntimeError, even UnicodeDecodeError
         raise load_error(exc, engine, version, source) from None
     if kernels == "reference":
-        warnings.warn(f"{engine} {version} built for Arm crashes on this model's int8 FULLY_CONNECTED with fewer "
-                      f"than {SHORT_DEPTH} inputs, so {source} runs on its reference kernels "
+        warnings.warn(f"{engine} {version} built for Arm crashes on this model's bias-free int8 FULLY_CONNECTED with "
+                      f"fewer than {SHORT_DEPTH} inputs, so {source} runs on its reference kernels "
                       "(slower); LiteRT runs it on optimised ones where it installs: pip install 'edgeport[litert]'",
                       RuntimeWarning, stacklevel=4)
     try:
