@@ -138,6 +138,18 @@ soak: setup runtime-models
 # every bundle variant, compared with this host. Needs root, binfmt_misc and chroot (else it skips
 # with one line); the userland and the aarch64 wheels are cached under build/arm64. See tools/device/.
 # test-armv7: the same on 32-bit Raspberry Pi OS's architecture, tflite-runtime only (see tools/device/).
+# The emulated Pi's pins, tools/device/requirements-*.txt: resolved by uv from the .in files beside them for
+# CPython 3.11 on the Pi's platform, from PyPI as it stood on PINS_DATE (move it to take newer releases).
+PINS_DATE ?= 2026-12-04
+UV_COMPILE = cd tools/device && $(abspath $(VENV))/bin/uv pip compile --quiet --no-config --python-version 3.11 \
+  --exclude-newer $(PINS_DATE)
+.PHONY: device-pins
+device-pins: setup
+	$(UV_COMPILE) --python-platform aarch64-manylinux_2_36 requirements-litert.in -o requirements-litert.txt
+	$(UV_COMPILE) --python-platform aarch64-manylinux_2_36 requirements-tflite.in -o requirements-tflite.txt
+	$(UV_COMPILE) --python-platform x86_64-manylinux_2_36 --no-emit-package numpy \
+	  requirements-tflite-armv7.in -o requirements-tflite-armv7.txt
+
 .PHONY: test-arm64 test-armv7
 test-arm64: setup setup-device runtime-models
 	ARTIFACTS=$(abspath $(ARTIFACTS)) tools/device/test-device.sh arm64
