@@ -12,6 +12,8 @@ Any Keras model with samples exports the same way (`export.own`):
 
     from edgeport.export import export_model
     export_model(model, "samples.npz", "bundles/mine")  # samples: x (or x_<input name>) and optionally y
+    export_model(model, "samples.npz", "bundles/mine", ModelDescription(labels=["cat", "dog"]),
+                 ExportOptions(variants=["tflite-int8"]))  # what the bundle says of it; what is exported
 """
 
 from typing import Any
@@ -22,8 +24,12 @@ install_quiet_tensorflow_import()
 
 
 def __getattr__(name: str) -> Any:
-    if name == "export_model":  # imported when used: `import edgeport.export` stays light
-        from edgeport.export.own import export_model
+    if name in ("export_model", "ModelDescription"):  # imported when used: `import edgeport.export` stays light
+        from edgeport.export import own
 
-        return export_model
+        return getattr(own, name)
+    if name == "ExportOptions":
+        from edgeport.export.job import ExportOptions
+
+        return ExportOptions
     raise AttributeError(f"module 'edgeport.export' has no attribute {name!r}")

@@ -30,19 +30,19 @@ import numpy as np
 from edgeport.export import onnx as onnx_export
 from edgeport.export import tflite as tflite_export
 from edgeport.export.assemble import assemble
-from edgeport.export.calibrate import DEFAULT_SAMPLES, representative_batches
+from edgeport.export.calibrate import representative_batches
 from edgeport.export.checks import CheckData, Checks, ParityResult
 from edgeport.export.engine_names import engine_names
 from edgeport.export.errors import ExportError
 from edgeport.export.file_inputs import FileInputs
-from edgeport.export.job import ExportOptions, ExportResult, ExportRun, ExportSource, ProgressCallback, VariantOutcome
+from edgeport.export.job import ExportOptions, ExportResult, ExportRun, ExportSource, VariantOutcome
 from edgeport.export.model_io import PROBABILITIES, keras_answers, model_io, output_kind
 from edgeport.export.own_samples import ParityData
 from edgeport.export.phone_targets import PHONE_KINDS, phone_parity, phone_ready
 from edgeport.export.report import Row
 from edgeport.export.samples import BundleData, BundleDataError, read_bundle_data
 from edgeport.export.validate import validate_artifact
-from edgeport.export.variants import Variant, select_variants, variant as variant_row
+from edgeport.export.variants import Variant, variant as variant_row
 from edgeport.runtime.errors import ManifestError, ModelFileError
 from edgeport.runtime.golden import is_golden
 from edgeport.runtime.manifest import MANIFEST_NAME, Artifact, Manifest, read_manifest, sha256_file, verify_artifact
@@ -128,21 +128,15 @@ def describe(variant: Variant, path: Path, converter: dict[str, Any]) -> Artifac
                     {k: str(v) for k, v in converter.items()}, opset)
 
 
-def export_bundle(
-    source: str | os.PathLike,
-    formats: Sequence[str] | None = None,
-    variants: Sequence[str] | None = None,
-    calibration_samples: int = DEFAULT_SAMPLES,
-    task_data: Any = None,
-    measure_latency: bool = True,
-    on_progress: ProgressCallback | None = None,
-) -> ExportResult:
-    """Export, check and describe the selected variants of the bundle at `source` (see the module doc).
+def export_bundle(source: str | os.PathLike, options: ExportOptions | None = None, task_data: Any = None) -> ExportResult:
+    """Export, check and describe the variants `options` selects (default: all) of the bundle at `source` (see
+    the module doc).
 
     The test set and the calibration sample come from the bundle (`keras/test.npz`, `keras/calibration.npz`);
     `task_data` (anything with x_train, x_test, y_test) replaces them.
     """
-    selected = select_variants(list(formats) if formats else None, list(variants) if variants else None)
+    options = options or ExportOptions()
+    selected = options.selected()
     bundle, model_path = resolve_source(source)
     task = read_task(bundle)
     task_data = task_data if task_data is not None else load_test_data(bundle, task)
@@ -153,8 +147,7 @@ def export_bundle(
     import keras  # here, not above: a wrong path or a bundle without data is answered before TensorFlow starts
 
     model = keras.models.load_model(model_path, compile=False)
-    return export_staged(bundle, ExportSource(model, task, source_model, parameter_bytes(model)), data, selected,
-                         ExportOptions(calibration_samples, measure_latency, on_progress))
+    return export_staged(bundle, ExportSource(model, task, source_model, parameter_bytes(model)), data, selected, options)
 
 
 def export_staged(bundle: Path, source: ExportSource, data: ParityData, selected: list[Variant], options: ExportOptions,

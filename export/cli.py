@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"edgeport-export: {exc}", file=sys.stderr)
         return 2
     from edgeport.export.bundle import export_bundle
+    from edgeport.export.job import ExportOptions
     from edgeport.export.report import markdown_table
     from edgeport.runtime.errors import EdgeportError
 
@@ -101,15 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(progress_line(index, total, outcome, args.verbose), flush=True)
 
     try:
+        options = ExportOptions(args.formats, args.variants, args.calibration_samples, not args.no_latency, report)
         if args.samples is None:
-            result = export_bundle(args.source, args.formats, args.variants, args.calibration_samples,
-                                   measure_latency=not args.no_latency, on_progress=report)
+            result = export_bundle(args.source, options)
         else:
-            from edgeport.export.own import export_model
+            from edgeport.export.own import ModelDescription, export_model
 
-            result = export_model(args.source, args.samples, args.out, args.formats, args.variants, args.calibration_samples,
-                                  preprocessing=args.preprocessing, vocab=args.vocab, like=args.like, labels=args.labels,
-                                  name=args.name, measure_latency=not args.no_latency, on_progress=report)
+            about = ModelDescription(args.preprocessing, args.vocab, args.like, args.labels, args.name)
+            result = export_model(args.source, args.samples, args.out, about, options)
     except EdgeportError as exc:
         print(f"edgeport-export: {exc}", file=sys.stderr)
         return 2

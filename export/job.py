@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from edgeport.export.calibrate import DEFAULT_SAMPLES
 from edgeport.export.checks import CheckData, ParityResult
 from edgeport.export.file_inputs import FileInputs
 from edgeport.export.model_io import ModelIO
 from edgeport.export.report import Row
-from edgeport.export.variants import Variant
+from edgeport.export.variants import Variant, select_variants
 from edgeport.runtime.manifest import Artifact, Manifest
 
 
@@ -52,11 +52,20 @@ ProgressCallback = Callable[[int, int, VariantOutcome], None]
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """How an export runs: calibration samples drawn, whether latency is measured, what is told after each variant."""
+    """What an export makes and how it runs: the formats and variants (keys such as `tflite-int8` or bare names
+    such as `fp16`; None: all), the calibration samples drawn, whether latency is measured, and what is told
+    after each variant (`on_progress(index, total, outcome)`)."""
 
+    formats: Sequence[str] | None = None
+    variants: Sequence[str] | None = None
     calibration_samples: int = DEFAULT_SAMPLES
     measure_latency: bool = True
     on_progress: ProgressCallback | None = None
+
+    def selected(self) -> list[Variant]:
+        """The variants' rows, in table order; `ValueError` naming what is unknown, or when none is left."""
+        return select_variants(list(self.formats) if self.formats else None,
+                               list(self.variants) if self.variants else None)
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from edgeport.export.bundle import export_staged, parameter_bytes
-from edgeport.export.calibrate import DEFAULT_SAMPLES
 from edgeport.export.errors import ExportError
-from edgeport.export.job import ExportOptions, ExportResult, ExportSource, ProgressCallback
+from edgeport.export.job import ExportOptions, ExportResult, ExportSource
 from edgeport.export.model_io import PROBABILITIES, keras_answers, model_io, output_kind
 from edgeport.export.own_samples import read_samples
-from edgeport.export.variants import select_variants
 from edgeport.runtime.errors import ManifestError
 from edgeport.runtime.manifest import TASK_KINDS, manifest_from_dict, read_manifest, safe_relative_path, sha256_file
 
@@ -138,37 +137,40 @@ def _check_labels(labels: list[str], reference_classes: int | None) -> None:
                           f"{reference_classes} classes")
 
 
-def export_model(
-    model: Any,
-    samples: str | os.PathLike | Mapping[str, Any],
-    out: str | os.PathLike,
-    formats: Sequence[str] | None = None,
-    variants: Sequence[str] | None = None,
-    calibration_samples: int = DEFAULT_SAMPLES,
-    preprocessing: str | os.PathLike | None = None,
-    vocab: str | os.PathLike | None = None,
-    like: str | os.PathLike | None = None,
-    labels: str | os.PathLike | Sequence[str] | None = None,
-    name: str | None = None,
-    measure_latency: bool = True,
-    on_progress: ProgressCallback | None = None,
-    seed: int = 0,
-) -> ExportResult:
+@dataclass(frozen=True)
+class ModelDescription:
+    """What a bundle says of a model from elsewhere: a preprocessing spec file (`vocab`: the vocabulary it
+    names) or `like`, a bundle whose kind, preprocessing, labels and vocabulary are copied; the labels (a
+    JSON/text file or a list), the task's name (default: the file's stem), and the seed of the samples' split."""
+
+    preprocessing: str | os.PathLike | None = None
+    vocab: str | os.PathLike | None = None
+    like: str | os.PathLike | None = None
+    labels: str | os.PathLike | Sequence[str] | None = None
+    name: str | None = None
+    seed: int = 0
+
+
+def export_model(model: Any, samples: str | os.PathLike | Mapping[str, Any], out: str | os.PathLike,
+                 description: ModelDescription | None = None, options: ExportOptions | None = None) -> ExportResult:
     """Export a Keras model (in memory, a .keras file or a SavedModel directory) with its samples into the
-    bundle `out`: every selected variant converted, checked, reported and given golden samples."""
-    selected = select_variants(list(formats) if formats else None, list(variants) if variants else None)
-    if preprocessing is not None and like is not None:
+    bundle `out`: every variant `options` selects (default: all) converted, checked, reported and given golden
+    samples; `description` says what the bundle tells of it (default: tensors in, no labels)."""
+    about, options = description or ModelDescription(), options or ExportOptions()
+    selected = options.selected()
+    if about.preprocessing is not None and about.like is not None:
         raise ExportError("pass --preprocessing or --like, not both")
     if isinstance(model, (str, os.PathLike)):
         model, source_model = load_source_model(model)
     else:
         source_model = {"file": None, "format": "keras (in memory)", "sha256": None}
     io = model_io(model)
-    data = read_samples(samples, io, calibration_samples, seed)
-    kind, spec, like_labels, vocab_file = _preprocessing(preprocessing, vocab, like)
+    data = read_samples(samples, io, options.calibration_samples, about.seed)
+    kind, spec, like_labels, vocab_file = _preprocessing(about.preprocessing, about.vocab, about.like)
     if kind != TENSOR_KIND and len(io.inputs) != 1:
         raise ExportError(f"preprocessing turns raw items into one tensor; this model takes {len(io.inputs)} inputs: "
                           "export it without preprocessing (tensors in)")
+    labels = about.labels
     names = read_labels(labels) if isinstance(labels, (str, os.PathLike)) else list(labels or like_labels)
     copy_in = {}
     if vocab_file is not None:
@@ -177,11 +179,10 @@ def export_model(
         copy_in[safe_relative_path(spec["vocabulary"], "preprocessing.vocabulary")] = vocab_file
     if names:
         _check_labels(names, _first_probabilities(model, data.x_test))
-    task = {"task": name or (source_model["file"] and Path(source_model["file"]).stem) or "model", "kind": kind,
-            "labels": names, "preprocessing": spec, "seed": seed}
+    task = {"task": about.name or (source_model["file"] and Path(source_model["file"]).stem) or "model", "kind": kind,
+            "labels": names, "preprocessing": spec, "seed": about.seed}
     min_size = None if source_model.get("format") == "SavedModel" else parameter_bytes(model)  # its BatchNorm is hidden
-    return export_staged(Path(out), ExportSource(model, task, source_model, min_size), data, selected,
-                         ExportOptions(calibration_samples, measure_latency, on_progress), copy_in)
+    return export_staged(Path(out), ExportSource(model, task, source_model, min_size), data, selected, options, copy_in)
 
 
 def _first_probabilities(model: Any, xs: list) -> int | None:

@@ -42,9 +42,8 @@ def phone_parity(run: ExportRun, artifact: Artifact) -> mediapipe_parity.PhonePa
     spec, path, model = task["preprocessing"], run.bundle / artifact.file, run.source.model
     engine = load_artifact(path)
     if task["kind"] == "image":
-        return mediapipe_parity.image_parity(run.bundle, artifact.key, artifact.file, fed.pixels(check.x_agreement),
+        return mediapipe_parity.image_parity(path, artifact.key, fed.pixels(check.x_agreement),
                                              lambda pixels: keras_answers(model, [fed.normalized(pixels)])[0],
                                              lambda pixels: engine.predict_tensor(fed.from_pixels(artifact, pixels)),
                                              list(task["labels"]))
-    return mediapipe_parity.text_parity(run.bundle, artifact.key, artifact.file, check.x_agreement, check.agreement_reference,
-                                        engine.predict_tensor, spec, run.vocabulary or {})
+    return mediapipe_parity.text_parity(path, artifact.key, check, engine.predict_tensor, spec, run.vocabulary or {})

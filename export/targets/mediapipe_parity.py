@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from edgeport.export.checks import CheckData
 from edgeport.export.converters import quiet
 from edgeport.runtime.preprocess import TOKENIZERS
 
@@ -70,10 +71,10 @@ def classify(model_file: Path, pixels: np.ndarray, labels: Sequence[str]) -> np.
     return scores
 
 
-def image_parity(bundle: Path, key: str, file: str, pixels: np.ndarray | None,
+def image_parity(model_file: Path, key: str, pixels: np.ndarray | None,
                  keras_predict: Callable[[np.ndarray], np.ndarray], runtime_predict: Callable[[np.ndarray], np.ndarray],
                  labels: Sequence[str]) -> PhoneParity:
-    """Run `file` in ImageClassifier on `pixels` (the check inputs' uint8 pixels; None where the normalisation
+    """Run `model_file` (variant `key`) in ImageClassifier on `pixels` (the check inputs' uint8 pixels; None where the normalisation
     has no inverse) and compare with Keras' and the runtime's answers on the same pixels (`keras_predict`,
     `runtime_predict`: uint8 pixels → probabilities)."""
     if pixels is None or len(labels) < 2:
@@ -83,7 +84,7 @@ def image_parity(bundle: Path, key: str, file: str, pixels: np.ndarray | None,
         return PhoneParity(key, 0, None, None, f"{reference.shape[-1]} outputs for {len(labels)} labels")
     try:
         with quiet():  # MediaPipe's and LiteRT's start-up lines on stderr
-            scores = classify(bundle / file, pixels, labels)
+            scores = classify(model_file, pixels, labels)
     except ImportError:
         return PhoneParity(key, 0, None, None, "mediapipe is not installed: pip install 'edgeport[mobile]'")
     except (RuntimeError, ValueError) as exc:  # MediaPipe refusing the file is the finding
@@ -126,18 +127,19 @@ def tokenised_as_mediapipe(spec: Mapping[str, Any]) -> bool:
     return all(spec.get(field) == value for field, value in TOKENIZERS["mediapipe"].items())
 
 
-def text_parity(bundle: Path, key: str, file: str, x: np.ndarray, reference: np.ndarray,
-                runtime_predict: Callable[[np.ndarray], np.ndarray], spec: Mapping[str, Any],
-                vocabulary: Mapping[str, int]) -> PhoneParity:
-    """Run `file` in TextClassifier on the check inputs as texts (`ids_to_texts`) and compare with Keras'
-    answers (`reference`) and the runtime's (`runtime_predict`) on the ids themselves. A bundle tokenised
-    another way is not run: its answers in TextClassifier would differ by construction (docs/phone.md)."""
+def text_parity(model_file: Path, key: str, check: CheckData, runtime_predict: Callable[[np.ndarray], np.ndarray],
+                spec: Mapping[str, Any], vocabulary: Mapping[str, int]) -> PhoneParity:
+    """Run `model_file` (variant `key`) in TextClassifier on the agreement inputs as texts (`ids_to_texts`) and
+    compare with Keras' answers on them (`check.agreement_reference`) and the runtime's (`runtime_predict`) on
+    the ids themselves. A bundle tokenised another way is not run: its answers in TextClassifier would differ
+    by construction (docs/phone.md)."""
+    x, reference = check.x_agreement, check.agreement_reference
     if not tokenised_as_mediapipe(spec):
         return PhoneParity(key, 0, None, None, "not phone-ready: its texts are tokenised Keras-style, not as MediaPipe's "
                            "RegexTokenizer does (edgeport-train text's default)", "TextClassifier")
     try:
         with quiet():
-            scores = classify_texts(bundle / file, ids_to_texts(x, spec, vocabulary), np.shape(reference)[-1])
+            scores = classify_texts(model_file, ids_to_texts(x, spec, vocabulary), np.shape(reference)[-1])
     except ImportError:
         return PhoneParity(key, 0, None, None, "mediapipe is not installed: pip install 'edgeport[mobile]'", "TextClassifier")
     except (RuntimeError, ValueError, IndexError) as exc:

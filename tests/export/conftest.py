@@ -116,13 +116,15 @@ class Exported:
 def exported(tmp_path_factory):
     """`exported(task)`: the small model of `task`, trained and exported with all seven variants (once per session)."""
     from edgeport.export.bundle import export_bundle
+    from edgeport.export.job import ExportOptions
 
     cache: dict[str, Exported] = {}
 
     def get(task: str) -> Exported:
         if task not in cache:
             bundle, data, model = train_small(task, tmp_path_factory.mktemp(task))
-            result = export_bundle(bundle, task_data=data, calibration_samples=CALIBRATION_SAMPLES, measure_latency=task == "imdb")
+            result = export_bundle(bundle,
+                                   ExportOptions(calibration_samples=CALIBRATION_SAMPLES, measure_latency=task == "imdb"), task_data=data)
             cache[task] = Exported(bundle, data, model, result)
         return cache[task]
 

@@ -6,6 +6,7 @@ import pytest
 
 from edgeport import runtime
 from edgeport.export.bundle import export_bundle
+from edgeport.export.job import ExportOptions
 from edgeport.runtime.atomic_files import atomic_output
 from edgeport.runtime.errors import ManifestError
 from edgeport.runtime.manifest import read_manifest, verify_artifact
@@ -55,12 +56,13 @@ def interrupt_on_write(monkeypatch, stem: str, exc: BaseException):
 
 def test_interrupted_reexport_leaves_the_old_bundle_whole(small_imdb, monkeypatch):
     bundle, data = small_imdb
-    export_bundle(bundle, task_data=data, variants=["tflite-fp32", "tflite-fp16"], calibration_samples=CALIBRATION_SAMPLES,
-                  measure_latency=False)
+    export_bundle(bundle,
+                  ExportOptions(variants=["tflite-fp32", "tflite-fp16"], calibration_samples=CALIBRATION_SAMPLES, measure_latency=False),
+                  task_data=data)
     before = {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()}
     interrupt_on_write(monkeypatch, "model.fp16", Interrupt())  # re-export: the fp16 write is cut half-way
     with pytest.raises(Interrupt):
-        export_bundle(bundle, task_data=data, calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
+        export_bundle(bundle, ExportOptions(calibration_samples=CALIBRATION_SAMPLES, measure_latency=False), task_data=data)
     assert {p.name: p.read_bytes() for p in bundle.iterdir() if p.is_file()} == before  # not a byte changed
     assert leftovers(bundle) == [] and [p.name for p in bundle.parent.iterdir() if p.name.startswith(".")] == []
     for key in ("tflite-fp32", "tflite-fp16"):
@@ -73,7 +75,7 @@ def test_first_export_interrupted_leaves_no_manifest_and_no_partial_file(small_i
     bundle, data = small_imdb
     interrupt_on_write(monkeypatch, "model.dynamic-int8", Interrupt())  # tflite-dynamic-int8 is cut half-way
     with pytest.raises(Interrupt):
-        export_bundle(bundle, task_data=data, calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
+        export_bundle(bundle, ExportOptions(calibration_samples=CALIBRATION_SAMPLES, measure_latency=False), task_data=data)
     assert sorted(p.name for p in bundle.glob("model.*")) == []  # the staged files went with the staging directory
     assert leftovers(bundle) == [] and not (bundle / "manifest.json").exists()
     with pytest.raises(ManifestError):
@@ -83,8 +85,9 @@ def test_first_export_interrupted_leaves_no_manifest_and_no_partial_file(small_i
 def test_a_failed_write_fails_that_variant_only(small_imdb, monkeypatch):
     bundle, data = small_imdb
     interrupt_on_write(monkeypatch, "model.fp16", OSError("disk full"))
-    result = export_bundle(bundle, task_data=data, variants=["tflite-fp32", "tflite-fp16", "onnx-fp32"],
-                           calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
+    options = ExportOptions(variants=["tflite-fp32", "tflite-fp16", "onnx-fp32"], calibration_samples=CALIBRATION_SAMPLES,
+                            measure_latency=False)
+    result = export_bundle(bundle, options, task_data=data)
     assert result.failed == ["tflite-fp16"]
     failed = next(o for o in result.outcomes if o.variant.key == "tflite-fp16")
     assert failed.artifact is None and "disk full" in failed.error
@@ -98,7 +101,7 @@ def test_a_failed_write_fails_that_variant_only(small_imdb, monkeypatch):
 
 def test_reexport_keeps_verified_artifacts_of_the_same_model(small_imdb):
     bundle, data = small_imdb
-    export_bundle(bundle, task_data=data, variants=["tflite-fp32"], measure_latency=False)
-    result = export_bundle(bundle, task_data=data, variants=["onnx-fp32"], measure_latency=False)
+    export_bundle(bundle, ExportOptions(variants=["tflite-fp32"], measure_latency=False), task_data=data)
+    result = export_bundle(bundle, ExportOptions(variants=["onnx-fp32"], measure_latency=False), task_data=data)
     assert [a.key for a in result.manifest.artifacts] == ["tflite-fp32", "onnx-fp32"]
     assert "tflite-fp32 kept from an earlier export" in (bundle / "report.md").read_text()

@@ -14,6 +14,8 @@ import pytest
 
 from edgeport.export.bundle import ExportError, export_bundle
 
+from edgeport.export.job import ExportOptions
+
 EXPORT_DIR = Path(__file__).resolve().parents[2] / "export"
 
 
@@ -76,7 +78,7 @@ def test_a_bundle_without_its_data_says_to_retrain(small_imdb):
     del task["data"]
     task_file.write_text(json.dumps(task))
     with pytest.raises(ExportError, match="trained before bundles carried their test and calibration data.*train it again"):
-        export_bundle(bundle, variants=["tflite-fp32"], measure_latency=False)
+        export_bundle(bundle, ExportOptions(variants=["tflite-fp32"], measure_latency=False))
 
 
 def test_changed_test_data_is_refused(small_imdb):
@@ -86,11 +88,11 @@ def test_changed_test_data_is_refused(small_imdb):
         x, y = test["x"], test["y"]
     np.savez(path, x=x, y=1 - y)
     with pytest.raises(ExportError, match="has changed since training"):
-        export_bundle(bundle, variants=["tflite-fp32"], measure_latency=False)
+        export_bundle(bundle, ExportOptions(variants=["tflite-fp32"], measure_latency=False))
 
 
 def test_missing_calibration_file_is_named(small_imdb):
     bundle, _ = small_imdb
     (bundle / "keras" / "calibration.npz").unlink()
     with pytest.raises(ExportError, match="calibration data .*calibration.npz is missing"):
-        export_bundle(bundle, variants=["tflite-fp32"], measure_latency=False)
+        export_bundle(bundle, ExportOptions(variants=["tflite-fp32"], measure_latency=False))

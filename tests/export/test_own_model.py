@@ -322,20 +322,22 @@ def test_mobilenet_bundle_predicts_and_golden_samples_replay(mobilenet):
 
 
 def test_export_model_in_memory_with_a_mapping_of_samples(two_input, tmp_path):
-    from edgeport.export import export_model
+    from edgeport.export import ExportOptions, export_model
 
     samples = two_input_samples(labels=False)
-    result = export_model(two_input["model"], samples, tmp_path / "mem", variants=["tflite-fp32"], measure_latency=False)
+    result = export_model(two_input["model"], samples, tmp_path / "mem",
+                          options=ExportOptions(variants=["tflite-fp32"], measure_latency=False))
     assert result.failed == [] and result.manifest.source_model["sha256"] is None
     assert result.manifest.task == "model" and result.manifest.artifacts[0].parity["labels"] == "no labels"
 
 
 def test_trained_bundles_get_golden_samples_too(small_imdb):
     from edgeport.export.bundle import export_bundle
+    from edgeport.export.job import ExportOptions
 
     bundle, data = small_imdb
-    export_bundle(bundle, variants=["tflite-fp32", "onnx-fp32"], calibration_samples=32, measure_latency=False)
-    export_bundle(bundle, variants=["tflite-fp32"], calibration_samples=32, measure_latency=False)  # onnx-fp32 kept
+    export_bundle(bundle, ExportOptions(variants=["tflite-fp32", "onnx-fp32"], calibration_samples=32, measure_latency=False))
+    export_bundle(bundle, ExportOptions(variants=["tflite-fp32"], calibration_samples=32, measure_latency=False))  # onnx-fp32 kept
     manifest = read_manifest(bundle)
     assert [a.key for a in manifest.artifacts] == ["tflite-fp32", "onnx-fp32"]
     golden_files = sorted(f.path for f in manifest.files if f.path.startswith("golden/"))

@@ -16,6 +16,7 @@ import pytest
 
 from edgeport import runtime
 from edgeport.export.bundle import export_bundle
+from edgeport.export.job import ExportOptions
 from edgeport.runtime.manifest import read_manifest
 from edgeport.runtime.staging import staged_bundle
 
@@ -55,9 +56,10 @@ KILLER = textwrap.dedent("""
 EXPORT = textwrap.dedent("""
     from types import SimpleNamespace
     from edgeport.export.bundle import export_bundle
+    from edgeport.export.job import ExportOptions
     data = SimpleNamespace(**dict(np.load(sys.argv[3])))
-    export_bundle(sys.argv[2], task_data=data, variants=sys.argv[4].split(","), calibration_samples=64,
-                  measure_latency=False)
+    export_bundle(sys.argv[2], ExportOptions(variants=sys.argv[4].split(","), calibration_samples=64,
+                  measure_latency=False), task_data=data)
 """)
 
 TRAIN = textwrap.dedent("""
@@ -135,8 +137,8 @@ def check_old_or_new(bundle: Path, old: dict, new: dict) -> str:
 
 def test_reexport_killed_at_any_step_leaves_the_old_or_the_new_bundle(small_imdb, tmp_path):
     bundle, data = small_imdb
-    export_bundle(bundle, task_data=data, variants=OLD_VARIANTS, calibration_samples=CALIBRATION_SAMPLES,
-                  measure_latency=False)
+    export_bundle(bundle,
+                  ExportOptions(variants=OLD_VARIANTS, calibration_samples=CALIBRATION_SAMPLES, measure_latency=False), task_data=data)
     old = {a.key: a.sha256 for a in read_manifest(bundle).artifacts}
     saved = tmp_path / "data.npz"
     np.savez(saved, x_train=data.x_train, x_test=data.x_test, y_test=data.y_test)
@@ -161,8 +163,8 @@ def test_reexport_killed_at_any_step_leaves_the_old_or_the_new_bundle(small_imdb
 
 def test_training_killed_at_any_step_over_an_exported_bundle_leaves_the_old_or_the_new(small_imdb, tmp_path):
     bundle, data = small_imdb
-    export_bundle(bundle, task_data=data, variants=["tflite-fp32"], calibration_samples=CALIBRATION_SAMPLES,
-                  measure_latency=False)
+    export_bundle(bundle,
+                  ExportOptions(variants=["tflite-fp32"], calibration_samples=CALIBRATION_SAMPLES, measure_latency=False), task_data=data)
     old = {a.key: a.sha256 for a in read_manifest(bundle).artifacts}
     pristine = tmp_path / "pristine"
     os.system(f"cp -a {bundle} {pristine}")

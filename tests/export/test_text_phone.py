@@ -74,6 +74,7 @@ def test_a_raw_text_model_trained_with_defaults_answers_in_text_classifier_as_in
 
     from edgeport import runtime
     from edgeport.export.bundle import export_bundle
+    from edgeport.export.job import ExportOptions
     from edgeport.runtime.manifest import read_manifest
     from edgeport.train import cli
 
@@ -91,7 +92,7 @@ def test_a_raw_text_model_trained_with_defaults_answers_in_text_classifier_as_in
     out = tmp_path / "out"
     assert cli.main(["text", "--data", str(tmp_path / "t.csv"), "--out", str(out), "--epochs", "40", "--maxlen", "16",
                      "--embedding-dim", "8", "--quiet"]) == 0
-    result = export_bundle(out, formats=["tflite"])  # every .tflite variant; latency on, as the CLI does
+    result = export_bundle(out, ExportOptions(formats=["tflite"]))  # every .tflite variant; latency on, as the CLI does
     assert result.failed == []
     held = [text(label, rng.randint(1, 40)) for _ in range(50) for label in topics]
     truth = np.asarray([label == "weather" for _ in range(50) for label in topics])
@@ -109,10 +110,11 @@ def test_a_raw_text_model_trained_with_defaults_answers_in_text_classifier_as_in
 
 
 def test_a_keras_tokenised_bundle_is_not_run_through_text_classifier(tmp_path):
+    from edgeport.export.checks import CheckData
     from edgeport.export.targets.mediapipe_parity import text_parity, tokenised_as_mediapipe
 
     keras_style, phone = text_spec(104, MAXLEN, "pre", "keras"), text_spec(104, MAXLEN, "pre", "mediapipe")
     assert (tokenised_as_mediapipe(keras_style), tokenised_as_mediapipe(phone)) == (False, True)
-    result = text_parity(tmp_path, "tflite-fp32", "model.fp32.tflite", np.zeros((3, MAXLEN)), np.zeros((3, 1)),
-                         lambda x: np.zeros((len(x), 1)), keras_style, {})
+    check = CheckData([], [], [], [], x_agreement=np.zeros((3, MAXLEN)), agreement_reference=np.zeros((3, 1)))
+    result = text_parity(tmp_path / "model.fp32.tflite", "tflite-fp32", check, lambda x: np.zeros((len(x), 1)), keras_style, {})
     assert result.samples == 0 and result.error.startswith("not phone-ready")

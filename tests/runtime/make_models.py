@@ -113,11 +113,12 @@ def _export(bundle: Path, variants: list[str], x_train: np.ndarray, x_test: np.n
     The tests choose the default variant themselves (`recommended`, else the runtime's default order):
     export's own choice, the fastest file that passed, is tested in tests/export."""
     from edgeport.export.bundle import export_bundle
+    from edgeport.export.job import ExportOptions
     from edgeport.runtime.manifest import read_manifest, write_manifest
 
     data = SimpleNamespace(x_train=x_train, x_test=x_test, y_test=y_test)
-    result = export_bundle(bundle, variants=variants, task_data=data, calibration_samples=CALIBRATION_SAMPLES,
-                           measure_latency=False)
+    options = ExportOptions(variants=variants, calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)
+    result = export_bundle(bundle, options, task_data=data)
     failures = {o.variant.key: o.error or o.artifact.parity.get("failures") for o in result.outcomes if not o.passed}
     if failures:
         raise RuntimeError(f"{bundle.name}: export failed for {failures}")
@@ -256,7 +257,8 @@ def build_own(out: Path) -> None:
     """A two-input, two-output model as a user brings it: exported by `export_model` with samples, no preprocessing."""
     import keras
 
-    from edgeport.export.own import export_model
+    from edgeport.export.job import ExportOptions
+    from edgeport.export.own import ModelDescription, export_model
 
     keras.utils.set_random_seed(3)
     rng = np.random.default_rng(3)
@@ -273,8 +275,9 @@ def build_own(out: Path) -> None:
     model.fit([x_tokens, x_features], [y, x_features[:, 2:3] * 2.0], epochs=10, batch_size=32, verbose=0)
     samples = {"x_tokens": x_tokens[:TEST_ITEMS], "x_features": x_features[:TEST_ITEMS], "y": y[:TEST_ITEMS]}
     bundle = out / "own_two_input"
-    result = export_model(model, samples, bundle, calibration_samples=CALIBRATION_SAMPLES, name="own_two_input",
-                          measure_latency=False)  # all seven variants; an int8 one may miss its tolerance
+    options = ExportOptions(calibration_samples=CALIBRATION_SAMPLES, measure_latency=False)  # all seven variants
+    result = export_model(model, samples, bundle, ModelDescription(name="own_two_input"), options)  # an int8 one may miss
+    # its tolerance
     failures = {o.variant.key: o.error or o.artifact.parity.get("failures") for o in result.outcomes
                 if o.artifact is None or (not o.passed and o.variant.name == "fp32")}
     if failures:

@@ -47,9 +47,10 @@ def write_folder(root: Path, data) -> Path:
 
 def train_and_export(data: Path, out: Path, *extra: str) -> dict:
     from edgeport.export.bundle import export_bundle
+    from edgeport.export.job import ExportOptions
 
     assert cli.main(["text", "--data", str(data), "--out", str(out), *TINY, *extra]) == 0
-    result = export_bundle(out, formats=["tflite"], variants=["fp32"], measure_latency=False)
+    result = export_bundle(out, ExportOptions(formats=["tflite"], variants=["fp32"], measure_latency=False))
     assert result.failed == []
     return json.loads((out / "keras" / "task.json").read_text())
 
