@@ -15,19 +15,28 @@ PYTEST_ARGS ?=
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Editable installs in setuptools' strict mode (`editable_mode=strict`): a tree of links to the sources under
+# build/__editable__.*/edgeport, which type checkers and editors follow; the default mode's import hook they
+# cannot (mypy: "Cannot find implementation or library stub for module named edgeport.runtime..."). A file
+# added to or removed from the packages needs a reinstall: PACKAGE_FILES changes when their list does.
+PACKAGE_FILES := build/.package-files
+$(shell mkdir -p build && find train export runtime -type f -not -path '*/__pycache__/*' | sort > $(PACKAGE_FILES).new \
+  && { cmp -s $(PACKAGE_FILES).new $(PACKAGE_FILES) && rm -f $(PACKAGE_FILES).new || mv $(PACKAGE_FILES).new $(PACKAGE_FILES); })
+EDITABLE := --config-settings editable_mode=strict -e
+
+$(VENV)/.installed: pyproject.toml $(PACKAGE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[train,litert,onnx,image,serve,web,mobile,fleet,dev]"
+	$(PY) -m pip install --quiet $(EDITABLE) ".[train,litert,onnx,image,serve,web,mobile,fleet,dev]"
 	touch $@
 
 # A device-like environment: no TensorFlow, numpy 1.x, tflite-runtime, onnxruntime, Pillow.
 setup-device: $(DEVICE_VENV)/.installed
 
-$(DEVICE_VENV)/.installed: pyproject.toml
+$(DEVICE_VENV)/.installed: pyproject.toml $(PACKAGE_FILES)
 	test -x $(DEVICE_PY) || $(PYTHON) -m venv $(DEVICE_VENV)
 	$(DEVICE_PY) -m pip install --quiet --upgrade pip
-	$(DEVICE_PY) -m pip install --quiet -e ".[tflite,onnx,image,fleet,dev]"
+	$(DEVICE_PY) -m pip install --quiet $(EDITABLE) ".[tflite,onnx,image,fleet,dev]"
 	touch $@
 
 TASKS := imdb reuters pets
