@@ -6,7 +6,8 @@ process (SIGSEGV in `invoke`) on an int8 FULLY_CONNECTED without a bias whose we
 inputs and give more than one output: a `Dense(4)` after a `GlobalAveragePooling2D` of 6 channels whose
 bias is still all zeros (the converter drops a zero bias), as an untrained or bias-free classifier head has.
 Measured under QEMU user emulation of a Cortex-A72 and a Cortex-A15, with and without the XNNPACK
-delegate: 1 to 7 inputs with 2 to 256 outputs crash; 8 or more inputs, one output, or a bias, run. The
+delegate: 1, 2, 3, 4, 6 and 7 inputs with 2 to 256 outputs crash; 8, 9, 10, 12, 15, 16 and 17 inputs, one
+output, or a bias, run. The rule below takes every depth under 8 (5, untested, with its neighbours). The
 engine's reference kernels run every one of them; its x86-64 wheel and LiteRT on Arm run them on their
 optimised kernels. Not measured on a board.
 """
